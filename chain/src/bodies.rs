@@ -1,0 +1,406 @@
+//! The effect of each transaction body (DESIGN §3.1), run after the envelope checks.
+//! Each function checks everything it needs before it writes; the executor rolls back
+//! the transaction's writes if any step fails anyway.
+
+use crate::{
+    address::{Address, QualifiedAddress},
+    error::TxError,
+    execute::BlockEnv,
+    governance,
+    ledger::{self, keys, InFlight, Producer},
+    state::Overlay,
+    tx::{Body, Outcome, Transaction, MAX_MEMO_BYTES, MAX_PEER_HEADERS, MAX_URL_BYTES, MAX_VOTES},
+    votes::update_account,
+};
+use distpos_proofs::{consensus::check_double_sign, ChainId, Hash32, PublicKey};
+
+/// Checks of a body that need no state: sizes, non-zero amounts, duplicates.
+pub(crate) fn check_body_fields(body: &Body) -> Result<(), TxError> {
+    let invalid = |m: &str| Err(TxError::Invalid(m.to_string()));
+    match body {
+        Body::Transfer { amount, memo, .. } => {
+            if *amount == 0 {
+                return invalid("transfer amount must be positive");
+            }
+            if memo.len() > MAX_MEMO_BYTES {
+                return Err(TxError::Invalid(format!(
+                    "memo is {} bytes; at most {MAX_MEMO_BYTES} are allowed",
+                    memo.len()
+                )));
+            }
+        }
+        Body::Stake { amount } | Body::Unstake { amount } => {
+            if *amount == 0 {
+                return invalid("amount must be positive");
+            }
+        }
+        Body::DepositCollateral { amount, .. } | Body::WithdrawCollateral { amount, .. } => {
+            if *amount == 0 {
+                return invalid("amount must be positive");
+            }
+        }
+        Body::RegisterProducer { signing_key, url } => {
+            if url.len() > MAX_URL_BYTES {
+                return Err(TxError::Invalid(format!(
+                    "url is longer than {MAX_URL_BYTES} bytes"
+                )));
+            }
+            if signing_key.verifying_key().is_err() {
+                return invalid("signing_key is not a valid compressed secp256k1 public key");
+            }
+        }
+        Body::Vote { producers } => {
+            if producers.len() > MAX_VOTES {
+                return Err(TxError::Invalid(format!(
+                    "vote names {} producers; at most {MAX_VOTES} are allowed",
+                    producers.len()
+                )));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            if !producers.iter().all(|p| seen.insert(*p)) {
+                return invalid("vote names a producer twice");
+            }
+        }
+        Body::PeerHeaders { headers, .. } => {
+            if headers.is_empty() || headers.len() > MAX_PEER_HEADERS {
+                return Err(TxError::Invalid(format!(
+                    "peer_headers must carry 1..={MAX_PEER_HEADERS} headers"
+                )));
+            }
+        }
+        Body::UnregisterProducer
+        | Body::SetProxy { .. }
+        | Body::Propose { .. }
+        | Body::Approve { .. }
+        | Body::Inbound { .. }
+        | Body::Settle { .. }
+        | Body::Evidence { .. } => {}
+    }
+    Ok(())
+}
+
+/// Runs the body's effect. Returns the receipt outcome and the amount it moved.
+pub(crate) fn apply_body(
+    o: &mut Overlay<'_>,
+    env: &BlockEnv,
+    sender: &Address,
+    tx_hash: &Hash32,
+    tx: &Transaction,
+) -> Result<(Outcome, u128), TxError> {
+    match &tx.body {
+        Body::Transfer {
+            to,
+            amount,
+            deliver_by,
+            ..
+        } => transfer(o, env, sender, tx_hash, to, *amount, *deliver_by),
+        Body::Stake { amount } => {
+            update_account(o, sender, |a| {
+                a.balance = debit(a.balance, *amount)?;
+                a.stake = a.stake.checked_add(*amount).ok_or(TxError::Overflow)?;
+                Ok(())
+            })?;
+            Ok((Outcome::Applied, *amount))
+        }
+        Body::Unstake { amount } => unstake(o, env, sender, *amount),
+        Body::RegisterProducer { signing_key, url } => {
+            register_producer(o, env, sender, signing_key, url)
+        }
+        Body::UnregisterProducer => {
+            let mut p = ledger::producer(o, sender)?
+                .filter(|p| p.registered)
+                .ok_or(TxError::Invalid(format!(
+                    "{sender} is not a registered producer"
+                )))?;
+            p.registered = false;
+            ledger::write(o, keys::producer(sender), &p);
+            Ok((Outcome::Applied, 0))
+        }
+        Body::Vote { producers } => {
+            for p in producers {
+                if !ledger::producer(o, p)?.is_some_and(|r| r.registered) {
+                    return Err(TxError::NotAProducer(*p));
+                }
+            }
+            update_account(o, sender, |a| {
+                a.votes = producers.clone();
+                Ok(())
+            })?;
+            Ok((Outcome::Applied, 0))
+        }
+        Body::SetProxy { proxy } => set_proxy(o, sender, *proxy),
+        Body::Propose { action } => {
+            governance::propose(o, env, sender, action)?;
+            Ok((Outcome::Applied, 0))
+        }
+        Body::Approve { proposal } => {
+            governance::approve(o, env, sender, *proposal)?;
+            Ok((Outcome::Applied, 0))
+        }
+        Body::DepositCollateral { peer, amount } => {
+            let mut record = ledger::peer(o, *peer)?.ok_or(TxError::UnknownPeer(*peer))?;
+            update_account(o, sender, |a| {
+                a.balance = debit(a.balance, *amount)?;
+                Ok(())
+            })?;
+            record.corr = add_signed(record.corr, *amount)?;
+            record.deposited = record
+                .deposited
+                .checked_add(*amount)
+                .ok_or(TxError::Overflow)?;
+            ledger::write(o, keys::peer(*peer), &record);
+            Ok((Outcome::Applied, *amount))
+        }
+        Body::WithdrawCollateral { peer, amount } => {
+            let mut record = ledger::peer(o, *peer)?.ok_or(TxError::UnknownPeer(*peer))?;
+            if &record.registration.owner != sender {
+                return Err(TxError::NotPeerOwner(*peer));
+            }
+            // Only the positive part may leave; credit extended is not withdrawable.
+            let available = u128::try_from(record.corr.max(0)).unwrap_or(0);
+            if *amount > available {
+                return Err(TxError::InsufficientCollateral {
+                    peer: *peer,
+                    available,
+                });
+            }
+            record.corr = sub_signed(record.corr, *amount)?;
+            ledger::write(o, keys::peer(*peer), &record);
+            update_account(o, sender, |a| {
+                a.balance = a.balance.checked_add(*amount).ok_or(TxError::Overflow)?;
+                Ok(())
+            })?;
+            Ok((Outcome::Applied, *amount))
+        }
+        Body::Evidence { header_a, header_b } => {
+            let ds = check_double_sign(header_a, header_b, &env.rules)?;
+            slash(o, env, &ds.producer, ds.slot)
+        }
+        Body::PeerHeaders { .. } => Err(TxError::Unsupported("peer_headers")),
+        Body::Inbound { .. } => Err(TxError::Unsupported("inbound")),
+        Body::Settle { .. } => Err(TxError::Unsupported("settle")),
+    }
+}
+
+fn debit(balance: u128, amount: u128) -> Result<u128, TxError> {
+    balance
+        .checked_sub(amount)
+        .ok_or(TxError::InsufficientFunds {
+            need: amount,
+            have: balance,
+        })
+}
+
+fn add_signed(v: i128, amount: u128) -> Result<i128, TxError> {
+    i128::try_from(amount)
+        .ok()
+        .and_then(|a| v.checked_add(a))
+        .ok_or(TxError::Overflow)
+}
+
+fn sub_signed(v: i128, amount: u128) -> Result<i128, TxError> {
+    i128::try_from(amount)
+        .ok()
+        .and_then(|a| v.checked_sub(a))
+        .ok_or(TxError::Overflow)
+}
+
+fn transfer(
+    o: &mut Overlay<'_>,
+    env: &BlockEnv,
+    sender: &Address,
+    tx_hash: &Hash32,
+    to: &QualifiedAddress,
+    amount: u128,
+    deliver_by: u64,
+) -> Result<(Outcome, u128), TxError> {
+    if to.is_local_to(env.chain_id) {
+        update_account(o, sender, |a| {
+            a.balance = debit(a.balance, amount)?;
+            Ok(())
+        })?;
+        update_account(o, &to.address, |a| {
+            a.balance = a.balance.checked_add(amount).ok_or(TxError::Overflow)?;
+            Ok(())
+        })?;
+        return Ok((Outcome::Applied, amount));
+    }
+    // Cross-chain: only to a registered, active peer (a mail server refuses to relay
+    // for an unknown domain).
+    let mut peer = ledger::peer(o, to.chain)?.ok_or(TxError::UnknownPeer(to.chain))?;
+    if peer.suspended {
+        return Err(TxError::PeerSuspended(to.chain));
+    }
+    // In-flight tokens count toward the supply, so the amount must fit the signed
+    // correspondent arithmetic that settles it later.
+    i128::try_from(amount).map_err(|_| TxError::Overflow)?;
+    update_account(o, sender, |a| {
+        a.balance = debit(a.balance, amount)?;
+        Ok(())
+    })?;
+    let entry = InFlight {
+        destination: to.chain,
+        sender: *sender,
+        recipient: to.address,
+        amount,
+        deliver_by,
+        height: env.height,
+    };
+    ledger::write(o, keys::in_flight(tx_hash), &entry);
+    peer.sent_out += 1;
+    peer.volume_out = peer.volume_out.saturating_add(amount);
+    ledger::write(o, keys::peer(to.chain), &peer);
+    Ok((
+        Outcome::InFlight {
+            destination: to.chain,
+        },
+        amount,
+    ))
+}
+
+fn unstake(
+    o: &mut Overlay<'_>,
+    env: &BlockEnv,
+    sender: &Address,
+    amount: u128,
+) -> Result<(Outcome, u128), TxError> {
+    update_account(o, sender, |a| {
+        a.stake = a
+            .stake
+            .checked_sub(amount)
+            .ok_or(TxError::InsufficientStake {
+                need: amount,
+                have: a.stake,
+            })?;
+        a.unbonding = a.unbonding.checked_add(amount).ok_or(TxError::Overflow)?;
+        Ok(())
+    })?;
+    let release = env
+        .height
+        .saturating_add(env.params.unbonding_blocks.max(1));
+    let key = keys::unbonding(release);
+    let mut due: Vec<(Address, u128)> = ledger::read(o, &key)?.unwrap_or_default();
+    due.push((*sender, amount));
+    ledger::write(o, key, &due);
+    Ok((Outcome::Applied, amount))
+}
+
+fn register_producer(
+    o: &mut Overlay<'_>,
+    env: &BlockEnv,
+    sender: &Address,
+    signing_key: &PublicKey,
+    url: &str,
+) -> Result<(Outcome, u128), TxError> {
+    if let Some(owner) = ledger::producer_by_key(o, signing_key)? {
+        if &owner != sender {
+            return Err(TxError::KeyInUse(owner));
+        }
+    }
+    let stake = ledger::account(o, sender)?.stake;
+    if stake < env.params.min_producer_stake {
+        return Err(TxError::InsufficientStake {
+            need: env.params.min_producer_stake,
+            have: stake,
+        });
+    }
+    let record = match ledger::producer(o, sender)? {
+        Some(mut p) => {
+            if &p.signing_key != signing_key {
+                o.delete(keys::producer_key(&p.signing_key));
+                p.signing_key = *signing_key;
+                p.last_commit = Hash32::ZERO;
+            }
+            p.url = url.to_string();
+            p.registered = true;
+            p
+        }
+        None => {
+            let mut list = ledger::producer_list(o)?;
+            list.push(*sender);
+            ledger::write(o, keys::PRODUCER_LIST.to_vec(), &list);
+            Producer {
+                signing_key: *signing_key,
+                url: url.to_string(),
+                registered: true,
+                slashed: false,
+                total_votes: 0,
+                produced: 0,
+                missed: 0,
+                last_commit: Hash32::ZERO,
+                last_block_height: 0,
+            }
+        }
+    };
+    ledger::write(o, keys::producer(sender), &record);
+    ledger::write(o, keys::producer_key(signing_key), sender);
+    Ok((Outcome::Applied, 0))
+}
+
+fn set_proxy(
+    o: &mut Overlay<'_>,
+    sender: &Address,
+    proxy: Option<Address>,
+) -> Result<(Outcome, u128), TxError> {
+    if let Some(p) = proxy {
+        if &p == sender {
+            return Err(TxError::Invalid(
+                "an account cannot be its own proxy".into(),
+            ));
+        }
+        if ledger::account(o, &p)?.proxy.is_some() {
+            return Err(TxError::Invalid(format!(
+                "{p} has a proxy itself; proxies are one level only"
+            )));
+        }
+        if ledger::account(o, sender)?.delegators > 0 {
+            return Err(TxError::Invalid(
+                "this account is a proxy for others and cannot choose a proxy".into(),
+            ));
+        }
+    }
+    update_account(o, sender, |a| {
+        a.proxy = proxy;
+        Ok(())
+    })?;
+    Ok((Outcome::Applied, 0))
+}
+
+fn slash(
+    o: &mut Overlay<'_>,
+    env: &BlockEnv,
+    key: &PublicKey,
+    slot: u64,
+) -> Result<(Outcome, u128), TxError> {
+    let owner = ledger::producer_by_key(o, key)?
+        .ok_or_else(|| TxError::UnknownProducerKey(key.to_string()))?;
+    let ev_key = keys::evidence(key, slot);
+    if o.get(&ev_key).is_some() {
+        return Err(TxError::EvidenceApplied(slot));
+    }
+    o.put(ev_key, Vec::new());
+    let stake = ledger::account(o, &owner)?.stake;
+    // stake × bps / 10000 without overflow: split into quotient and remainder.
+    let bps = u128::from(env.params.slash_fraction_bps.min(10_000));
+    let penalty = (stake / 10_000) * bps + (stake % 10_000) * bps / 10_000;
+    update_account(o, &owner, |a| {
+        a.stake -= penalty;
+        Ok(())
+    })?;
+    let mut meta = ledger::meta(o)?;
+    meta.burned = meta.burned.checked_add(penalty).ok_or(TxError::Overflow)?;
+    ledger::write(o, keys::META.to_vec(), &meta);
+    if let Some(mut p) = ledger::producer(o, &owner)? {
+        p.slashed = true;
+        ledger::write(o, keys::producer(&owner), &p);
+    }
+    Ok((Outcome::Applied, penalty))
+}
+
+/// Whether a chain id names a registered peer (used by mempools for early refusal).
+pub fn is_registered_peer(
+    kv: &impl ledger::KvRead,
+    chain: ChainId,
+) -> Result<bool, crate::error::StateError> {
+    Ok(ledger::peer(kv, chain)?.is_some())
+}

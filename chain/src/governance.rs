@@ -1,0 +1,188 @@
+//! Governance by the active producers (DESIGN §3.1, §5): proposals, approvals, and the
+//! actions that execute once ⌊2n/3⌋+1 of the active producers approved.
+
+use crate::{
+    address::Address,
+    error::TxError,
+    execute::BlockEnv,
+    ledger::{self, keys, PeerChain, Proposal},
+    state::Overlay,
+    tx::{GovAction, PeerRegistration},
+};
+use distpos_proofs::{consensus::ConsensusState, ChainId};
+
+/// The accounts of the producers in the active schedule.
+fn active_accounts(o: &Overlay<'_>, env: &BlockEnv) -> Result<Vec<Address>, TxError> {
+    let mut out = Vec::new();
+    for k in &env.consensus.active.producers {
+        if let Some(a) = ledger::producer_by_key(o, k)? {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// `Propose`: opens a proposal approved by its proposer; executes at once if that is
+/// already enough.
+pub(crate) fn propose(
+    o: &mut Overlay<'_>,
+    env: &BlockEnv,
+    sender: &Address,
+    action: &GovAction,
+) -> Result<(), TxError> {
+    let active = active_accounts(o, env)?;
+    if !active.contains(sender) {
+        return Err(TxError::NotActiveProducer(*sender));
+    }
+    check_action(o, env, action)?;
+    let mut meta = ledger::meta(o)?;
+    let id = meta.next_proposal;
+    meta.next_proposal += 1;
+    ledger::write(o, keys::META.to_vec(), &meta);
+    let proposal = Proposal {
+        id,
+        action: action.clone(),
+        proposer: *sender,
+        approvals: vec![*sender],
+        expires_at: env
+            .height
+            .saturating_add(env.params.proposal_lifetime_blocks),
+    };
+    settle(o, env, proposal, &active)
+}
+
+/// `Approve`: adds an active producer's approval; executes when enough approved.
+pub(crate) fn approve(
+    o: &mut Overlay<'_>,
+    env: &BlockEnv,
+    sender: &Address,
+    id: u64,
+) -> Result<(), TxError> {
+    let active = active_accounts(o, env)?;
+    if !active.contains(sender) {
+        return Err(TxError::NotActiveProducer(*sender));
+    }
+    let mut proposal: Proposal =
+        ledger::read(o, &keys::proposal(id))?.ok_or(TxError::UnknownProposal(id))?;
+    if env.height > proposal.expires_at {
+        return Err(TxError::ProposalExpired(id));
+    }
+    if proposal.approvals.contains(sender) {
+        return Err(TxError::AlreadyApproved(*sender, id));
+    }
+    proposal.approvals.push(*sender);
+    settle(o, env, proposal, &active)
+}
+
+/// Executes the proposal if enough of the *current* active producers approved it,
+/// otherwise stores it.
+fn settle(
+    o: &mut Overlay<'_>,
+    env: &BlockEnv,
+    proposal: Proposal,
+    active: &[Address],
+) -> Result<(), TxError> {
+    let approvals = proposal
+        .approvals
+        .iter()
+        .filter(|a| active.contains(a))
+        .count();
+    if approvals >= env.consensus.active.threshold() {
+        execute(o, env, &proposal.action)?;
+        o.delete(keys::proposal(proposal.id));
+    } else {
+        ledger::write(o, keys::proposal(proposal.id), &proposal);
+    }
+    Ok(())
+}
+
+/// Checks an action could execute now.
+fn check_action(o: &Overlay<'_>, env: &BlockEnv, action: &GovAction) -> Result<(), TxError> {
+    match action {
+        GovAction::RegisterPeer(reg) => check_registration(o, env.chain_id, reg),
+        GovAction::UpdatePeer { chain, .. }
+        | GovAction::SuspendPeer { chain }
+        | GovAction::ResumePeer { chain } => ledger::peer(o, *chain)?
+            .map(|_| ())
+            .ok_or(TxError::UnknownPeer(*chain)),
+        GovAction::SetParams(p) => Ok(env.params.validate_change(p)?),
+    }
+}
+
+/// Checks a peer registration: another, real chain, not yet registered, with a usable
+/// schedule and clock.
+pub(crate) fn check_registration(
+    o: &impl ledger::KvRead,
+    ours: ChainId,
+    reg: &PeerRegistration,
+) -> Result<(), TxError> {
+    let refuse = |m: String| Err(TxError::Governance(m));
+    if reg.chain.is_local() || reg.chain == ours {
+        return refuse(format!(
+            "chain {} cannot be registered as a peer of chain {ours}",
+            reg.chain
+        ));
+    }
+    if ledger::peer(o, reg.chain)?.is_some() {
+        return refuse(format!("chain {} is already a registered peer", reg.chain));
+    }
+    if reg.identity.is_zero() {
+        return refuse("peer identity hash is zero".into());
+    }
+    if reg.block_interval_ms == 0 {
+        return refuse("peer block_interval_ms is zero".into());
+    }
+    reg.schedule
+        .validate()
+        .or_else(|e| refuse(format!("peer schedule invalid: {e}")))
+}
+
+/// Creates the record of a newly registered peer.
+pub(crate) fn new_peer(reg: &PeerRegistration) -> Result<PeerChain, TxError> {
+    let light_client = ConsensusState::genesis(reg.schedule.clone())
+        .map_err(|e| TxError::Governance(format!("peer schedule invalid: {e}")))?;
+    Ok(PeerChain {
+        registration: reg.clone(),
+        suspended: false,
+        corr: 0,
+        deposited: 0,
+        delivered_in: 0,
+        bounced_in: 0,
+        volume_in: 0,
+        sent_out: 0,
+        volume_out: 0,
+        acked_out: 0,
+        refunded_out: 0,
+        light_client,
+        light_client_head: reg.identity,
+    })
+}
+
+fn execute(o: &mut Overlay<'_>, env: &BlockEnv, action: &GovAction) -> Result<(), TxError> {
+    check_action(o, env, action)?;
+    match action {
+        GovAction::RegisterPeer(reg) => {
+            let peer = new_peer(reg)?;
+            ledger::write(o, keys::peer(reg.chain), &peer);
+        }
+        GovAction::UpdatePeer {
+            chain,
+            owner,
+            credit_limit,
+            low_watermark,
+        } => {
+            let mut peer = ledger::peer(o, *chain)?.ok_or(TxError::UnknownPeer(*chain))?;
+            peer.registration.owner = *owner;
+            peer.registration.credit_limit = *credit_limit;
+            peer.registration.low_watermark = *low_watermark;
+            ledger::write(o, keys::peer(*chain), &peer);
+        }
+        GovAction::SuspendPeer { chain } | GovAction::ResumePeer { chain } => {
+            let mut peer = ledger::peer(o, *chain)?.ok_or(TxError::UnknownPeer(*chain))?;
+            peer.suspended = matches!(action, GovAction::SuspendPeer { .. });
+            ledger::write(o, keys::peer(*chain), &peer);
+        }
+        GovAction::SetParams(p) => ledger::write(o, keys::PARAMS.to_vec(), p),
+    }
+    Ok(())
+}

@@ -1,0 +1,405 @@
+//! Transactions, their bodies, receipts, and the canonical encoding and hashing
+//! (DESIGN §3).
+//!
+//! `tx_hash = sha256("DISTPOS/TX/v1" ‖ canonical encoding without the signature)`; the
+//! signature is over `tx_hash`. Because the encoding starts with `chain_id`, a
+//! transaction signed for one chain is invalid on every other. The binary encoding of a
+//! signed transaction is exactly the unsigned encoding followed by the 64 signature
+//! bytes. Golden vectors in `chain/testdata/` pin both.
+
+use crate::address::{Address, QualifiedAddress};
+use distpos_proofs::{
+    codec::{self, dec_u128, hex_bytes, CodecError},
+    hash_domain,
+    merkle::MerkleProof,
+    ChainId, Hash32, ProducerSchedule, PublicKey, SecretKey, Signature, SignedHeader,
+};
+use serde::{Deserialize, Serialize};
+
+/// Domain of transaction hashes.
+pub const TX_DOMAIN: &[u8] = b"DISTPOS/TX/v1";
+/// Longest memo.
+pub const MAX_MEMO_BYTES: usize = 256;
+/// Longest producer URL.
+pub const MAX_URL_BYTES: usize = 256;
+/// Most producers one `Vote` may approve.
+pub const MAX_VOTES: usize = 30;
+/// Most headers in one `PeerHeaders`.
+pub const MAX_PEER_HEADERS: usize = 1_000;
+/// Largest encoded transaction accepted.
+pub const MAX_TX_BYTES: usize = 256 * 1024;
+/// How far beyond the head block time a transaction may expire.
+pub const MAX_EXPIRATION_MS: u64 = 3_600_000;
+
+/// A signed transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transaction {
+    /// The chain the transaction is valid on.
+    pub chain_id: ChainId,
+    /// Per-sender sequence number: the account's previous nonce + 1.
+    pub nonce: u64,
+    /// Fee paid to the block producer.
+    #[serde(with = "dec_u128")]
+    pub fee: u128,
+    /// TaPoS: `height & 0xFFFF` of a recent block.
+    pub ref_block_num: u16,
+    /// TaPoS: bytes 8..12 (LE) of that block's id.
+    pub ref_block_prefix: u32,
+    /// Unix ms after which the transaction is invalid (≤ head time + 1 h).
+    pub expiration: u64,
+    /// What the transaction does.
+    pub body: Body,
+    /// The signer's compressed public key; the sender address derives from it.
+    pub pubkey: PublicKey,
+    /// Low-S ECDSA signature over the transaction hash.
+    pub signature: Signature,
+}
+
+/// The signed part of a transaction, in encoding order (all fields but the signature).
+#[derive(Serialize)]
+struct SigningView<'a> {
+    chain_id: &'a ChainId,
+    nonce: &'a u64,
+    #[serde(with = "dec_u128")]
+    fee: &'a u128,
+    ref_block_num: &'a u16,
+    ref_block_prefix: &'a u32,
+    expiration: &'a u64,
+    body: &'a Body,
+    pubkey: &'a PublicKey,
+}
+
+/// Everything needed to build and sign a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnsignedTx {
+    /// See [`Transaction::chain_id`].
+    pub chain_id: ChainId,
+    /// See [`Transaction::nonce`].
+    pub nonce: u64,
+    /// See [`Transaction::fee`].
+    pub fee: u128,
+    /// See [`Transaction::ref_block_num`].
+    pub ref_block_num: u16,
+    /// See [`Transaction::ref_block_prefix`].
+    pub ref_block_prefix: u32,
+    /// See [`Transaction::expiration`].
+    pub expiration: u64,
+    /// See [`Transaction::body`].
+    pub body: Body,
+}
+
+impl UnsignedTx {
+    /// Signs with `key`, filling in the public key and signature.
+    pub fn sign(self, key: &SecretKey) -> Transaction {
+        let mut tx = Transaction {
+            chain_id: self.chain_id,
+            nonce: self.nonce,
+            fee: self.fee,
+            ref_block_num: self.ref_block_num,
+            ref_block_prefix: self.ref_block_prefix,
+            expiration: self.expiration,
+            body: self.body,
+            pubkey: key.public_key(),
+            signature: Signature([0; 64]),
+        };
+        tx.signature = key.sign(&tx.hash());
+        tx
+    }
+}
+
+impl Transaction {
+    fn signing_view(&self) -> SigningView<'_> {
+        SigningView {
+            chain_id: &self.chain_id,
+            nonce: &self.nonce,
+            fee: &self.fee,
+            ref_block_num: &self.ref_block_num,
+            ref_block_prefix: &self.ref_block_prefix,
+            expiration: &self.expiration,
+            body: &self.body,
+            pubkey: &self.pubkey,
+        }
+    }
+
+    /// Canonical encoding of everything but the signature.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        codec::encode(&self.signing_view())
+    }
+
+    /// The transaction hash (its id), which the signature covers.
+    pub fn hash(&self) -> Hash32 {
+        hash_domain(TX_DOMAIN, &[&self.signing_bytes()])
+    }
+
+    /// Canonical encoding of the signed transaction (a Merkle leaf of `tx_root`).
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes a signed transaction, accepting only its canonical encoding (no trailing
+    /// bytes, no alternative varints) and refusing oversized input.
+    pub fn decode(bytes: &[u8]) -> Result<Transaction, CodecError> {
+        if bytes.len() > MAX_TX_BYTES {
+            return Err(CodecError::Malformed(format!(
+                "transaction is {} bytes; at most {MAX_TX_BYTES} are allowed",
+                bytes.len()
+            )));
+        }
+        codec::decode_canonical(bytes)
+    }
+}
+
+/// What a transaction does (DESIGN §3.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Body {
+    /// Move tokens; cross-chain when `to.chain` is another registered chain.
+    Transfer {
+        /// Recipient (`0x…` = this chain).
+        to: QualifiedAddress,
+        /// Amount.
+        #[serde(with = "dec_u128")]
+        amount: u128,
+        /// Free-form data, at most 256 bytes.
+        #[serde(with = "hex_bytes", default)]
+        memo: Vec<u8>,
+        /// For cross-chain transfers: unix ms after which the destination bounces it
+        /// (0 = no deadline).
+        #[serde(default)]
+        deliver_by: u64,
+    },
+    /// Lock tokens as stake.
+    Stake {
+        /// Amount.
+        #[serde(with = "dec_u128")]
+        amount: u128,
+    },
+    /// Start unbonding staked tokens.
+    Unstake {
+        /// Amount.
+        #[serde(with = "dec_u128")]
+        amount: u128,
+    },
+    /// Become a producer candidate.
+    RegisterProducer {
+        /// Key the producer will sign blocks with.
+        signing_key: PublicKey,
+        /// Where its node can be reached.
+        url: String,
+    },
+    /// Withdraw candidacy.
+    UnregisterProducer,
+    /// Approve up to 30 producers with the sender's stake.
+    Vote {
+        /// Producer accounts.
+        producers: Vec<Address>,
+    },
+    /// Let another account vote this account's stake (or take it back).
+    SetProxy {
+        /// The proxy, or `None` to vote directly again.
+        proxy: Option<Address>,
+    },
+    /// Propose a governance action (active producers only).
+    Propose {
+        /// The action.
+        action: GovAction,
+    },
+    /// Approve an open proposal (active producers only).
+    Approve {
+        /// Proposal id.
+        proposal: u64,
+    },
+    /// Fund a peer chain's correspondent account.
+    DepositCollateral {
+        /// The peer chain.
+        peer: ChainId,
+        /// Amount.
+        #[serde(with = "dec_u128")]
+        amount: u128,
+    },
+    /// Take collateral back (the peer's owner account only).
+    WithdrawCollateral {
+        /// The peer chain.
+        peer: ChainId,
+        /// Amount.
+        #[serde(with = "dec_u128")]
+        amount: u128,
+    },
+    /// Advance our light client of a peer chain.
+    PeerHeaders {
+        /// The peer chain.
+        peer: ChainId,
+        /// Consecutive signed headers.
+        headers: Vec<SignedHeader>,
+    },
+    /// A proven transfer from a peer chain.
+    Inbound {
+        /// The source chain.
+        peer: ChainId,
+        /// The source transaction, signed on the peer chain.
+        source_tx: Box<Transaction>,
+        /// Its inclusion proof against the source block's `tx_root`.
+        proof: MerkleProof,
+        /// Height of the source block.
+        source_height: u64,
+        /// Position of the transaction in the source block.
+        source_index: u32,
+    },
+    /// The destination's receipt for one of our outbound transfers.
+    Settle {
+        /// The destination chain.
+        peer: ChainId,
+        /// The receipt of the `Inbound` on the destination chain.
+        receipt: Receipt,
+        /// Its inclusion proof against the destination block's `receipts_root`.
+        proof: MerkleProof,
+        /// Height of the destination block.
+        source_height: u64,
+        /// Position of the receipt in that block.
+        source_index: u32,
+    },
+    /// Two headers signed by one producer for one slot.
+    Evidence {
+        /// First header.
+        header_a: Box<SignedHeader>,
+        /// Second header.
+        header_b: Box<SignedHeader>,
+    },
+}
+
+/// Registration of a peer chain (DESIGN §5).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerRegistration {
+    /// The peer's chain id.
+    pub chain: ChainId,
+    /// The peer's identity hash (its genesis without peers).
+    pub identity: Hash32,
+    /// Start of the peer's slot 0.
+    pub genesis_time_ms: u64,
+    /// The peer's block interval.
+    pub block_interval_ms: u64,
+    /// The peer's producer schedule the light client starts from.
+    pub schedule: ProducerSchedule,
+    /// Account on our chain that owns the correspondent account.
+    pub owner: Address,
+    /// Credit our chain extends to the peer beyond its collateral.
+    #[serde(with = "dec_u128", default)]
+    pub credit_limit: u128,
+    /// Below this available collateral the peer is reported `low`.
+    #[serde(with = "dec_u128", default)]
+    pub low_watermark: u128,
+}
+
+/// A governance action; executes once ⌊2n/3⌋+1 active producers approved it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum GovAction {
+    /// Register a peer chain.
+    RegisterPeer(PeerRegistration),
+    /// Change a peer's owner, credit limit and low watermark.
+    UpdatePeer {
+        /// The peer chain.
+        chain: ChainId,
+        /// New owner.
+        owner: Address,
+        /// New credit limit.
+        #[serde(with = "dec_u128")]
+        credit_limit: u128,
+        /// New low watermark.
+        #[serde(with = "dec_u128")]
+        low_watermark: u128,
+    },
+    /// Suspend a peer: everything from it bounces, nothing goes to it.
+    SuspendPeer {
+        /// The peer chain.
+        chain: ChainId,
+    },
+    /// Lift a suspension.
+    ResumePeer {
+        /// The peer chain.
+        chain: ChainId,
+    },
+    /// Replace the chain parameters (timing fields must stay the same).
+    SetParams(crate::params::ChainParams),
+}
+
+/// What happened to a transaction, committed in `receipts_root`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    /// The transaction.
+    pub tx_hash: Hash32,
+    /// Its outcome.
+    pub outcome: Outcome,
+    /// The amount moved (transfers, inbound, settle, stake…; 0 otherwise).
+    #[serde(with = "dec_u128")]
+    pub amount: u128,
+    /// The fee paid.
+    #[serde(with = "dec_u128")]
+    pub fee: u128,
+}
+
+/// Outcome codes of a receipt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Outcome {
+    /// Applied (every local effect).
+    Applied,
+    /// A cross-chain transfer left: the sender was debited, an in-flight entry created.
+    InFlight {
+        /// Destination chain.
+        destination: ChainId,
+    },
+    /// An inbound transfer was credited to its recipient.
+    Delivered {
+        /// Source chain.
+        source: ChainId,
+        /// Source transaction.
+        source_tx: Hash32,
+    },
+    /// An inbound transfer was refused; the source chain refunds it.
+    Bounced {
+        /// Source chain.
+        source: ChainId,
+        /// Source transaction.
+        source_tx: Hash32,
+        /// Why.
+        reason: BounceReason,
+    },
+    /// A destination acknowledged delivery of our outbound transfer.
+    Acknowledged {
+        /// Our original transaction.
+        tx: Hash32,
+    },
+    /// A destination bounced our outbound transfer; the sender was refunded.
+    Refunded {
+        /// Our original transaction.
+        tx: Hash32,
+    },
+}
+
+/// Why an inbound transfer bounced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BounceReason {
+    /// `deliver_by` had passed.
+    Expired,
+    /// The source chain is suspended here.
+    PeerSuspended,
+    /// The source's correspondent account could not cover it.
+    InsufficientCollateral,
+    /// The recipient address is not valid here.
+    BadRecipient,
+}
+
+impl Receipt {
+    /// Canonical encoding (a Merkle leaf of `receipts_root`).
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+}
+
+#[cfg(test)]
+mod tests;

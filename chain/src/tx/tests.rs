@@ -1,0 +1,232 @@
+use super::*;
+use crate::execute::verify_tx_signature;
+use distpos_proofs::{codec::CodecError, sha256};
+use proptest::prelude::*;
+
+/// The deterministic transactions the golden vectors pin. Changing any of them, or
+/// the encoding, changes the vectors: that is the point.
+fn vector_txs() -> Vec<(&'static str, Transaction)> {
+    let key = SecretKey::from_seed(b"golden");
+    let to = QualifiedAddress::parse("e2e4x63ea7F78107dF4C6fd8b17e7b05b1b3D41a5B1Ab").unwrap();
+    let base = |body: Body| UnsignedTx {
+        chain_id: ChainId(0xab12),
+        nonce: 7,
+        fee: 1_000,
+        ref_block_num: 0xbeef,
+        ref_block_prefix: 0x0102_0304,
+        expiration: 1_700_000_060_000,
+        body,
+    };
+    vec![
+        (
+            "transfer_cross_chain",
+            base(Body::Transfer {
+                to,
+                amount: 123_456_789,
+                memo: b"invoice 42".to_vec(),
+                deliver_by: 1_700_000_600_000,
+            })
+            .sign(&key),
+        ),
+        (
+            "transfer_local",
+            base(Body::Transfer {
+                to: QualifiedAddress::local(to.address),
+                amount: u128::MAX,
+                memo: vec![],
+                deliver_by: 0,
+            })
+            .sign(&key),
+        ),
+        ("stake", base(Body::Stake { amount: 5_000 }).sign(&key)),
+        (
+            "vote",
+            base(Body::Vote {
+                producers: vec![to.address, Address::ZERO],
+            })
+            .sign(&key),
+        ),
+        (
+            "set_proxy_none",
+            base(Body::SetProxy { proxy: None }).sign(&key),
+        ),
+        (
+            "unregister_producer",
+            base(Body::UnregisterProducer).sign(&key),
+        ),
+        (
+            "propose_suspend",
+            base(Body::Propose {
+                action: GovAction::SuspendPeer {
+                    chain: ChainId(0xe2e4),
+                },
+            })
+            .sign(&key),
+        ),
+        (
+            "deposit_collateral",
+            base(Body::DepositCollateral {
+                peer: ChainId(0xe2e4),
+                amount: 1,
+            })
+            .sign(&key),
+        ),
+    ]
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Vector {
+    name: String,
+    encoding: String,
+    tx_hash: String,
+    signing_hash_input_sha256: String,
+    json: serde_json::Value,
+}
+
+fn vectors_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tx_vectors.json")
+}
+
+fn compute_vectors() -> Vec<Vector> {
+    vector_txs()
+        .into_iter()
+        .map(|(name, tx)| Vector {
+            name: name.to_string(),
+            encoding: hex::encode(tx.encode()),
+            tx_hash: tx.hash().to_string(),
+            signing_hash_input_sha256: sha256(&tx.signing_bytes()).to_string(),
+            json: serde_json::to_value(&tx).unwrap(),
+        })
+        .collect()
+}
+
+/// Golden vectors: the encoding and hashes must never drift silently. To regenerate
+/// after a deliberate format change: `DISTPOS_BLESS=1 cargo test -p distpos-chain golden`.
+#[test]
+fn golden_vectors() {
+    let computed = compute_vectors();
+    if std::env::var_os("DISTPOS_BLESS").is_some() {
+        let text = serde_json::to_string_pretty(&computed).unwrap();
+        std::fs::write(vectors_path(), text + "\n").unwrap();
+    }
+    let stored: Vec<Vector> =
+        serde_json::from_str(&std::fs::read_to_string(vectors_path()).unwrap()).unwrap();
+    assert_eq!(stored.len(), computed.len());
+    for (s, c) in stored.iter().zip(&computed) {
+        assert_eq!(s, c, "vector {} drifted", s.name);
+        // The stored bytes decode to the same transaction, and its JSON form parses back.
+        let tx = Transaction::decode(&hex::decode(&s.encoding).unwrap()).unwrap();
+        assert_eq!(tx.hash().to_string(), s.tx_hash);
+        assert_eq!(
+            serde_json::from_value::<Transaction>(s.json.clone()).unwrap(),
+            tx
+        );
+        assert!(verify_tx_signature(&tx).is_ok());
+    }
+}
+
+#[test]
+fn signed_encoding_is_unsigned_encoding_plus_signature() {
+    for (_, tx) in vector_txs() {
+        let mut expected = tx.signing_bytes();
+        expected.extend_from_slice(&tx.signature.0);
+        assert_eq!(tx.encode(), expected);
+    }
+}
+
+#[test]
+fn signature_is_bound_to_the_chain_id() {
+    let (_, tx) = vector_txs().remove(0);
+    let mut other = tx.clone();
+    other.chain_id = ChainId(0xab13);
+    assert!(matches!(
+        verify_tx_signature(&other),
+        Err(crate::TxError::BadSignature(_))
+    ));
+}
+
+#[test]
+fn high_s_signature_is_rejected() {
+    let (_, mut tx) = vector_txs().remove(0);
+    tx.signature = distpos_proofs::keys::high_s_twin(&tx.signature).unwrap();
+    assert_eq!(
+        verify_tx_signature(&tx),
+        Err(crate::TxError::BadSignature(
+            distpos_proofs::SignatureError::HighS
+        ))
+    );
+}
+
+#[test]
+fn decoding_is_strict() {
+    let (_, tx) = vector_txs().remove(0);
+    let bytes = tx.encode();
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert_eq!(
+        Transaction::decode(&trailing),
+        Err(CodecError::TrailingBytes(1))
+    );
+    assert!(Transaction::decode(&bytes[..bytes.len() - 1]).is_err());
+    // Over-long varint for the nonce (7 → 0x87 0x00): same value, not canonical.
+    let chain_len = 3; // varint of 0xab12
+    assert_eq!(bytes[chain_len], 7);
+    let mut overlong = bytes[..chain_len].to_vec();
+    overlong.extend_from_slice(&[0x87, 0x00]);
+    overlong.extend_from_slice(&bytes[chain_len + 1..]);
+    assert_eq!(
+        Transaction::decode(&overlong),
+        Err(CodecError::NonCanonical)
+    );
+    assert!(Transaction::decode(&vec![0u8; MAX_TX_BYTES + 1]).is_err());
+}
+
+#[test]
+fn json_is_strict() {
+    let (_, tx) = vector_txs().remove(0);
+    let mut v = serde_json::to_value(&tx).unwrap();
+    assert_eq!(
+        v["fee"],
+        serde_json::json!("1000"),
+        "amounts are decimal strings"
+    );
+    v["surprise"] = serde_json::json!(1);
+    assert!(
+        serde_json::from_value::<Transaction>(v).is_err(),
+        "unknown fields are rejected"
+    );
+    let mut v = serde_json::to_value(&tx).unwrap();
+    v["body"]["transfer"]["amount"] = serde_json::json!(5);
+    assert!(
+        serde_json::from_value::<Transaction>(v).is_err(),
+        "numbers are not amounts"
+    );
+    let mut v = serde_json::to_value(&tx).unwrap();
+    v["body"]["transfer"]["to"] = serde_json::json!("e2e4x63ea7f78107df4c6fd8b17e7b05b1b3d41a5b1a");
+    assert!(
+        serde_json::from_value::<Transaction>(v).is_err(),
+        "39-hex address is rejected"
+    );
+}
+
+proptest! {
+    #[test]
+    fn decode_never_panics_and_accepts_only_canonical_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        if let Ok(tx) = Transaction::decode(&bytes) {
+            prop_assert_eq!(tx.encode(), bytes);
+        }
+    }
+
+    #[test]
+    fn any_flipped_byte_is_refused(index in 0usize..10_000, bit in 0u8..8) {
+        let (_, tx) = vector_txs().remove(0);
+        let mut bytes = tx.encode();
+        let i = index % bytes.len();
+        bytes[i] ^= 1 << bit;
+        // Either the bytes no longer decode, or the decoded transaction is not validly
+        // signed: a flip can never produce another valid transaction.
+        if let Ok(changed) = Transaction::decode(&bytes) {
+            prop_assert!(verify_tx_signature(&changed).is_err());
+        }
+    }
+}
