@@ -104,10 +104,15 @@ impl Address {
         let xy = key
             .uncompressed_xy()
             .map_err(|_| AddressError::BadPublicKey)?;
+        Ok(Self::from_uncompressed_xy(&xy))
+    }
+
+    /// The address of an uncompressed public key given as x ‖ y (64 bytes, no `0x04`).
+    pub fn from_uncompressed_xy(xy: &[u8; 64]) -> Address {
         let hash = Keccak256::digest(xy);
         let mut out = [0u8; 20];
         out.copy_from_slice(&hash[12..]);
-        Ok(Address(out))
+        Address(out)
     }
 
     /// `0x` followed by the 40 hex digits in EIP-55 mixed-case checksum form.

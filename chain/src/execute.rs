@@ -86,10 +86,11 @@ pub struct TxCheck {
 /// part of validation; a node may run it for many transactions in parallel.
 pub fn verify_tx_signature(tx: &Transaction) -> Result<TxCheck, TxError> {
     let hash = tx.hash();
-    distpos_proofs::keys::verify(&tx.pubkey, &hash, &tx.signature)?;
-    let sender =
-        Address::from_public_key(&tx.pubkey).map_err(|e| TxError::Invalid(e.to_string()))?;
-    Ok(TxCheck { hash, sender })
+    let xy = distpos_proofs::keys::verify_and_uncompress(&tx.pubkey, &hash, &tx.signature)?;
+    Ok(TxCheck {
+        hash,
+        sender: Address::from_uncompressed_xy(&xy),
+    })
 }
 
 impl<'a> Executor<'a> {

@@ -76,6 +76,31 @@ pub fn verify(key: &PublicKey, hash: &Hash32, signature: &Signature) -> Result<(
         .map_err(|_| SignatureError::Mismatch)
 }
 
+/// Verifies like [`verify`] and also returns the key's uncompressed point (x ‖ y), so
+/// a caller deriving an address from the key decompresses it only once.
+pub fn verify_and_uncompress(
+    key: &PublicKey,
+    hash: &Hash32,
+    signature: &Signature,
+) -> Result<[u8; 64], SignatureError> {
+    let sig =
+        k256::ecdsa::Signature::from_slice(&signature.0).map_err(|_| SignatureError::Malformed)?;
+    if sig.normalize_s().is_some() {
+        return Err(SignatureError::HighS);
+    }
+    let vk = key.verifying_key()?;
+    vk.verify_prehash(&hash.0, &sig)
+        .map_err(|_| SignatureError::Mismatch)?;
+    let point = vk.to_encoded_point(false);
+    let mut out = [0u8; 64];
+    let bytes = point.as_bytes();
+    if bytes.len() != 65 {
+        return Err(SignatureError::BadPublicKey);
+    }
+    out.copy_from_slice(&bytes[1..]);
+    Ok(out)
+}
+
 /// A private signing key. Holds no I/O: where the 32 secret bytes come from (a key file,
 /// the OS RNG) is the caller's business.
 #[derive(Clone)]
