@@ -307,9 +307,27 @@ fn register_producer(
     let record = match ledger::producer(o, sender)? {
         Some(mut p) => {
             if &p.signing_key != signing_key {
-                o.delete(keys::producer_key(&p.signing_key));
+                // The old key may still sign scheduled slots; changing it then would
+                // orphan those slots (and the commit/reveal chain). Once it is out of
+                // every schedule it may be replaced. Its index entry stays, so that
+                // evidence of its past double signing still finds this producer and no
+                // other account can take it over.
+                let cons = &env.consensus;
+                let scheduled = cons.active.contains(&p.signing_key)
+                    || cons
+                        .pending
+                        .as_ref()
+                        .is_some_and(|x| x.schedule.contains(&p.signing_key));
+                if scheduled {
+                    return Err(TxError::Invalid(
+                        "cannot change the signing key while the current key is in the active or pending \
+                         schedule: unregister, wait until the next schedule drops it, then register the new key"
+                            .into(),
+                    ));
+                }
                 p.signing_key = *signing_key;
                 p.last_commit = Hash32::ZERO;
+                p.last_block_height = 0;
             }
             p.url = url.to_string();
             p.registered = true;

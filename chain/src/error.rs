@@ -199,7 +199,7 @@ pub enum BlockError {
     /// The reveal does not open the producer's previous commit.
     #[error("reveal does not match the producer's previous commit")]
     Reveal,
-    /// The block time is not after the previous block.
+    /// The block's signing key belongs to no registered producer.
     #[error("block signer is not a registered producer key")]
     UnknownProducer,
     /// Stored state is corrupt.

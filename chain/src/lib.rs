@@ -20,6 +20,7 @@ pub mod block;
 pub mod bodies;
 pub mod error;
 pub mod execute;
+pub mod forkdb;
 pub mod genesis;
 pub mod governance;
 pub mod ledger;

@@ -1,18 +1,367 @@
-//! # distpos (daemon)
-//!
-//! Will be the node: config, CLI, the producer loop, mempool, block sync, sled
-//! storage, relay, inbound admission and the HTTP API (DESIGN §1, §8, §9). Only the
-//! chain core (`distpos-proofs`, `distpos-chain`) exists so far; the node is the next
-//! issue ("The node"). Until then this binary says so and exits with an error, rather
-//! than pretending to run.
+//! `distpos`: the daemon and its operator commands. With no subcommand it runs the
+//! one-producer dev chain (`distpos dev`).
 
-use std::process::ExitCode;
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use distpos_chain::{tx::GovAction, Address, Body, QualifiedAddress};
+use distpos_gateway::{client::Client, config::NodeConfig, keyfile, service, testnet};
+use distpos_proofs::{codec::dec_u128::parse_amount, ChainId, PublicKey};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
-fn main() -> ExitCode {
-    eprintln!(
-        "distpos {}: the node is not built yet. The chain core (proofs/, chain/) is; \
-         run `cargo test --workspace` to exercise it.",
-        env!("CARGO_PKG_VERSION")
-    );
-    ExitCode::FAILURE
+#[derive(Parser)]
+#[command(
+    name = "distpos",
+    version,
+    about = "DistPOS gateway: a DPOS chain node that links chains peer to peer"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node from a config file.
+    Node {
+        /// The node's TOML config.
+        #[arg(long)]
+        config: PathBuf,
+        /// Override `listen`.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Override `data_dir`.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Produce even while participation is below 33% (restart a halted chain).
+        #[arg(long)]
+        stale_production: bool,
+    },
+    /// Run a one-producer dev chain with its data under `--dir`, printing its URL and
+    /// a funded key.
+    Dev {
+        /// Folder of the dev chain.
+        #[arg(long, default_value = ".distpos")]
+        dir: PathBuf,
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:7700")]
+        listen: SocketAddr,
+    },
+    /// Key management.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Local networks.
+    Testnet {
+        #[command(subcommand)]
+        command: TestnetCommand,
+    },
+    /// Sign and submit a transaction.
+    Tx(TxArgs),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new random key file; print its address and public key.
+    New {
+        /// Where to write it (refuses to overwrite).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TestnetCommand {
+    /// Write keys, a genesis and one config per producer node.
+    Init {
+        /// Output folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Chain id (hex).
+        #[arg(long, value_parser = parse_chain)]
+        chain: ChainId,
+        /// Number of producers.
+        #[arg(long, default_value_t = 3)]
+        producers: usize,
+        /// HTTP ports, one per producer (comma-separated); default 7700, 7701, …
+        #[arg(long, value_delimiter = ',')]
+        ports: Vec<u16>,
+        /// Block interval in ms (below 1000 makes a dev chain).
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        /// Max producers in the schedule.
+        #[arg(long, default_value_t = 21)]
+        max_producers: u32,
+        /// Blocks before unstaked tokens are released.
+        #[arg(long, default_value_t = 100)]
+        unbonding_blocks: u64,
+    },
+}
+
+#[derive(Args)]
+struct TxArgs {
+    /// Node URL.
+    #[arg(long, default_value = "http://127.0.0.1:7700")]
+    node: String,
+    /// Key file of the sender.
+    #[arg(long)]
+    key: PathBuf,
+    /// Fee (default: the chain's minimum).
+    #[arg(long, value_parser = parse_amount_arg)]
+    fee: Option<u128>,
+    /// Wait until the transaction is included and print its status.
+    #[arg(long)]
+    wait: bool,
+    #[command(subcommand)]
+    body: TxBody,
+}
+
+#[derive(Subcommand)]
+enum TxBody {
+    /// Send tokens (`<chain>x<address>` for another chain).
+    Transfer {
+        #[arg(long, value_parser = parse_address)]
+        to: QualifiedAddress,
+        #[arg(long, value_parser = parse_amount_arg)]
+        amount: u128,
+        #[arg(long, default_value = "")]
+        memo: String,
+        /// Deadline for cross-chain delivery (unix ms, 0 = none).
+        #[arg(long, default_value_t = 0)]
+        deliver_by: u64,
+    },
+    /// Lock tokens as stake.
+    Stake {
+        #[arg(long, value_parser = parse_amount_arg)]
+        amount: u128,
+    },
+    /// Start unbonding stake.
+    Unstake {
+        #[arg(long, value_parser = parse_amount_arg)]
+        amount: u128,
+    },
+    /// Approve producers (none = withdraw all approvals).
+    Vote {
+        #[arg(long, value_delimiter = ',', value_parser = parse_local_address)]
+        producers: Vec<Address>,
+    },
+    /// Let another account vote your stake (omit --proxy to vote directly again).
+    SetProxy {
+        #[arg(long, value_parser = parse_local_address)]
+        proxy: Option<Address>,
+    },
+    /// Become a producer candidate.
+    RegisterProducer {
+        /// Signing key (default: the sender's own public key).
+        #[arg(long)]
+        signing_key: Option<PublicKey>,
+        #[arg(long, default_value = "")]
+        url: String,
+    },
+    /// Withdraw candidacy.
+    UnregisterProducer,
+    /// Propose a governance action, given as JSON (e.g. '{"suspend_peer":{"chain":"e2e4"}}').
+    Propose {
+        #[arg(long)]
+        action: String,
+    },
+    /// Approve a proposal.
+    Approve {
+        #[arg(long)]
+        proposal: u64,
+    },
+    /// Fund a peer chain's correspondent account.
+    DepositCollateral {
+        #[arg(long, value_parser = parse_chain)]
+        peer: ChainId,
+        #[arg(long, value_parser = parse_amount_arg)]
+        amount: u128,
+    },
+    /// Withdraw collateral (peer owner only).
+    WithdrawCollateral {
+        #[arg(long, value_parser = parse_chain)]
+        peer: ChainId,
+        #[arg(long, value_parser = parse_amount_arg)]
+        amount: u128,
+    },
+}
+
+fn parse_chain(s: &str) -> Result<ChainId, String> {
+    ChainId::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_amount_arg(s: &str) -> Result<u128, String> {
+    parse_amount(s)
+}
+
+fn parse_address(s: &str) -> Result<QualifiedAddress, String> {
+    QualifiedAddress::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_local_address(s: &str) -> Result<Address, String> {
+    s.parse::<Address>().map_err(|e| e.to_string())
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = cli.command.unwrap_or(Command::Dev {
+        dir: PathBuf::from(".distpos"),
+        listen: ([127, 0, 0, 1], 7700).into(),
+    });
+    match command {
+        Command::Node {
+            config,
+            listen,
+            data_dir,
+            stale_production,
+        } => {
+            let mut cfg = NodeConfig::load(&config)?;
+            if let Some(l) = listen {
+                cfg.listen = l;
+            }
+            if let Some(d) = data_dir {
+                cfg.data_dir = d;
+            }
+            cfg.stale_production |= stale_production;
+            init_logging(&cfg.log);
+            service::run(cfg, service::shutdown_signal()).await
+        }
+        Command::Dev { dir, listen } => {
+            init_logging("info");
+            let (cfg, faucet, fresh) = testnet::dev_config(&dir, listen, service::now_ms())?;
+            let faucet_key = keyfile::read(&faucet)?;
+            println!(
+                "distpos dev chain ({}) in {}",
+                if fresh { "new" } else { "existing" },
+                dir.display()
+            );
+            println!("  node:        http://{}", cfg.listen);
+            println!(
+                "  funded key:  {} (address {})",
+                faucet.display(),
+                keyfile::address(&faucet_key)
+            );
+            println!("  try:         curl http://{}/v1/status", cfg.listen);
+            println!(
+                "               distpos tx --node http://{} --key {} --wait transfer --to 0x000000000000000000000000000000000000dEaD --amount 5",
+                cfg.listen,
+                faucet.display()
+            );
+            service::run(cfg, service::shutdown_signal()).await
+        }
+        Command::Keys {
+            command: KeysCommand::New { out },
+        } => {
+            let key = keyfile::generate()?;
+            keyfile::write(&out, &key)?;
+            println!("address:    {}", keyfile::address(&key));
+            println!("public key: {}", key.public_key());
+            println!("written to: {}", out.display());
+            Ok(())
+        }
+        Command::Testnet {
+            command:
+                TestnetCommand::Init {
+                    dir,
+                    chain,
+                    producers,
+                    ports,
+                    interval_ms,
+                    max_producers,
+                    unbonding_blocks,
+                },
+        } => {
+            let ports = if ports.is_empty() {
+                (0..producers).map(|i| 7700 + i as u16).collect()
+            } else {
+                ports
+            };
+            let spec = testnet::TestnetSpec {
+                dir,
+                chain,
+                producers,
+                ports,
+                interval_ms,
+                faucet_balance: 1_000_000_000_000,
+                producer_stake: 1_000_000,
+                params: distpos_chain::ChainParams {
+                    max_producers,
+                    unbonding_blocks,
+                    ..Default::default()
+                },
+            };
+            let files = testnet::init(&spec, service::now_ms())?;
+            println!("genesis: {}", files.genesis.display());
+            for (c, u) in files.configs.iter().zip(&files.urls) {
+                println!("node:    distpos node --config {}   # {u}", c.display());
+            }
+            println!("faucet:  {}", files.faucet_key.display());
+            Ok(())
+        }
+        Command::Tx(args) => {
+            let key = keyfile::read(&args.key)?;
+            let body = match args.body {
+                TxBody::Transfer {
+                    to,
+                    amount,
+                    memo,
+                    deliver_by,
+                } => Body::Transfer {
+                    to,
+                    amount,
+                    memo: memo.into_bytes(),
+                    deliver_by,
+                },
+                TxBody::Stake { amount } => Body::Stake { amount },
+                TxBody::Unstake { amount } => Body::Unstake { amount },
+                TxBody::Vote { producers } => Body::Vote { producers },
+                TxBody::SetProxy { proxy } => Body::SetProxy { proxy },
+                TxBody::RegisterProducer { signing_key, url } => Body::RegisterProducer {
+                    signing_key: signing_key.unwrap_or(key.public_key()),
+                    url,
+                },
+                TxBody::UnregisterProducer => Body::UnregisterProducer,
+                TxBody::Propose { action } => Body::Propose {
+                    action: serde_json::from_str::<GovAction>(&action)
+                        .context("--action is not a valid governance action")?,
+                },
+                TxBody::Approve { proposal } => Body::Approve { proposal },
+                TxBody::DepositCollateral { peer, amount } => {
+                    Body::DepositCollateral { peer, amount }
+                }
+                TxBody::WithdrawCollateral { peer, amount } => {
+                    Body::WithdrawCollateral { peer, amount }
+                }
+            };
+            let client = Client::new(&args.node)?;
+            let hash = client.send(&key, body, args.fee).await?;
+            println!("{hash}");
+            if args.wait {
+                let status = client.wait(&hash, Duration::from_secs(60)).await?;
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            }
+            Ok(())
+        }
+    }
 }

@@ -1,0 +1,322 @@
+//! The HTTP API (DESIGN §8): routes, handlers and the middleware stack. `app` builds
+//! the router apart from serving it, so handlers are testable without a socket.
+
+use crate::{
+    api_error::{ApiError, ApiJson},
+    node::BlockOutcome,
+    service::{now_ms, Shared},
+    views,
+};
+use axum::{
+    error_handling::HandleErrorLayer,
+    extract::{DefaultBodyLimit, Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    BoxError, Json, Router,
+};
+use distpos_chain::{Address, Block, Transaction};
+use distpos_proofs::Hash32;
+use serde::Deserialize;
+use std::{sync::Arc, time::Duration};
+use tower::ServiceBuilder;
+use tower_http::trace::TraceLayer;
+
+/// Header marking a transaction forwarded by another node of our chain (not forwarded
+/// again).
+pub const GOSSIP_HEADER: &str = "x-distpos-gossip";
+/// Most blocks one sync request returns.
+pub const MAX_SYNC_BLOCKS: u64 = 200;
+
+/// The router with its middleware.
+pub fn app(shared: Arc<Shared>) -> Router {
+    let http = shared.config.http.clone();
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/txs", axum::routing::post(post_txs))
+        .route("/v1/txs/{hash}", get(get_tx))
+        .route("/v1/blocks", get(get_blocks).post(post_block))
+        .route("/v1/blocks/{which}", get(get_block))
+        .route("/v1/accounts/{address}", get(get_account))
+        .route("/v1/producers", get(get_producers))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(http.body_limit_bytes))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(http.max_concurrency)
+                .timeout(Duration::from_millis(http.request_timeout_ms)),
+        )
+        .layer(TraceLayer::new_for_http())
+        .with_state(shared)
+}
+
+async fn overloaded(err: BoxError) -> Response {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: "timeout",
+            message: "request took too long".into(),
+        }
+        .into_response()
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "overloaded",
+            message: "too many requests in flight; retry".into(),
+        }
+        .into_response()
+    } else {
+        ApiError::internal(err).into_response()
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: "method_not_allowed",
+        message: "method not allowed on this route".into(),
+    }
+}
+
+fn parse_hash(s: &str) -> Result<Hash32, ApiError> {
+    s.parse()
+        .map_err(|e| ApiError::bad_request("invalid_hash", format!("invalid hash: {e}")))
+}
+
+async fn status(State(s): State<Arc<Shared>>) -> Result<Json<views::StatusView>, ApiError> {
+    let node = s.node.lock().await;
+    Ok(Json(views::status(&node, now_ms())?))
+}
+
+async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+    {
+        let node = s.node.lock().await;
+        let missed: u64 = distpos_chain::ledger::producer_list(&node.state)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|a| {
+                distpos_chain::ledger::producer(&node.state, a)
+                    .ok()
+                    .flatten()
+            })
+            .map(|p| p.missed)
+            .sum();
+        s.metrics.missed_slots.set(missed as i64);
+    }
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+}
+
+/// One result of `POST /v1/txs`.
+#[derive(serde::Serialize)]
+struct TxResult {
+    hash: Option<Hash32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<serde_json::Value>,
+}
+
+/// `POST /v1/txs`: one transaction (→ 202 `{"hash"}` or an error) or a JSON array
+/// (→ 200 with one result per transaction, in order).
+async fn post_txs(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let gossip = headers.contains_key(GOSSIP_HEADER);
+    let (items, batch) = match body {
+        serde_json::Value::Array(v) => (v, true),
+        one => (vec![one], false),
+    };
+    if batch && items.len() > 10_000 {
+        return Err(ApiError::bad_request(
+            "batch_too_large",
+            "at most 10000 transactions per batch",
+        ));
+    }
+    let mut parsed = Vec::with_capacity(items.len());
+    for item in items {
+        parsed.push(serde_json::from_value::<Transaction>(item).map_err(|e| e.to_string()));
+    }
+    let now = now_ms();
+    let mut results = Vec::with_capacity(parsed.len());
+    let mut accepted = Vec::new();
+    {
+        let mut node = s.node.lock().await;
+        for p in parsed {
+            let r = match p {
+                Err(msg) => Err(ApiError::bad_request("invalid_transaction", msg)),
+                Ok(tx) => match node.submit_tx(tx.clone(), now) {
+                    Ok((hash, new)) => {
+                        if new {
+                            accepted.push(tx);
+                        }
+                        Ok(hash)
+                    }
+                    Err(e) => Err(ApiError::from(e)),
+                },
+            };
+            results.push(r);
+        }
+    }
+    if !gossip && !accepted.is_empty() {
+        s.peers.forward_txs(accepted);
+    }
+    if !batch {
+        return match results.pop() {
+            Some(Ok(hash)) => Ok((
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({ "hash": hash })),
+            )
+                .into_response()),
+            Some(Err(e)) => Err(e),
+            None => Err(ApiError::bad_request(
+                "invalid_transaction",
+                "empty request",
+            )),
+        };
+    }
+    let out: Vec<TxResult> = results
+        .into_iter()
+        .map(|r| match r {
+            Ok(hash) => TxResult {
+                hash: Some(hash),
+                error: None,
+            },
+            Err(e) => TxResult {
+                hash: None,
+                error: Some(serde_json::json!({ "code": e.code, "message": e.message })),
+            },
+        })
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+async fn get_tx(
+    State(s): State<Arc<Shared>>,
+    Path(hash): Path<String>,
+) -> Result<Json<views::TxStatusView>, ApiError> {
+    let hash = parse_hash(&hash)?;
+    let node = s.node.lock().await;
+    views::tx_status(&node, &hash)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("transaction {hash} is not known here")))
+}
+
+async fn get_block(
+    State(s): State<Arc<Shared>>,
+    Path(which): Path<String>,
+) -> Result<Json<views::BlockView>, ApiError> {
+    let node = s.node.lock().await;
+    let height = match which.as_str() {
+        "head" => node.head_height,
+        "lib" => node.consensus()?.lib,
+        n => n.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_height",
+                format!(
+                    "expected a height, `head` or `lib`, got {:?}",
+                    distpos_proofs::codec::truncate(n)
+                ),
+            )
+        })?,
+    };
+    views::block_at(&node, height)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeQuery {
+    from: u64,
+    #[serde(default)]
+    limit: Option<u64>,
+}
+
+/// `GET /v1/blocks?from=&limit=`: canonical blocks for catch-up sync.
+async fn get_blocks(
+    State(s): State<Arc<Shared>>,
+    query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let limit = q.limit.unwrap_or(MAX_SYNC_BLOCKS).clamp(1, MAX_SYNC_BLOCKS);
+    let node = s.node.lock().await;
+    let mut blocks: Vec<Block> = Vec::new();
+    let end = q.from.saturating_add(limit);
+    for h in q.from.max(1)..end.min(node.head_height + 1) {
+        match node.store.block_at(h).map_err(ApiError::internal)? {
+            Some(b) => blocks.push(b),
+            None => break,
+        }
+    }
+    Ok(Json(
+        serde_json::json!({ "head": node.head_height, "blocks": blocks }),
+    ))
+}
+
+/// `POST /v1/blocks`: a block pushed by another node of our chain.
+async fn post_block(
+    State(s): State<Arc<Shared>>,
+    ApiJson(block): ApiJson<Block>,
+) -> Result<Response, ApiError> {
+    let now = now_ms();
+    let result = {
+        let mut node = s.node.lock().await;
+        tokio::task::block_in_place(|| node.on_block(block, now))
+    };
+    match result {
+        Ok(BlockOutcome::Known) => {
+            Ok(Json(serde_json::json!({ "status": "known" })).into_response())
+        }
+        Ok(BlockOutcome::Added { head_changed }) => Ok(Json(
+            serde_json::json!({ "status": "added", "head_changed": head_changed }),
+        )
+        .into_response()),
+        Err(e) => {
+            if matches!(
+                e,
+                crate::node::NodeError::Fork(distpos_chain::forkdb::ForkError::UnknownParent(_))
+            ) {
+                s.sync_now.notify_one();
+            }
+            Err(e.into())
+        }
+    }
+}
+
+async fn get_account(
+    State(s): State<Arc<Shared>>,
+    Path(addr): Path<String>,
+) -> Result<Json<views::AccountView>, ApiError> {
+    let address = distpos_chain::QualifiedAddress::parse(&addr)
+        .map_err(|e| ApiError::bad_request("invalid_address", e.to_string()))?;
+    let node = s.node.lock().await;
+    if !address.is_local_to(node.genesis.chain_id) {
+        return Err(ApiError::bad_request(
+            "not_local",
+            format!(
+                "{address} is an address on chain {}, not on this chain {}",
+                address.chain, node.genesis.chain_id
+            ),
+        ));
+    }
+    let a: Address = address.address;
+    Ok(Json(views::account(&node, &a)?))
+}
+
+async fn get_producers(
+    State(s): State<Arc<Shared>>,
+) -> Result<Json<views::ProducersView>, ApiError> {
+    let node = s.node.lock().await;
+    Ok(Json(views::producers(&node, now_ms())?))
+}

@@ -1,0 +1,240 @@
+//! Node configuration: a TOML file with a default for every field, overridable from the
+//! command line. Relative paths are relative to the config file's folder.
+
+use serde::{Deserialize, Serialize};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+/// Everything a node needs to run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Where blocks and state are stored (sled).
+    pub data_dir: PathBuf,
+    /// The chain's genesis file (JSON).
+    pub genesis: PathBuf,
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Key file of the producer this node signs blocks for (none: a non-producing node).
+    pub producer_key: Option<PathBuf>,
+    /// Base URLs of this chain's other nodes (block and transaction gossip, sync).
+    pub peers: Vec<String>,
+    /// Bearer token for operator endpoints (none: operator endpoints are refused).
+    pub api_token: Option<String>,
+    /// Produce even while participation is below 33% (restarting a halted chain).
+    pub stale_production: bool,
+    /// Mempool limits.
+    pub mempool: MempoolConfig,
+    /// HTTP server limits.
+    pub http: HttpConfig,
+    /// Block sync with this chain's other nodes.
+    pub sync: SyncConfig,
+    /// Log filter (tracing `EnvFilter` syntax), overridden by `RUST_LOG`.
+    pub log: String,
+}
+
+/// Mempool limits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MempoolConfig {
+    /// Most transactions held.
+    pub max_txs: usize,
+}
+
+/// HTTP server limits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest request body.
+    pub body_limit_bytes: usize,
+    /// Time a request may take.
+    pub request_timeout_ms: u64,
+    /// Requests served at once; more are refused with 503.
+    pub max_concurrency: usize,
+}
+
+/// Sync with this chain's other nodes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// How often peers are polled for a longer chain.
+    pub interval_ms: u64,
+    /// Blocks fetched per request.
+    pub batch: u64,
+    /// Timeout of one request to a peer.
+    pub timeout_ms: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            genesis: PathBuf::from("genesis.json"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
+            producer_key: None,
+            peers: Vec::new(),
+            api_token: None,
+            stale_production: false,
+            mempool: MempoolConfig::default(),
+            http: HttpConfig::default(),
+            sync: SyncConfig::default(),
+            log: "info".into(),
+        }
+    }
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        Self { max_txs: 100_000 }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 32 * 1024 * 1024,
+            request_timeout_ms: 30_000,
+            max_concurrency: 512,
+        }
+    }
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: 1_000,
+            batch: 50,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Why a config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or a field is wrong (the message names the field).
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("config file {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl NodeConfig {
+    /// Loads a config file; relative paths in it become relative to its folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let mut cfg: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.resolve_paths(base);
+        cfg.validate().map_err(|message| ConfigError::Invalid {
+            path: path.into(),
+            message,
+        })?;
+        Ok(cfg)
+    }
+
+    /// Makes relative paths relative to `base`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        fix(&mut self.genesis);
+        if let Some(k) = self.producer_key.as_mut() {
+            fix(k);
+        }
+    }
+
+    /// Checks value ranges; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.mempool.max_txs == 0 {
+            return Err("mempool.max_txs must be at least 1".into());
+        }
+        if self.http.body_limit_bytes < 1024 {
+            return Err("http.body_limit_bytes must be at least 1024".into());
+        }
+        if self.http.request_timeout_ms == 0 || self.sync.timeout_ms == 0 {
+            return Err("http.request_timeout_ms and sync.timeout_ms must be positive".into());
+        }
+        if self.http.max_concurrency == 0 {
+            return Err("http.max_concurrency must be at least 1".into());
+        }
+        if self.sync.interval_ms == 0 || self.sync.batch == 0 {
+            return Err("sync.interval_ms and sync.batch must be positive".into());
+        }
+        for p in &self.peers {
+            if !(p.starts_with("http://") || p.starts_with("https://")) {
+                return Err(format!("peers: {p:?} is not an http:// or https:// URL"));
+            }
+        }
+        if matches!(&self.api_token, Some(t) if t.len() < 16) {
+            return Err("api_token must be at least 16 characters".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Result<NodeConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, text).unwrap();
+        NodeConfig::load(&path)
+    }
+
+    #[test]
+    fn empty_file_gives_defaults_with_resolved_paths() {
+        let cfg = load_str("").unwrap();
+        assert_eq!(cfg.listen, NodeConfig::default().listen);
+        assert!(cfg.data_dir.is_absolute() || cfg.data_dir.starts_with(std::env::temp_dir()));
+        assert!(cfg.data_dir.ends_with("data"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = load_str("listen = 5").unwrap_err().to_string();
+        assert!(e.contains("listen"), "{e}");
+        let e = load_str("no_such_field = 1").unwrap_err().to_string();
+        assert!(e.contains("no_such_field"), "{e}");
+        let e = load_str("[mempool]\nmax_txs = 0").unwrap_err().to_string();
+        assert!(e.contains("mempool.max_txs"), "{e}");
+        let e = load_str("peers = [\"ftp://x\"]").unwrap_err().to_string();
+        assert!(e.contains("peers"), "{e}");
+        let e = load_str("listen = \"not an address\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen") || e.contains("socket address"), "{e}");
+    }
+}

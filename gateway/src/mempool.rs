@@ -1,0 +1,230 @@
+//! The mempool: transactions waiting for a block, deduplicated by hash, ordered by fee
+//! while keeping each sender's nonces in sequence, bounded in size, and pruned of
+//! expired and included transactions.
+
+use distpos_chain::{Address, Transaction};
+use distpos_proofs::Hash32;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+/// A pending transaction.
+#[derive(Clone, Debug)]
+struct Entry {
+    tx: Transaction,
+    sender: Address,
+    seq: u64,
+}
+
+/// Why a transaction was not admitted (beyond ledger validity).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MempoolError {
+    /// Full, and the transaction does not pay more than the cheapest one held.
+    #[error("mempool is full ({0} transactions) and the fee is not above the cheapest held")]
+    Full(usize),
+}
+
+/// Pending transactions.
+#[derive(Debug)]
+pub struct Mempool {
+    max_txs: usize,
+    by_hash: HashMap<Hash32, Entry>,
+    by_sender: BTreeMap<Address, BTreeMap<u64, Hash32>>,
+    next_seq: u64,
+}
+
+impl Mempool {
+    /// An empty mempool holding at most `max_txs`.
+    pub fn new(max_txs: usize) -> Self {
+        Self {
+            max_txs,
+            by_hash: HashMap::new(),
+            by_sender: BTreeMap::new(),
+            next_seq: 0,
+        }
+    }
+
+    /// Number of pending transactions.
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    /// True if the transaction is pending.
+    pub fn contains(&self, hash: &Hash32) -> bool {
+        self.by_hash.contains_key(hash)
+    }
+
+    /// Pending transactions of `sender`.
+    pub fn pending_of(&self, sender: &Address) -> usize {
+        self.by_sender.get(sender).map_or(0, |m| m.len())
+    }
+
+    /// Adds a validated transaction. Returns `false` if it was already pending.
+    pub fn insert(
+        &mut self,
+        tx: Transaction,
+        hash: Hash32,
+        sender: Address,
+    ) -> Result<bool, MempoolError> {
+        if self.by_hash.contains_key(&hash) {
+            return Ok(false);
+        }
+        if self.by_hash.len() >= self.max_txs {
+            // Evict the cheapest if the newcomer pays more; otherwise refuse.
+            let cheapest = self
+                .by_hash
+                .iter()
+                .min_by_key(|(_, e)| (e.tx.fee, std::cmp::Reverse(e.seq)))
+                .map(|(h, e)| (*h, e.tx.fee));
+            match cheapest {
+                Some((h, fee)) if fee < tx.fee => self.remove(&h),
+                _ => return Err(MempoolError::Full(self.max_txs)),
+            }
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.by_sender
+            .entry(sender)
+            .or_default()
+            .insert(tx.nonce, hash);
+        self.by_hash.insert(hash, Entry { tx, sender, seq });
+        Ok(true)
+    }
+
+    /// Removes a transaction.
+    pub fn remove(&mut self, hash: &Hash32) {
+        if let Some(e) = self.by_hash.remove(hash) {
+            if let Some(m) = self.by_sender.get_mut(&e.sender) {
+                m.retain(|_, h| h != hash);
+                if m.is_empty() {
+                    self.by_sender.remove(&e.sender);
+                }
+            }
+        }
+    }
+
+    /// Drops transactions that expired at `now_ms`.
+    pub fn prune_expired(&mut self, now_ms: u64) -> usize {
+        let expired: Vec<Hash32> = self
+            .by_hash
+            .iter()
+            .filter(|(_, e)| e.tx.expiration <= now_ms)
+            .map(|(h, _)| *h)
+            .collect();
+        for h in &expired {
+            self.remove(h);
+        }
+        expired.len()
+    }
+
+    /// Up to `max` transactions for a block: highest fee first, but each sender's in
+    /// nonce order (a sender's next transaction competes only once the previous one
+    /// is taken).
+    pub fn candidates(&self, max: usize) -> Vec<Transaction> {
+        #[derive(PartialEq, Eq, PartialOrd, Ord)]
+        struct Head {
+            fee: u128,
+            older: std::cmp::Reverse<u64>,
+            sender: Address,
+            nonce: u64,
+        }
+        let mut heap = BinaryHeap::new();
+        let head_of = |sender: &Address, after: Option<u64>| -> Option<Head> {
+            let queue = self.by_sender.get(sender)?;
+            let (nonce, hash) = match after {
+                None => queue.iter().next()?,
+                Some(n) => queue.range(n + 1..).next()?,
+            };
+            let e = self.by_hash.get(hash)?;
+            Some(Head {
+                fee: e.tx.fee,
+                older: std::cmp::Reverse(e.seq),
+                sender: *sender,
+                nonce: *nonce,
+            })
+        };
+        for sender in self.by_sender.keys() {
+            if let Some(h) = head_of(sender, None) {
+                heap.push(h);
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(h) = heap.pop() {
+            if out.len() >= max {
+                break;
+            }
+            if let Some(hash) = self.by_sender.get(&h.sender).and_then(|q| q.get(&h.nonce)) {
+                if let Some(e) = self.by_hash.get(hash) {
+                    out.push(e.tx.clone());
+                }
+            }
+            if let Some(next) = head_of(&h.sender, Some(h.nonce)) {
+                heap.push(next);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use distpos_chain::{address::QualifiedAddress, Body, UnsignedTx};
+    use distpos_proofs::{ChainId, SecretKey};
+
+    fn tx(key: &SecretKey, nonce: u64, fee: u128) -> (Transaction, Hash32, Address) {
+        let t = UnsignedTx {
+            chain_id: ChainId(1),
+            nonce,
+            fee,
+            ref_block_num: 0,
+            ref_block_prefix: 0,
+            expiration: 1_000 + nonce,
+            body: Body::Transfer {
+                to: QualifiedAddress::local(Address::ZERO),
+                amount: 1,
+                memo: vec![],
+                deliver_by: 0,
+            },
+        }
+        .sign(key);
+        let h = t.hash();
+        let a = Address::from_public_key(&key.public_key()).unwrap();
+        (t, h, a)
+    }
+
+    #[test]
+    fn fee_order_respects_nonces() {
+        let (a, b) = (SecretKey::from_seed(b"a"), SecretKey::from_seed(b"b"));
+        let mut m = Mempool::new(10);
+        for (t, h, s) in [tx(&a, 2, 100), tx(&a, 1, 1), tx(&b, 1, 50)] {
+            assert!(m.insert(t, h, s).unwrap());
+        }
+        let order: Vec<(u128, u64)> = m.candidates(10).iter().map(|t| (t.fee, t.nonce)).collect();
+        // a's nonce 2 pays most but must wait for a's nonce 1.
+        assert_eq!(order, vec![(50, 1), (1, 1), (100, 2)]);
+        assert_eq!(m.candidates(2).len(), 2);
+    }
+
+    #[test]
+    fn dedupe_bound_eviction_and_expiry() {
+        let k = SecretKey::from_seed(b"k");
+        let mut m = Mempool::new(2);
+        let (t1, h1, s) = tx(&k, 1, 5);
+        assert!(m.insert(t1.clone(), h1, s).unwrap());
+        assert!(!m.insert(t1, h1, s).unwrap(), "duplicate");
+        let (t2, h2, _) = tx(&k, 2, 7);
+        m.insert(t2, h2, s).unwrap();
+        let (t3, h3, _) = tx(&k, 3, 1);
+        assert_eq!(m.insert(t3, h3, s), Err(MempoolError::Full(2)));
+        let (t4, h4, _) = tx(&k, 4, 9);
+        assert!(m.insert(t4, h4, s).unwrap());
+        assert!(!m.contains(&h1), "cheapest evicted");
+        assert_eq!(m.pending_of(&s), 2);
+        assert_eq!(m.prune_expired(1_002), 1);
+        assert_eq!(m.len(), 1);
+    }
+}

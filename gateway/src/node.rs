@@ -1,0 +1,429 @@
+//! The node: the canonical state of our chain, its fork database, its store and its
+//! mempool, and the operations that change them — admitting a transaction, importing
+//! a block (fork choice and reorganisation), producing a block.
+//!
+//! All chain rules come from `distpos-chain`; this module decides *when* to apply
+//! them and makes every change durable before it is acknowledged.
+
+use crate::{
+    mempool::{Mempool, MempoolError},
+    metrics::Metrics,
+    store::{Head, Store, StoreError},
+};
+use distpos_chain::{
+    apply_block,
+    block::BuildError,
+    build_block,
+    execute::chain_rules,
+    forkdb::{ForkDb, ForkError},
+    genesis::GenesisError,
+    genesis_state, ledger, validate_tx, verify_tx_signature, AppliedBlock, Block, BlockError, Body,
+    Genesis, State, Transaction, TxError, UnsignedTx,
+};
+use distpos_proofs::{
+    consensus::{ChainRules, ConsensusState},
+    header::tapos_prefix,
+    Hash32, SecretKey,
+};
+use std::time::Instant;
+use tracing::{debug, info, warn};
+
+/// Why a node operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Storage failed (internal).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A transaction is invalid (the client's fault).
+    #[error(transparent)]
+    Tx(#[from] TxError),
+    /// The mempool refused it.
+    #[error(transparent)]
+    Mempool(#[from] MempoolError),
+    /// A block is invalid.
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    /// A block does not fit the fork database.
+    #[error(transparent)]
+    Fork(#[from] ForkError),
+    /// Building a block failed.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The genesis is unusable.
+    #[error(transparent)]
+    Genesis(#[from] GenesisError),
+    /// Stored data contradicts itself.
+    #[error("inconsistent store: {0}")]
+    Inconsistent(String),
+}
+
+impl From<distpos_chain::StateError> for NodeError {
+    fn from(e: distpos_chain::StateError) -> Self {
+        NodeError::Inconsistent(e.to_string())
+    }
+}
+
+/// What importing a block did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockOutcome {
+    /// Already known.
+    Known,
+    /// Added; whether the head moved.
+    Added {
+        /// The head changed (extended or reorganised).
+        head_changed: bool,
+    },
+}
+
+/// One node of a chain.
+pub struct Node {
+    /// The chain's genesis.
+    pub genesis: Genesis,
+    /// Its identity hash.
+    pub identity: Hash32,
+    /// Header rules.
+    pub rules: ChainRules,
+    /// State after the head block.
+    pub state: State,
+    /// Head height.
+    pub head_height: u64,
+    /// Blocks above LIB.
+    pub forkdb: ForkDb,
+    /// Disk.
+    pub store: Store,
+    /// Pending transactions.
+    pub mempool: Mempool,
+    /// The producer key, if this node produces.
+    pub key: Option<SecretKey>,
+    /// Produce even below 33% participation.
+    pub stale_production: bool,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
+impl Node {
+    /// Opens the node's store: loads and checks the saved chain, or initialises it
+    /// from `genesis`.
+    pub fn open(
+        genesis: Genesis,
+        store: Store,
+        key: Option<SecretKey>,
+        max_mempool: usize,
+        metrics: Metrics,
+    ) -> Result<Self, NodeError> {
+        let identity = genesis.identity_hash();
+        let (state, head) = match store.load(&identity)? {
+            Some((state, head)) => {
+                if head.height > 0 {
+                    let block = store.block(&head.id)?.ok_or_else(|| {
+                        NodeError::Inconsistent(format!("head block {} missing", head.id))
+                    })?;
+                    if block.header.header.state_digest != state.digest {
+                        return Err(NodeError::Inconsistent(format!(
+                            "state digest {} does not match head block {} (digest {})",
+                            state.digest, head.id, block.header.header.state_digest
+                        )));
+                    }
+                }
+                info!(height = head.height, head = %head.id, "loaded chain from disk");
+                (state, head)
+            }
+            None => {
+                let state = genesis_state(&genesis)?;
+                store.init(&state, &identity)?;
+                info!(chain = %genesis.chain_id, identity = %identity, "initialised new chain from genesis");
+                let head = Head {
+                    id: state.head_id,
+                    height: 0,
+                    digest: state.digest,
+                };
+                (state, head)
+            }
+        };
+        let rules = chain_rules(&state)?;
+        let consensus = ledger::consensus(&state)?;
+        let lib = consensus.lib;
+        let (root_id, root_consensus) = if lib == 0 {
+            (
+                identity,
+                ConsensusState::genesis(genesis.schedule())
+                    .map_err(|e| NodeError::Inconsistent(e.to_string()))?,
+            )
+        } else {
+            let id = store
+                .id_at(lib)?
+                .ok_or_else(|| NodeError::Inconsistent(format!("no block at LIB {lib}")))?;
+            let c = store.consensus(&id)?.ok_or_else(|| {
+                NodeError::Inconsistent(format!("no consensus state for block {id}"))
+            })?;
+            (id, c)
+        };
+        let mut forkdb = ForkDb::new(root_id, lib, root_consensus);
+        for h in lib + 1..=head.height {
+            let block = store
+                .block_at(h)?
+                .ok_or_else(|| NodeError::Inconsistent(format!("canonical block {h} missing")))?;
+            forkdb.insert(block, &rules, u64::MAX / 2)?;
+        }
+        let node = Self {
+            genesis,
+            identity,
+            rules,
+            state,
+            head_height: head.height,
+            forkdb,
+            store,
+            mempool: Mempool::new(max_mempool),
+            key,
+            stale_production: false,
+            metrics,
+        };
+        node.update_gauges();
+        Ok(node)
+    }
+
+    /// The consensus state after the head.
+    pub fn consensus(&self) -> Result<ConsensusState, NodeError> {
+        Ok(ledger::consensus(&self.state)?)
+    }
+
+    /// Admits a transaction to the mempool. Returns its hash and whether it was new.
+    pub fn submit_tx(&mut self, tx: Transaction, now_ms: u64) -> Result<(Hash32, bool), NodeError> {
+        let hash = tx.hash();
+        if self.mempool.contains(&hash) {
+            return Ok((hash, false));
+        }
+        if self.store.tx_location(&hash)?.is_some() {
+            return Err(TxError::Duplicate(hash).into());
+        }
+        let check = match validate_tx(&self.state, &tx, now_ms) {
+            Ok(check) => check,
+            // A later nonce of a sender whose earlier transactions are pending here.
+            Err(TxError::BadNonce { expected, got }) if got > expected => {
+                let check = verify_tx_signature(&tx)?;
+                if got - expected > self.mempool.pending_of(&check.sender) as u64 {
+                    return Err(TxError::BadNonce { expected, got }.into());
+                }
+                check
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let new = self.mempool.insert(tx, hash, check.sender)?;
+        self.metrics.mempool.set(self.mempool.len() as i64);
+        Ok((hash, new))
+    }
+
+    /// Imports a block from a peer (or a sync batch): header checks into the fork
+    /// database, double-sign detection, then fork choice.
+    pub fn on_block(&mut self, block: Block, now_ms: u64) -> Result<BlockOutcome, NodeError> {
+        let id = block.id();
+        if self.forkdb.contains(&id) {
+            return Ok(BlockOutcome::Known);
+        }
+        if let Some(other) = self.forkdb.equivocation(&block.header) {
+            warn!(producer = %block.header.header.producer, slot_time = block.header.header.timestamp_ms,
+                  a = %other.id(), b = %id, "double signing detected");
+            self.report_evidence(other, block.header.clone(), now_ms);
+        }
+        self.forkdb.insert(block, &self.rules, now_ms)?;
+        let head_changed = self.update_head(now_ms)?;
+        Ok(BlockOutcome::Added { head_changed })
+    }
+
+    /// Moves the head to the fork database's best tip, undoing and applying blocks.
+    /// A block that fails to apply is dropped with its descendants and fork choice
+    /// runs again.
+    fn update_head(&mut self, now_ms: u64) -> Result<bool, NodeError> {
+        let mut changed = false;
+        let mut reverted: Vec<Transaction> = Vec::new();
+        loop {
+            let best = self.forkdb.best();
+            if best.id == self.state.head_id {
+                break;
+            }
+            let Some(path) = self.forkdb.reorg(&self.state.head_id, &best.id) else {
+                return Err(NodeError::Inconsistent(
+                    "head is not in the fork database".into(),
+                ));
+            };
+            if !path.revert.is_empty() {
+                info!(from = %self.state.head_id, to = %best.id, undo = path.revert.len(),
+                      apply = path.apply.len(), "reorganising");
+                self.metrics.reorgs.inc();
+            }
+            for _ in &path.revert {
+                reverted.extend(self.revert_head()?);
+                changed = true;
+            }
+            for id in &path.apply {
+                let Some(entry) = self.forkdb.get(id) else {
+                    break;
+                };
+                let block = entry.block.clone();
+                let started = Instant::now();
+                match apply_block(&self.state, &block, now_ms) {
+                    Ok(applied) => {
+                        self.metrics
+                            .block_apply_seconds
+                            .observe(started.elapsed().as_secs_f64());
+                        self.commit(&block, &applied)?;
+                        changed = true;
+                    }
+                    Err(e) => {
+                        warn!(block = %id, height = block.height(), error = %e, "block failed to apply; dropping it");
+                        self.forkdb.remove_subtree(id);
+                        break;
+                    }
+                }
+            }
+        }
+        // Transactions of undone blocks that the new branch did not include go back to
+        // the mempool if still valid.
+        for tx in reverted {
+            let _ = self.submit_tx(tx, now_ms);
+        }
+        Ok(changed)
+    }
+
+    fn commit(&mut self, block: &Block, applied: &AppliedBlock) -> Result<(), NodeError> {
+        let old_lib = self.consensus()?.lib;
+        let new_lib = applied.consensus.lib;
+        let mut newly_final = Vec::new();
+        for h in old_lib + 1..=new_lib {
+            if h == applied.height {
+                newly_final.push(applied.id);
+            } else if let Some(id) = self.store.id_at(h)? {
+                newly_final.push(id);
+            }
+        }
+        let undo = self.state.commit(applied);
+        if let Err(e) = self.store.commit_block(block, applied, &undo, &newly_final) {
+            self.state.revert(&undo);
+            return Err(e.into());
+        }
+        self.head_height = applied.height;
+        for tx in &block.txs {
+            self.mempool.remove(&tx.hash());
+        }
+        if let Some(root) = newly_final.last() {
+            self.forkdb.advance_root(root);
+        }
+        self.metrics.txs_applied.inc_by(block.txs.len() as u64);
+        self.metrics.blocks_applied.inc();
+        self.update_gauges();
+        debug!(height = applied.height, id = %applied.id, txs = block.txs.len(), lib = new_lib, "committed block");
+        Ok(())
+    }
+
+    /// Undoes the head block; returns its transactions.
+    fn revert_head(&mut self) -> Result<Vec<Transaction>, NodeError> {
+        let id = self.state.head_id;
+        let block = self
+            .store
+            .block(&id)?
+            .ok_or_else(|| NodeError::Inconsistent(format!("head block {id} missing")))?;
+        let undo = self.store.undo(&id)?.ok_or_else(|| {
+            NodeError::Inconsistent(format!("no undo record for {id}: cannot revert below LIB"))
+        })?;
+        self.store
+            .revert_block(&block, &undo, self.head_height - 1)?;
+        self.state.revert(&undo);
+        self.head_height -= 1;
+        self.update_gauges();
+        Ok(block.txs)
+    }
+
+    fn update_gauges(&self) {
+        self.metrics.head.set(self.head_height as i64);
+        if let Ok(c) = ledger::consensus(&self.state) {
+            self.metrics.lib.set(c.lib as i64);
+        }
+        self.metrics.mempool.set(self.mempool.len() as i64);
+    }
+
+    /// Produces the block for `slot` if this node holds the key scheduled for it.
+    /// Returns the block to broadcast.
+    pub fn produce(&mut self, slot: u64, now_ms: u64) -> Result<Option<Block>, NodeError> {
+        let Some(key) = self.key.clone() else {
+            return Ok(None);
+        };
+        let cons = self.consensus()?;
+        if slot <= cons.slot || cons.scheduled_producer(slot) != Some(&key.public_key()) {
+            return Ok(None);
+        }
+        let participation = cons.participation(slot);
+        if cons.height > 0 && participation.percent() < 33 && !self.stale_production {
+            warn!(slot, filled = participation.filled, window = participation.window,
+                  "participation below 33%: not producing (a minority partition must not grow a chain); \
+                   set stale_production to restart a halted chain");
+            return Ok(None);
+        }
+        if self.store.watermark()? >= slot {
+            warn!(
+                slot,
+                "already signed a block for this slot; not signing again"
+            );
+            return Ok(None);
+        }
+        self.store.set_watermark(slot)?;
+        self.mempool.prune_expired(now_ms);
+        let params = ledger::params(&self.state)?;
+        let candidates = self.mempool.candidates(params.max_block_txs as usize);
+        let time = self.rules.clock.slot_start(slot);
+        let started = Instant::now();
+        let built = build_block(&self.state, &key, time, &candidates)?;
+        for (hash, err) in &built.rejected {
+            let future_nonce = matches!(err, TxError::BadNonce { expected, got } if got > expected);
+            if !future_nonce {
+                debug!(tx = %hash, error = %err, "dropping transaction that is no longer valid");
+                self.mempool.remove(hash);
+            }
+        }
+        self.forkdb
+            .insert(built.block.clone(), &self.rules, now_ms.max(time))?;
+        self.commit(&built.block, &built.applied)?;
+        info!(height = built.applied.height, id = %built.applied.id, txs = built.block.txs.len(),
+              ms = started.elapsed().as_millis() as u64, "produced block");
+        Ok(Some(built.block))
+    }
+
+    /// Builds and submits `Evidence` of double signing, signed by this node's key.
+    fn report_evidence(
+        &mut self,
+        a: distpos_proofs::SignedHeader,
+        b: distpos_proofs::SignedHeader,
+        now_ms: u64,
+    ) {
+        let Some(key) = self.key.clone() else {
+            warn!("double signing seen, but this node has no key to submit evidence with");
+            return;
+        };
+        let result = (|| -> Result<Hash32, NodeError> {
+            let sender = verify_sender(&key);
+            let acct = ledger::account(&self.state, &sender)?;
+            let params = ledger::params(&self.state)?;
+            let tx = UnsignedTx {
+                chain_id: self.genesis.chain_id,
+                nonce: acct.nonce + 1 + self.mempool.pending_of(&sender) as u64,
+                fee: params.min_fee,
+                ref_block_num: self.head_height as u16,
+                ref_block_prefix: tapos_prefix(&self.state.head_id),
+                expiration: now_ms + 10 * 60 * 1000,
+                body: Body::Evidence {
+                    header_a: Box::new(a),
+                    header_b: Box::new(b),
+                },
+            }
+            .sign(&key);
+            Ok(self.submit_tx(tx, now_ms)?.0)
+        })();
+        match result {
+            Ok(h) => info!(tx = %h, "submitted double-sign evidence"),
+            Err(e) => warn!(error = %e, "could not submit double-sign evidence"),
+        }
+    }
+}
+
+fn verify_sender(key: &SecretKey) -> distpos_chain::Address {
+    crate::keyfile::address(key)
+}

@@ -1,0 +1,131 @@
+//! Talking to the other nodes of our own chain: block and transaction gossip, and
+//! catch-up sync. Every response is untrusted input: blocks go through the same
+//! verification as any other.
+
+use crate::api::GOSSIP_HEADER;
+use distpos_chain::{Block, Transaction};
+use serde::Deserialize;
+use std::time::Duration;
+use tracing::debug;
+
+/// HTTP client for this chain's peers.
+#[derive(Clone)]
+pub struct PeerClient {
+    http: reqwest::Client,
+    peers: Vec<String>,
+}
+
+/// What a peer says about its chain (the fields sync needs).
+#[derive(Debug, Deserialize)]
+pub struct PeerStatus {
+    /// Its head.
+    pub head: PeerBlockRef,
+    /// Its LIB.
+    pub lib: PeerBlockRef,
+}
+
+/// A block reference from a peer.
+#[derive(Debug, Deserialize)]
+pub struct PeerBlockRef {
+    /// Height.
+    pub height: u64,
+}
+
+#[derive(Deserialize)]
+struct BlocksResponse {
+    blocks: Vec<Block>,
+}
+
+impl PeerClient {
+    /// A client for `peers` (base URLs) with a per-request timeout.
+    pub fn new(peers: Vec<String>, timeout: Duration) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()?;
+        let peers = peers
+            .into_iter()
+            .map(|p| p.trim_end_matches('/').to_string())
+            .collect();
+        Ok(Self { http, peers })
+    }
+
+    /// The peers' base URLs.
+    pub fn peers(&self) -> &[String] {
+        &self.peers
+    }
+
+    /// Sends a block to every peer, in the background.
+    pub fn broadcast_block(&self, block: Block) {
+        for peer in self.peers.clone() {
+            let http = self.http.clone();
+            let block = block.clone();
+            tokio::spawn(async move {
+                let r = http
+                    .post(format!("{peer}/v1/blocks"))
+                    .json(&block)
+                    .send()
+                    .await;
+                if let Err(e) = r {
+                    debug!(peer, error = %e, "block gossip failed");
+                }
+            });
+        }
+    }
+
+    /// Forwards newly admitted transactions to every peer, in the background, marked
+    /// so that they are not forwarded again.
+    pub fn forward_txs(&self, txs: Vec<Transaction>) {
+        for peer in self.peers.clone() {
+            let http = self.http.clone();
+            let txs = txs.clone();
+            tokio::spawn(async move {
+                let r = http
+                    .post(format!("{peer}/v1/txs"))
+                    .header(GOSSIP_HEADER, "1")
+                    .json(&txs)
+                    .send()
+                    .await;
+                if let Err(e) = r {
+                    debug!(peer, error = %e, "transaction gossip failed");
+                }
+            });
+        }
+    }
+
+    /// A peer's status.
+    pub async fn status(&self, peer: &str) -> Result<PeerStatus, String> {
+        let r = self
+            .http
+            .get(format!("{peer}/v1/status"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !r.status().is_success() {
+            return Err(format!("status {}", r.status()));
+        }
+        r.json().await.map_err(|e| e.to_string())
+    }
+
+    /// Canonical blocks of a peer from `from`, at most `limit`.
+    pub async fn blocks(&self, peer: &str, from: u64, limit: u64) -> Result<Vec<Block>, String> {
+        let r = self
+            .http
+            .get(format!("{peer}/v1/blocks"))
+            .query(&[("from", from), ("limit", limit)])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !r.status().is_success() {
+            return Err(format!("status {}", r.status()));
+        }
+        let body: BlocksResponse = r.json().await.map_err(|e| e.to_string())?;
+        if body.blocks.len() as u64 > limit {
+            return Err(format!(
+                "peer sent {} blocks, asked for at most {limit}",
+                body.blocks.len()
+            ));
+        }
+        Ok(body.blocks)
+    }
+}

@@ -1,0 +1,204 @@
+//! Running a node: load config, genesis and key, open the store, then serve HTTP and
+//! run the producer and sync loops until shutdown.
+
+use crate::{
+    api,
+    config::NodeConfig,
+    keyfile,
+    metrics::Metrics,
+    node::{Node, NodeError},
+    peers::PeerClient,
+    store::Store,
+};
+use anyhow::Context;
+use distpos_chain::{forkdb::ForkError, Genesis};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+use tokio::sync::{Mutex, Notify};
+use tracing::{error, info, warn};
+
+/// Shared by every handler and background task.
+pub struct Shared {
+    /// The node.
+    pub node: Mutex<Node>,
+    /// This chain's other nodes.
+    pub peers: PeerClient,
+    /// The configuration.
+    pub config: NodeConfig,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Wakes the sync loop (e.g. a block with an unknown parent arrived).
+    pub sync_now: Notify,
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Reads a genesis file.
+pub fn read_genesis(path: &std::path::Path) -> anyhow::Result<Genesis> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read genesis file {}", path.display()))?;
+    let g: Genesis = serde_json::from_str(&text)
+        .with_context(|| format!("genesis file {} is invalid", path.display()))?;
+    g.validate()
+        .with_context(|| format!("genesis file {} is invalid", path.display()))?;
+    Ok(g)
+}
+
+/// Opens everything and returns the shared state and the bound listener.
+pub async fn prepare(config: NodeConfig) -> anyhow::Result<(Arc<Shared>, tokio::net::TcpListener)> {
+    let genesis = read_genesis(&config.genesis)?;
+    let key = match &config.producer_key {
+        Some(p) => Some(keyfile::read(p)?),
+        None => None,
+    };
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+    let store = Store::open(&config.data_dir)
+        .with_context(|| format!("cannot open store in {}", config.data_dir.display()))?;
+    let metrics = Metrics::new();
+    let mut node = Node::open(genesis, store, key, config.mempool.max_txs, metrics.clone())?;
+    node.stale_production = config.stale_production;
+    let peers = PeerClient::new(
+        config.peers.clone(),
+        Duration::from_millis(config.sync.timeout_ms),
+    )?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let shared = Arc::new(Shared {
+        node: Mutex::new(node),
+        peers,
+        config,
+        metrics,
+        sync_now: Notify::new(),
+    });
+    Ok((shared, listener))
+}
+
+/// Runs a node until `shutdown` completes.
+pub async fn run(
+    config: NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (shared, listener) = prepare(config).await?;
+    let addr = listener.local_addr()?;
+    {
+        let node = shared.node.lock().await;
+        info!(chain = %node.genesis.chain_id, url = %format!("http://{addr}"), head = node.head_height,
+              producer = ?node.key.as_ref().map(|k| k.public_key()), "node listening");
+    }
+    let producer = tokio::spawn(producer_loop(shared.clone()));
+    let sync = tokio::spawn(sync_loop(shared.clone()));
+    let served = axum::serve(listener, api::app(shared.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    producer.abort();
+    sync.abort();
+    let node = shared.node.lock().await;
+    node.store.flush()?;
+    info!(height = node.head_height, "node stopped");
+    served.context("HTTP server failed")
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    info!("shutdown requested");
+}
+
+/// At every slot boundary, produces a block if this node holds the scheduled key.
+async fn producer_loop(shared: Arc<Shared>) {
+    let clock = {
+        let node = shared.node.lock().await;
+        if node.key.is_none() {
+            return;
+        }
+        node.rules.clock
+    };
+    loop {
+        let now = now_ms();
+        let slot = clock.slot_of(now).map_or(1, |s| s + 1).max(1);
+        let at = clock.slot_start(slot);
+        tokio::time::sleep(Duration::from_millis(at.saturating_sub(now))).await;
+        let produced = {
+            let mut node = shared.node.lock().await;
+            tokio::task::block_in_place(|| node.produce(slot, now_ms()))
+        };
+        match produced {
+            Ok(Some(block)) => shared.peers.broadcast_block(block),
+            Ok(None) => {}
+            Err(e) => error!(slot, error = %e, "block production failed"),
+        }
+    }
+}
+
+/// Polls the peers for a longer chain and fetches what we miss.
+async fn sync_loop(shared: Arc<Shared>) {
+    if shared.peers.peers().is_empty() {
+        return;
+    }
+    let interval = Duration::from_millis(shared.config.sync.interval_ms);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shared.sync_now.notified() => {}
+        }
+        for peer in shared.peers.peers().to_vec() {
+            if let Err(e) = catch_up(&shared, &peer).await {
+                warn!(peer, error = %e, "sync with peer failed");
+            }
+        }
+    }
+}
+
+async fn catch_up(shared: &Shared, peer: &str) -> Result<(), String> {
+    let batch = shared.config.sync.batch;
+    let status = shared.peers.status(peer).await?;
+    let mut next = shared.node.lock().await.head_height + 1;
+    let mut rewound = false;
+    // `next` only moves forward, except for one rewind to our LIB when the peer's
+    // chain does not extend our head (we are on another branch).
+    while next <= status.head.height {
+        let blocks = shared.peers.blocks(peer, next, batch).await?;
+        if blocks.is_empty() {
+            break;
+        }
+        let mut node = shared.node.lock().await;
+        for b in blocks {
+            let height = b.height();
+            match tokio::task::block_in_place(|| node.on_block(b, now_ms())) {
+                Ok(_) => next = height + 1,
+                Err(NodeError::Fork(ForkError::UnknownParent(_))) if !rewound => {
+                    rewound = true;
+                    next = node.forkdb.root().1 + 1;
+                    break;
+                }
+                Err(e) => return Err(format!("block {height} from peer refused: {e}")),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! Making chain specs: `distpos testnet init` (N producers, a funded faucet, one config
+//! per node) and the one-producer dev chain of `distpos dev`.
+
+use crate::{config::NodeConfig, keyfile};
+use anyhow::{bail, Context};
+use distpos_chain::{
+    params::{GenesisAccount, GenesisProducer},
+    ChainParams, Genesis,
+};
+use distpos_proofs::ChainId;
+use std::path::{Path, PathBuf};
+
+/// Options of `testnet init`.
+#[derive(Clone, Debug)]
+pub struct TestnetSpec {
+    /// Output folder.
+    pub dir: PathBuf,
+    /// Chain id.
+    pub chain: ChainId,
+    /// Number of producers (one node each).
+    pub producers: usize,
+    /// HTTP port of each node (127.0.0.1).
+    pub ports: Vec<u16>,
+    /// Block interval.
+    pub interval_ms: u64,
+    /// Faucet balance.
+    pub faucet_balance: u128,
+    /// Producer stake (and balance).
+    pub producer_stake: u128,
+    /// Extra parameter overrides.
+    pub params: ChainParams,
+}
+
+/// What `testnet init` wrote.
+#[derive(Debug)]
+pub struct TestnetFiles {
+    /// Genesis file.
+    pub genesis: PathBuf,
+    /// One config per node.
+    pub configs: Vec<PathBuf>,
+    /// The funded faucet key.
+    pub faucet_key: PathBuf,
+    /// Node URLs.
+    pub urls: Vec<String>,
+}
+
+/// Writes keys, a genesis and node configs for a local network.
+pub fn init(spec: &TestnetSpec, now_ms: u64) -> anyhow::Result<TestnetFiles> {
+    if spec.producers == 0 {
+        bail!("--producers must be at least 1");
+    }
+    if spec.ports.len() != spec.producers {
+        bail!(
+            "need one port per producer: {} producers, {} ports",
+            spec.producers,
+            spec.ports.len()
+        );
+    }
+    if spec.dir.join("genesis.json").exists() {
+        bail!(
+            "{} already holds a network (genesis.json exists)",
+            spec.dir.display()
+        );
+    }
+    std::fs::create_dir_all(spec.dir.join("keys"))
+        .with_context(|| format!("cannot create {}", spec.dir.display()))?;
+    let mut producers = Vec::new();
+    let mut key_paths = Vec::new();
+    for i in 0..spec.producers {
+        let key = keyfile::generate()?;
+        let path = spec.dir.join("keys").join(format!("producer-{i}.json"));
+        keyfile::write(&path, &key)?;
+        producers.push(key);
+        key_paths.push(path);
+    }
+    let faucet = keyfile::generate()?;
+    let faucet_key = spec.dir.join("keys").join("faucet.json");
+    keyfile::write(&faucet_key, &faucet)?;
+    let urls: Vec<String> = spec
+        .ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    let params = ChainParams {
+        block_interval_ms: spec.interval_ms,
+        dev: spec.interval_ms < 1000,
+        ..spec.params.clone()
+    };
+    let genesis = Genesis {
+        chain_id: spec.chain,
+        genesis_time_ms: now_ms - now_ms % spec.interval_ms.max(1),
+        params,
+        producers: producers
+            .iter()
+            .enumerate()
+            .map(|(i, k)| GenesisProducer {
+                account: keyfile::address(k),
+                signing_key: k.public_key(),
+                url: urls[i].clone(),
+                stake: spec.producer_stake,
+            })
+            .collect(),
+        accounts: std::iter::once(GenesisAccount {
+            address: keyfile::address(&faucet),
+            balance: spec.faucet_balance,
+        })
+        .chain(producers.iter().map(|k| GenesisAccount {
+            address: keyfile::address(k),
+            balance: spec.producer_stake,
+        }))
+        .collect(),
+        peers: Vec::new(),
+    };
+    genesis
+        .validate()
+        .context("the generated genesis is invalid")?;
+    let genesis_path = spec.dir.join("genesis.json");
+    std::fs::write(
+        &genesis_path,
+        serde_json::to_string_pretty(&genesis)? + "\n",
+    )?;
+    let mut configs = Vec::new();
+    for i in 0..spec.producers {
+        let cfg = NodeConfig {
+            data_dir: PathBuf::from(format!("node-{i}")),
+            genesis: PathBuf::from("genesis.json"),
+            listen: ([127, 0, 0, 1], spec.ports[i]).into(),
+            producer_key: Some(PathBuf::from(format!("keys/producer-{i}.json"))),
+            peers: urls
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, u)| u.clone())
+                .collect(),
+            ..NodeConfig::default()
+        };
+        let path = spec.dir.join(format!("node-{i}.toml"));
+        std::fs::write(&path, toml::to_string(&cfg)?)?;
+        configs.push(path);
+    }
+    Ok(TestnetFiles {
+        genesis: genesis_path,
+        configs,
+        faucet_key,
+        urls,
+    })
+}
+
+/// Prepares (once) the one-producer dev chain in `dir` and returns its config.
+pub fn dev_config(
+    dir: &Path,
+    listen: std::net::SocketAddr,
+    now_ms: u64,
+) -> anyhow::Result<(NodeConfig, PathBuf, bool)> {
+    let config_path = dir.join("node-0.toml");
+    let fresh = !config_path.exists();
+    if fresh {
+        let spec = TestnetSpec {
+            dir: dir.to_path_buf(),
+            chain: ChainId(0xde7),
+            producers: 1,
+            ports: vec![listen.port()],
+            interval_ms: 500,
+            faucet_balance: 1_000_000_000_000,
+            producer_stake: 1_000_000,
+            params: ChainParams::default(),
+        };
+        init(&spec, now_ms)?;
+    }
+    let mut cfg = NodeConfig::load(&config_path)?;
+    cfg.listen = listen;
+    Ok((cfg, dir.join("keys").join("faucet.json"), fresh))
+}

@@ -1,0 +1,258 @@
+//! Read-only JSON projections of the node's state for the HTTP API.
+
+use crate::node::{Node, NodeError};
+use distpos_chain::{
+    ledger::{self, Account, Producer},
+    Address, Block, Receipt,
+};
+use distpos_proofs::{consensus::Participation, ChainId, Hash32, ProducerSchedule, PublicKey};
+use serde::Serialize;
+
+/// `GET /v1/status`.
+#[derive(Serialize)]
+pub struct StatusView {
+    /// Chain id.
+    pub chain_id: ChainId,
+    /// Identity hash.
+    pub identity: Hash32,
+    /// Software version.
+    pub version: &'static str,
+    /// Head block.
+    pub head: BlockRef,
+    /// Last irreversible block.
+    pub lib: BlockRef,
+    /// State digest after the head.
+    pub state_digest: Hash32,
+    /// Active schedule.
+    pub schedule: ProducerSchedule,
+    /// Pending schedule, if any.
+    pub pending_schedule: Option<ProducerSchedule>,
+    /// Participation over the last 128 slots, as seen now.
+    pub participation: ParticipationView,
+    /// Transactions waiting.
+    pub mempool_txs: usize,
+    /// This node's producer key, if any.
+    pub producer_key: Option<PublicKey>,
+    /// Block interval.
+    pub block_interval_ms: u64,
+    /// Genesis time.
+    pub genesis_time_ms: u64,
+    /// Lowest fee a transaction may pay.
+    #[serde(with = "distpos_proofs::codec::dec_u128")]
+    pub min_fee: u128,
+}
+
+/// A block reference.
+#[derive(Serialize)]
+pub struct BlockRef {
+    /// Height.
+    pub height: u64,
+    /// Id.
+    pub id: Hash32,
+}
+
+/// Participation figures.
+#[derive(Serialize)]
+pub struct ParticipationView {
+    /// Filled slots in the window.
+    pub filled: u32,
+    /// Window size.
+    pub window: u32,
+    /// Percent filled.
+    pub percent: u32,
+}
+
+impl From<Participation> for ParticipationView {
+    fn from(p: Participation) -> Self {
+        Self {
+            filled: p.filled,
+            window: p.window,
+            percent: p.percent(),
+        }
+    }
+}
+
+/// Builds the status view.
+pub fn status(node: &Node, now_ms: u64) -> Result<StatusView, NodeError> {
+    let cons = node.consensus()?;
+    let lib_id = if cons.lib == 0 {
+        node.identity
+    } else {
+        node.store.id_at(cons.lib)?.unwrap_or(Hash32::ZERO)
+    };
+    let now_slot = node.rules.clock.slot_of(now_ms).unwrap_or(0);
+    Ok(StatusView {
+        chain_id: node.genesis.chain_id,
+        identity: node.identity,
+        version: env!("CARGO_PKG_VERSION"),
+        head: BlockRef {
+            height: node.head_height,
+            id: node.state.head_id,
+        },
+        lib: BlockRef {
+            height: cons.lib,
+            id: lib_id,
+        },
+        state_digest: node.state.digest,
+        pending_schedule: cons.pending.as_ref().map(|p| p.schedule.clone()),
+        participation: cons.participation(now_slot.max(cons.slot + 1)).into(),
+        schedule: cons.active,
+        mempool_txs: node.mempool.len(),
+        producer_key: node.key.as_ref().map(|k| k.public_key()),
+        block_interval_ms: node.rules.clock.interval_ms,
+        genesis_time_ms: node.rules.clock.genesis_time_ms,
+        min_fee: ledger::params(&node.state)?.min_fee,
+    })
+}
+
+/// `GET /v1/accounts/{address}`.
+#[derive(Serialize)]
+pub struct AccountView {
+    /// The address.
+    pub address: Address,
+    /// The account record.
+    #[serde(flatten)]
+    pub account: Account,
+    /// The nonce the sender's next transaction should carry, counting the mempool.
+    pub next_nonce: u64,
+    /// Its producer record, if it registered.
+    pub producer: Option<Producer>,
+}
+
+/// Builds the account view.
+pub fn account(node: &Node, address: &Address) -> Result<AccountView, NodeError> {
+    let account = ledger::account(&node.state, address)?;
+    let next_nonce = account.nonce + 1 + node.mempool.pending_of(address) as u64;
+    Ok(AccountView {
+        address: *address,
+        producer: ledger::producer(&node.state, address)?,
+        next_nonce,
+        account,
+    })
+}
+
+/// One producer in `GET /v1/producers`.
+#[derive(Serialize)]
+pub struct ProducerView {
+    /// Its account.
+    pub account: Address,
+    /// Its record.
+    #[serde(flatten)]
+    pub producer: Producer,
+    /// In the active schedule.
+    pub active: bool,
+}
+
+/// `GET /v1/producers`.
+#[derive(Serialize)]
+pub struct ProducersView {
+    /// Active schedule.
+    pub schedule: ProducerSchedule,
+    /// Pending schedule.
+    pub pending_schedule: Option<ProducerSchedule>,
+    /// Every producer ever registered.
+    pub producers: Vec<ProducerView>,
+    /// Participation.
+    pub participation: ParticipationView,
+}
+
+/// Builds the producers view.
+pub fn producers(node: &Node, now_ms: u64) -> Result<ProducersView, NodeError> {
+    let cons = node.consensus()?;
+    let mut out = Vec::new();
+    for account in ledger::producer_list(&node.state)? {
+        if let Some(p) = ledger::producer(&node.state, &account)? {
+            out.push(ProducerView {
+                account,
+                active: cons.active.contains(&p.signing_key),
+                producer: p,
+            });
+        }
+    }
+    let now_slot = node.rules.clock.slot_of(now_ms).unwrap_or(0);
+    Ok(ProducersView {
+        participation: cons.participation(now_slot.max(cons.slot + 1)).into(),
+        pending_schedule: cons.pending.map(|p| p.schedule),
+        schedule: cons.active,
+        producers: out,
+    })
+}
+
+/// `GET /v1/txs/{hash}`.
+#[derive(Serialize)]
+pub struct TxStatusView {
+    /// Transaction hash.
+    pub hash: Hash32,
+    /// `pending`, `included` or `irreversible`.
+    pub status: &'static str,
+    /// Block height (included).
+    pub height: Option<u64>,
+    /// Block id (included).
+    pub block_id: Option<Hash32>,
+    /// Position in the block (included).
+    pub index: Option<u32>,
+    /// Its receipt (included).
+    pub receipt: Option<Receipt>,
+}
+
+/// Builds the transaction status, `None` if unknown.
+pub fn tx_status(node: &Node, hash: &Hash32) -> Result<Option<TxStatusView>, NodeError> {
+    if let Some(loc) = node.store.tx_location(hash)? {
+        let lib = node.consensus()?.lib;
+        let receipt = node
+            .store
+            .receipts(&loc.block_id)?
+            .and_then(|r| r.get(loc.index as usize).cloned());
+        return Ok(Some(TxStatusView {
+            hash: *hash,
+            status: if loc.height <= lib {
+                "irreversible"
+            } else {
+                "included"
+            },
+            height: Some(loc.height),
+            block_id: Some(loc.block_id),
+            index: Some(loc.index),
+            receipt,
+        }));
+    }
+    if node.mempool.contains(hash) {
+        return Ok(Some(TxStatusView {
+            hash: *hash,
+            status: "pending",
+            height: None,
+            block_id: None,
+            index: None,
+            receipt: None,
+        }));
+    }
+    Ok(None)
+}
+
+/// `GET /v1/blocks/{which}`.
+#[derive(Serialize)]
+pub struct BlockView {
+    /// Block id.
+    pub id: Hash32,
+    /// Irreversible.
+    pub irreversible: bool,
+    /// The block.
+    pub block: Block,
+    /// Receipts.
+    pub receipts: Vec<Receipt>,
+}
+
+/// The canonical block at `height`, `None` if there is none.
+pub fn block_at(node: &Node, height: u64) -> Result<Option<BlockView>, NodeError> {
+    let Some(block) = node.store.block_at(height)? else {
+        return Ok(None);
+    };
+    let id = block.id();
+    let receipts = node.store.receipts(&id)?.unwrap_or_default();
+    Ok(Some(BlockView {
+        id,
+        irreversible: height <= node.consensus()?.lib,
+        block,
+        receipts,
+    }))
+}
