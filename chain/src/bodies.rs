@@ -396,6 +396,11 @@ fn slash(
     if o.get(&ev_key).is_some() {
         return Err(TxError::EvidenceApplied(slot));
     }
+    // A producer is slashed once: it is already out of every future schedule, and
+    // evidence from the other slots it double-signed before leaving adds nothing.
+    if ledger::producer(o, &owner)?.is_some_and(|p| p.slashed) {
+        return Err(TxError::AlreadySlashed(owner));
+    }
     o.put(ev_key, Vec::new());
     let stake = ledger::account(o, &owner)?.stake;
     // stake × bps / 10000 without overflow: split into quotient and remainder.

@@ -141,6 +141,9 @@ pub enum TxError {
     /// This evidence was applied before.
     #[error("evidence for this producer and slot {0} was already applied")]
     EvidenceApplied(u64),
+    /// The producer was slashed before (a producer is slashed once).
+    #[error("producer {0} was already slashed")]
+    AlreadySlashed(Address),
     /// Parameter change refused.
     #[error("{0}")]
     Params(#[from] ParamsError),

@@ -225,3 +225,25 @@ fn evidence_undone_by_a_reorg_can_be_applied_again() {
     assert_eq!(c.state, before);
     validate(&c, &tx).unwrap();
 }
+
+#[test]
+fn a_producer_is_slashed_once_whatever_the_number_of_double_signed_slots() {
+    let mut c = setup();
+    c.produce_empty(3).unwrap(); // slots 4, 5, 6 by producers 1, 2, 0
+    let (a1, b1, key) = double_sign(&c, 2);
+    let (a2, b2, key2) = double_sign(&c, 5);
+    assert_eq!(key.public_key(), key2.public_key(), "both by producer 0");
+    let cheater = address_of(&key);
+    let reporter = c.users[0].clone();
+    let first = c.tx(&reporter, 1, evidence(&a1, &b1));
+    produce_ok(&mut c, &[first]);
+    let once = PRODUCER_STAKE - PRODUCER_STAKE / 10;
+    assert_eq!(ledger::account(&c.state, &cheater).unwrap().stake, once);
+    let second = c.tx(&reporter, 1, evidence(&a2, &b2));
+    assert_eq!(validate(&c, &second), Err(TxError::AlreadySlashed(cheater)));
+    assert_eq!(
+        ledger::account(&c.state, &cheater).unwrap().stake,
+        once,
+        "stake taken once"
+    );
+}

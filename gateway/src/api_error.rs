@@ -97,6 +97,7 @@ pub fn tx_error_code(e: &TxError) -> &'static str {
         TxError::BadEvidence(_) => "bad_evidence",
         TxError::UnknownProducerKey(_) => "unknown_producer_key",
         TxError::EvidenceApplied(_) => "evidence_applied",
+        TxError::AlreadySlashed(_) => "already_slashed",
         TxError::Params(_) => "invalid_params",
         TxError::Unsupported(_) => "unsupported",
         TxError::Overflow => "overflow",
