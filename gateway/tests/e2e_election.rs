@@ -44,7 +44,7 @@ async fn votes_elect_a_fourth_producer_and_unvoting_removes_it() {
         .as_array()
         .unwrap()
         .iter()
-        .any(|k| k == &key_hex.as_str()));
+        .any(|k| k == key_hex.as_str()));
 
     // The faucet stakes and votes for the candidate (and one genesis producer).
     let genesis_producer = producers["producers"][0]["account"]
@@ -67,7 +67,7 @@ async fn votes_elect_a_fourth_producer_and_unvoting_removes_it() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|k| k == &key_hex.as_str())
+            .any(|k| k == key_hex.as_str())
     };
     net.wait_for("candidate in the active schedule", 60, || async {
         in_schedule(&net.get(0, "/v1/producers").await)

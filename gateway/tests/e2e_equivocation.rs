@@ -77,7 +77,7 @@ async fn double_signing_producer_is_slashed_once_and_leaves_the_schedule() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|k| k == &key_hex.as_str())
+            .any(|k| k == key_hex.as_str())
     })
     .await;
     let lib = net.lib(1).await;
