@@ -21,6 +21,7 @@ pub mod consensus;
 pub mod hash;
 pub mod header;
 pub mod keys;
+pub mod light_client;
 pub mod merkle;
 pub mod schedule;
 
