@@ -25,6 +25,8 @@ use tower_http::trace::TraceLayer;
 /// Header marking a transaction forwarded by another node of our chain (not forwarded
 /// again).
 pub const GOSSIP_HEADER: &str = "x-distpos-gossip";
+/// Most headers one `GET /v1/headers` returns.
+pub const MAX_HEADERS: u64 = 500;
 /// Most blocks one sync request returns.
 pub const MAX_SYNC_BLOCKS: u64 = 200;
 
@@ -39,6 +41,8 @@ pub fn app(shared: Arc<Shared>) -> Router {
         .route("/v1/blocks/{which}", get(get_block))
         .route("/v1/accounts/{address}", get(get_account))
         .route("/v1/producers", get(get_producers))
+        .route("/v1/headers", get(get_headers))
+        .route("/v1/proofs/tx/{hash}", get(get_tx_proof))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -319,4 +323,55 @@ async fn get_producers(
 ) -> Result<Json<views::ProducersView>, ApiError> {
     let node = s.node.lock().await;
     Ok(Json(views::producers(&node, now_ms())?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeaderRange {
+    from: u64,
+    to: u64,
+}
+
+/// `GET /v1/headers?from=&to=`: signed canonical headers `from..=to` (at most
+/// [`MAX_HEADERS`]), for peer chains' light clients.
+async fn get_headers(
+    State(s): State<Arc<Shared>>,
+    query: Result<Query<HeaderRange>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    if q.from == 0 || q.to < q.from {
+        return Err(ApiError::bad_request(
+            "invalid_range",
+            "need 1 <= from <= to",
+        ));
+    }
+    if q.to - q.from >= MAX_HEADERS {
+        return Err(ApiError::bad_request(
+            "range_too_large",
+            format!("at most {MAX_HEADERS} headers per request"),
+        ));
+    }
+    let node = s.node.lock().await;
+    let mut headers = Vec::new();
+    for h in q.from..=q.to.min(node.head_height) {
+        match node.store.block_at(h).map_err(ApiError::internal)? {
+            Some(b) => headers.push(b.header),
+            None => break,
+        }
+    }
+    let lib = node.consensus()?.lib;
+    Ok(Json(
+        serde_json::json!({ "head": node.head_height, "lib": lib, "headers": headers }),
+    ))
+}
+
+async fn get_tx_proof(
+    State(s): State<Arc<Shared>>,
+    Path(hash): Path<String>,
+) -> Result<Json<views::TxProofView>, ApiError> {
+    let hash = parse_hash(&hash)?;
+    let node = s.node.lock().await;
+    views::tx_proof(&node, &hash)?.map(Json).ok_or_else(|| {
+        ApiError::not_found(format!("transaction {hash} is not included on this chain"))
+    })
 }

@@ -256,3 +256,80 @@ pub fn block_at(node: &Node, height: u64) -> Result<Option<BlockView>, NodeError
         receipts,
     }))
 }
+
+/// `GET /v1/proofs/tx/{hash}`: what a peer chain needs to prove a transaction and its
+/// outcome: the transaction and its receipt, each with an inclusion proof against the
+/// block's signed header.
+#[derive(Serialize)]
+pub struct TxProofView {
+    /// Block height.
+    pub height: u64,
+    /// Block id.
+    pub block_id: Hash32,
+    /// Irreversible on this chain (a peer accepts only proofs of irreversible blocks).
+    pub irreversible: bool,
+    /// The signed header.
+    pub header: distpos_proofs::SignedHeader,
+    /// The transaction with its proof against `tx_root`.
+    pub tx: distpos_proofs::light_client::ProofBundle,
+    /// The receipt with its proof against `receipts_root`.
+    pub receipt: distpos_proofs::light_client::ProofBundle,
+    /// The decoded transaction.
+    pub transaction: distpos_chain::Transaction,
+    /// The decoded receipt.
+    pub receipt_decoded: Receipt,
+}
+
+/// Builds the proof of an included transaction, `None` if not included here.
+pub fn tx_proof(node: &Node, hash: &Hash32) -> Result<Option<TxProofView>, NodeError> {
+    use distpos_proofs::{light_client::ProofBundle, merkle};
+    let Some(loc) = node.store.tx_location(hash)? else {
+        return Ok(None);
+    };
+    let block = node
+        .store
+        .block(&loc.block_id)?
+        .ok_or_else(|| NodeError::Inconsistent(format!("block {} missing", loc.block_id)))?;
+    let receipts = node
+        .store
+        .receipts(&loc.block_id)?
+        .ok_or_else(|| NodeError::Inconsistent(format!("receipts of {} missing", loc.block_id)))?;
+    let index = loc.index as usize;
+    let tx_items: Vec<Vec<u8>> = block.txs.iter().map(|t| t.encode()).collect();
+    let r_items: Vec<Vec<u8>> = receipts.iter().map(|r| r.encode()).collect();
+    let leaves = |items: &[Vec<u8>]| {
+        items
+            .iter()
+            .map(|i| merkle::leaf_hash(i))
+            .collect::<Vec<_>>()
+    };
+    let (Some(tx_proof), Some(r_proof)) = (
+        merkle::prove(&leaves(&tx_items), index),
+        merkle::prove(&leaves(&r_items), index),
+    ) else {
+        return Err(NodeError::Inconsistent(format!(
+            "index {index} outside block {}",
+            loc.block_id
+        )));
+    };
+    Ok(Some(TxProofView {
+        height: loc.height,
+        block_id: loc.block_id,
+        irreversible: loc.height <= node.consensus()?.lib,
+        header: block.header.clone(),
+        tx: ProofBundle {
+            height: loc.height,
+            index: loc.index,
+            item: tx_items[index].clone(),
+            proof: tx_proof,
+        },
+        receipt: ProofBundle {
+            height: loc.height,
+            index: loc.index,
+            item: r_items[index].clone(),
+            proof: r_proof,
+        },
+        transaction: block.txs[index].clone(),
+        receipt_decoded: receipts[index].clone(),
+    }))
+}

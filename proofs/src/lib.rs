@@ -24,6 +24,7 @@ pub mod keys;
 pub mod light_client;
 pub mod merkle;
 pub mod schedule;
+pub mod testkit;
 
 pub use chain_id::{ChainId, ChainIdError};
 pub use hash::{hash_domain, sha256, Hash32};

@@ -2,14 +2,11 @@ use super::*;
 use crate::{
     codec,
     header::BlockHeader,
-    keys::{high_s_twin, PublicKey, SecretKey, SignatureError},
+    keys::{high_s_twin, SecretKey, SignatureError},
     merkle,
+    testkit::{INTERVAL, NOW},
 };
 use proptest::prelude::*;
-
-const GENESIS: u64 = 1_000_000;
-const INTERVAL: u64 = 500;
-const NOW: u64 = u64::MAX / 4;
 
 fn keys(n: usize, tag: u8) -> Vec<SecretKey> {
     (0..n)
@@ -25,114 +22,10 @@ fn schedule(version: u32, k: &[SecretKey]) -> ProducerSchedule {
 }
 
 fn anchor(k: &[SecretKey]) -> TrustAnchor {
-    TrustAnchor {
-        chain_id: ChainId(0xa11),
-        identity: Hash32([0x1d; 32]),
-        schedule: schedule(0, k),
-        clock: SlotClock {
-            genesis_time_ms: GENESIS,
-            interval_ms: INTERVAL,
-        },
-        max_drift_ms: 1_000,
-    }
+    crate::testkit::anchor(k)
 }
 
-/// A peer chain that produces signed headers over real Merkle trees.
-#[derive(Clone)]
-struct Peer {
-    keys: Vec<SecretKey>,
-    rules: ChainRules,
-    state: ConsensusState,
-    head_id: Hash32,
-    slot: u64,
-    headers: Vec<SignedHeader>,
-    items: Vec<Vec<Vec<u8>>>,
-}
-
-impl Peer {
-    fn new(keys: Vec<SecretKey>) -> Self {
-        let a = anchor(&keys);
-        Peer {
-            rules: ChainRules {
-                chain_id: a.chain_id,
-                clock: a.clock,
-                max_drift_ms: a.max_drift_ms,
-            },
-            state: ConsensusState::genesis(a.schedule.clone()).unwrap(),
-            head_id: a.identity,
-            slot: 0,
-            keys,
-            headers: Vec::new(),
-            items: Vec::new(),
-        }
-    }
-
-    fn key_of(&self, p: &PublicKey) -> SecretKey {
-        self.keys
-            .iter()
-            .find(|k| &k.public_key() == p)
-            .unwrap()
-            .clone()
-    }
-
-    fn unsigned(&self, skip: u64, items: &[Vec<u8>]) -> BlockHeader {
-        let slot = self.slot + 1 + skip;
-        BlockHeader {
-            chain_id: self.rules.chain_id,
-            height: self.state.height + 1,
-            prev_id: self.head_id,
-            timestamp_ms: GENESIS + slot * INTERVAL,
-            producer: *self.state.scheduled_producer(slot).unwrap(),
-            schedule_version: self.state.active.version,
-            tx_root: merkle::merkle_root_of_items(items),
-            tx_count: items.len() as u32,
-            receipts_root: merkle::merkle_root_of_items(
-                &items
-                    .iter()
-                    .map(|i| [b"r".as_slice(), i].concat())
-                    .collect::<Vec<_>>(),
-            ),
-            state_digest: Hash32::ZERO,
-            new_schedule: None,
-            reveal: Hash32::ZERO,
-            commit: Hash32::ZERO,
-        }
-    }
-
-    fn push(&mut self, h: BlockHeader, items: Vec<Vec<u8>>) -> SignedHeader {
-        let key = self.key_of(&h.producer);
-        let signed = h.sign(&key);
-        self.state
-            .check_header(&self.head_id, &signed, &self.rules, NOW)
-            .unwrap();
-        self.state = self.state.advance(&signed.header, &self.rules.clock);
-        self.slot = self.state.slot;
-        self.head_id = signed.id();
-        self.headers.push(signed.clone());
-        self.items.push(items);
-        signed
-    }
-
-    fn block(&mut self, n_items: usize) -> SignedHeader {
-        let h = self.state.height + 1;
-        let items: Vec<Vec<u8>> = (0..n_items)
-            .map(|i| format!("tx {h}/{i}").into_bytes())
-            .collect();
-        let u = self.unsigned(0, &items);
-        self.push(u, items)
-    }
-
-    fn bundle(&self, height: u64, index: usize) -> ProofBundle {
-        let items = &self.items[height as usize - 1];
-        let leaves: Vec<Hash32> = items.iter().map(|i| merkle::leaf_hash(i)).collect();
-        ProofBundle {
-            height,
-            index: index as u32,
-            item: items[index].clone(),
-            proof: merkle::prove(&leaves, index).unwrap(),
-        }
-    }
-}
+type Peer = crate::testkit::HeaderChainSim;
 
 fn synced(peer: &Peer) -> LightClientWithWindow {
     let mut lc = LightClientWithWindow::new(&anchor(&peer.keys), 1_000).unwrap();
