@@ -260,7 +260,9 @@ impl LightClient {
             .map_or(self.base.height, |(h, _)| h.header.height)
     }
 
-    /// The last irreversible height.
+    /// The last irreversible height: the checkpoint's own height (not the LIB the
+    /// checkpoint block itself saw, which is older).
+    #[allow(clippy::misnamed_getters)]
     pub fn lib(&self) -> u64 {
         self.base.height
     }

@@ -261,7 +261,7 @@ fn headers_that_must_be_rejected() {
     let signed = sign(good.clone(), &scheduled);
     let early = good.timestamp_ms - 5_000;
     assert!(matches!(
-        rejected_header(lc.submit(&[signed.clone()], early)),
+        rejected_header(lc.submit(std::slice::from_ref(&signed), early)),
         HeaderError::FromFuture { .. }
     ));
 
@@ -372,7 +372,7 @@ fn fork_choice_switch_and_evidence() {
     other.tx_count = 0;
     other.state_digest = Hash32([9; 32]);
     let twin = other.sign(&fork.key_of(&ours.header.producer));
-    match lc.submit(&[twin.clone()], NOW) {
+    match lc.submit(std::slice::from_ref(&twin), NOW) {
         Verdict::Accepted(a) => assert_eq!(a.evidence, vec![(ours, twin)]),
         other => panic!("expected evidence, got {other:?}"),
     }
