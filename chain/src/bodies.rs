@@ -176,9 +176,33 @@ pub(crate) fn apply_body(
             let ds = check_double_sign(header_a, header_b, &env.rules)?;
             slash(o, env, &ds.producer, ds.slot)
         }
-        Body::PeerHeaders { .. } => Err(TxError::Unsupported("peer_headers")),
-        Body::Inbound { .. } => Err(TxError::Unsupported("inbound")),
-        Body::Settle { .. } => Err(TxError::Unsupported("settle")),
+        Body::PeerHeaders { peer, headers } => {
+            crate::interchain::peer_headers(o, env, *peer, headers)
+        }
+        Body::Inbound {
+            peer,
+            source_tx,
+            proof,
+            source_height,
+            source_index,
+        } => crate::interchain::inbound(
+            o,
+            env,
+            *peer,
+            source_tx,
+            proof,
+            *source_height,
+            *source_index,
+        ),
+        Body::Settle {
+            peer,
+            receipt,
+            proof,
+            source_height,
+            source_index,
+        } => {
+            crate::interchain::settle(o, env, *peer, receipt, proof, *source_height, *source_index)
+        }
     }
 }
 

@@ -147,6 +147,22 @@ pub enum TxError {
     /// Parameter change refused.
     #[error("{0}")]
     Params(#[from] ParamsError),
+    /// Peer headers the light client refuses.
+    #[error("peer headers refused: {0}")]
+    PeerHeaders(String),
+    /// A proof that cannot be checked yet (the peer header is not irreversible here
+    /// yet, or not seen): retry after syncing the peer's headers.
+    #[error("not provable yet: {0}")]
+    NotYetProvable(String),
+    /// A proof or proven item that is invalid (forged, malformed, or not what it claims).
+    #[error("invalid proof: {0}")]
+    BadProof(String),
+    /// This inbound transfer was delivered or bounced already.
+    #[error("inbound transfer {1} from chain {0} was already consumed")]
+    AlreadyConsumed(ChainId, Hash32),
+    /// No in-flight transfer for this receipt (settled already, or never sent).
+    #[error("no in-flight transfer {0} to settle (already settled?)")]
+    NotInFlight(Hash32),
     /// A body whose verification is not built yet.
     #[error("{0} transactions are not supported yet (the peer light client is not built)")]
     Unsupported(&'static str),

@@ -9,7 +9,10 @@ use crate::{
     state::Overlay,
     tx::{GovAction, PeerRegistration},
 };
-use distpos_proofs::{consensus::ConsensusState, ChainId};
+use distpos_proofs::{
+    light_client::{LightClient, TrustAnchor},
+    ChainId, SlotClock,
+};
 
 /// The accounts of the producers in the active schedule.
 fn active_accounts(o: &Overlay<'_>, env: &BlockEnv) -> Result<Vec<Address>, TxError> {
@@ -139,8 +142,8 @@ pub(crate) fn check_registration(
 
 /// Creates the record of a newly registered peer.
 pub(crate) fn new_peer(reg: &PeerRegistration) -> Result<PeerChain, TxError> {
-    let light_client = ConsensusState::genesis(reg.schedule.clone())
-        .map_err(|e| TxError::Governance(format!("peer schedule invalid: {e}")))?;
+    let light_client = LightClient::new(&trust_anchor(reg))
+        .map_err(|e| TxError::Governance(format!("peer trust anchor invalid: {e}")))?;
     Ok(PeerChain {
         registration: reg.clone(),
         suspended: false,
@@ -154,8 +157,23 @@ pub(crate) fn new_peer(reg: &PeerRegistration) -> Result<PeerChain, TxError> {
         acked_out: 0,
         refunded_out: 0,
         light_client,
-        light_client_head: reg.identity,
     })
+}
+
+/// The trust anchor of a registered peer: its genesis identity, schedule and clock.
+/// Peer headers may be dated up to one peer block interval (at least 1 s) ahead of our
+/// block time.
+pub fn trust_anchor(reg: &PeerRegistration) -> TrustAnchor {
+    TrustAnchor {
+        chain_id: reg.chain,
+        identity: reg.identity,
+        schedule: reg.schedule.clone(),
+        clock: SlotClock {
+            genesis_time_ms: reg.genesis_time_ms,
+            interval_ms: reg.block_interval_ms,
+        },
+        max_drift_ms: reg.block_interval_ms.max(1_000),
+    }
 }
 
 fn execute(o: &mut Overlay<'_>, env: &BlockEnv, action: &GovAction) -> Result<(), TxError> {

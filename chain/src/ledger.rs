@@ -14,6 +14,7 @@ use crate::{
 use distpos_proofs::{
     codec::{self, dec_u128},
     consensus::ConsensusState,
+    light_client::{Finalized, LightClient},
     ChainId, Hash32, PublicKey,
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -102,6 +103,8 @@ pub mod keys {
     pub const TAPOS: &[u8] = b"r/";
     /// Prefix of applied evidence.
     pub const EVIDENCE: &[u8] = b"e/";
+    /// Prefix of peers' irreversible header summaries.
+    pub const PEER_HEADER: &[u8] = b"w/";
 
     /// Key of an account.
     pub fn account(a: &Address) -> Key {
@@ -146,6 +149,10 @@ pub mod keys {
     /// Key of a TaPoS entry.
     pub fn tapos(num: u16) -> Key {
         with(TAPOS, &[&num.to_be_bytes()])
+    }
+    /// Key of a peer's irreversible header summary at `height`.
+    pub fn peer_header(peer: ChainId, height: u64) -> Key {
+        with(PEER_HEADER, &[&peer.0.to_be_bytes(), &height.to_be_bytes()])
     }
     /// Key of an applied evidence entry.
     pub fn evidence(k: &PublicKey, slot: u64) -> Key {
@@ -259,10 +266,9 @@ pub struct PeerChain {
     pub acked_out: u64,
     /// Outbound transfers refunded.
     pub refunded_out: u64,
-    /// Our light client of the peer.
-    pub light_client: ConsensusState,
-    /// Id of the light client's head header.
-    pub light_client_head: Hash32,
+    /// Our light client of the peer (its irreversible header summaries are stored
+    /// separately, under [`keys::peer_header`]).
+    pub light_client: LightClient,
 }
 
 /// An outbound transfer waiting for the destination's receipt.
@@ -356,6 +362,20 @@ pub fn producer_list(kv: &impl KvRead) -> Result<Vec<Address>, StateError> {
 /// Reads a peer chain.
 pub fn peer(kv: &impl KvRead, c: ChainId) -> Result<Option<PeerChain>, StateError> {
     read(kv, &keys::peer(c))
+}
+
+/// A peer's irreversible header summary at `height`.
+pub fn peer_header(
+    kv: &impl KvRead,
+    peer: ChainId,
+    height: u64,
+) -> Result<Option<Finalized>, StateError> {
+    read(kv, &keys::peer_header(peer, height))
+}
+
+/// Whether an inbound transfer from `peer` was consumed.
+pub fn consumed(kv: &impl KvRead, peer: ChainId, tx: &Hash32) -> bool {
+    kv.get_raw(&keys::consumed(peer, tx)).is_some()
 }
 
 /// Reads an in-flight transfer.

@@ -23,6 +23,7 @@ pub mod execute;
 pub mod forkdb;
 pub mod genesis;
 pub mod governance;
+pub mod interchain;
 pub mod ledger;
 pub mod params;
 pub mod state;

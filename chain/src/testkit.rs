@@ -37,6 +37,8 @@ pub struct TestChain {
     pub state: State,
     /// Blocks produced so far.
     pub blocks: Vec<Block>,
+    /// Receipts of each block.
+    pub receipts: Vec<Vec<crate::tx::Receipt>>,
     nonces: BTreeMap<Address, u64>,
 }
 
@@ -99,6 +101,7 @@ impl TestChain {
             extra_signers: Vec::new(),
             state,
             blocks: Vec::new(),
+            receipts: Vec::new(),
             nonces: BTreeMap::new(),
         }
     }
@@ -209,6 +212,7 @@ impl TestChain {
         }
         self.state.commit(&built.applied);
         self.blocks.push(built.block.clone());
+        self.receipts.push(built.applied.receipts.clone());
         if !built.rejected.is_empty() {
             self.resync_nonces();
         }
@@ -228,6 +232,90 @@ impl TestChain {
         let applied = apply_block(&self.state, block, block.header.header.timestamp_ms)?;
         self.state.commit(&applied);
         self.blocks.push(block.clone());
+        self.receipts.push(applied.receipts.clone());
         Ok(())
+    }
+}
+
+/// Two chains registered as each other's peers at genesis (owner: each chain's first
+/// producer; no credit; low watermark 100).
+pub fn peer_pair(
+    a: u32,
+    b: u32,
+    producers: usize,
+    users: usize,
+    params: ChainParams,
+) -> (TestChain, TestChain) {
+    let mut ca = TestChain::new(a, producers, users, params.clone());
+    let mut cb = TestChain::new(b, producers, users, params);
+    let reg_a = registration_of(&ca, address_of(&cb.producers[0]));
+    let reg_b = registration_of(&cb, address_of(&ca.producers[0]));
+    ca.genesis.peers = vec![reg_b];
+    cb.genesis.peers = vec![reg_a];
+    let (ga, gb) = (ca.genesis.clone(), cb.genesis.clone());
+    let ca = TestChain::from_genesis(ga, ca.producers, ca.users);
+    let cb = TestChain::from_genesis(gb, cb.producers, cb.users);
+    (ca, cb)
+}
+
+/// How another chain registers `c` as a peer, with `owner` on that other chain.
+pub fn registration_of(c: &TestChain, owner: Address) -> crate::tx::PeerRegistration {
+    crate::tx::PeerRegistration {
+        chain: c.chain_id(),
+        identity: c.genesis.identity_hash(),
+        genesis_time_ms: c.genesis.genesis_time_ms,
+        block_interval_ms: c.genesis.params.block_interval_ms,
+        schedule: c.genesis.schedule(),
+        owner,
+        credit_limit: 0,
+        low_watermark: 100,
+    }
+}
+
+impl TestChain {
+    /// Position (height, index) of a transaction in this chain's blocks.
+    pub fn locate(&self, tx: &distpos_proofs::Hash32) -> Option<(u64, u32)> {
+        self.blocks.iter().enumerate().find_map(|(h, b)| {
+            b.txs
+                .iter()
+                .position(|t| &t.hash() == tx)
+                .map(|i| (h as u64 + 1, i as u32))
+        })
+    }
+
+    /// Inclusion proof of the transaction at (height, index) against `tx_root`.
+    pub fn tx_proof(&self, height: u64, index: u32) -> distpos_proofs::merkle::MerkleProof {
+        let b = &self.blocks[height as usize - 1];
+        let leaves: Vec<_> = b
+            .txs
+            .iter()
+            .map(|t| distpos_proofs::merkle::leaf_hash(&t.encode()))
+            .collect();
+        distpos_proofs::merkle::prove(&leaves, index as usize)
+            .unwrap_or(distpos_proofs::merkle::MerkleProof { siblings: vec![] })
+    }
+
+    /// Inclusion proof of the receipt at (height, index) against `receipts_root`.
+    pub fn receipt_proof(&self, height: u64, index: u32) -> distpos_proofs::merkle::MerkleProof {
+        let r = &self.receipts[height as usize - 1];
+        let leaves: Vec<_> = r
+            .iter()
+            .map(|x| distpos_proofs::merkle::leaf_hash(&x.encode()))
+            .collect();
+        distpos_proofs::merkle::prove(&leaves, index as usize)
+            .unwrap_or(distpos_proofs::merkle::MerkleProof { siblings: vec![] })
+    }
+
+    /// Signed headers of blocks `from..=to`.
+    pub fn headers(&self, from: u64, to: u64) -> Vec<distpos_proofs::SignedHeader> {
+        (from..=to)
+            .filter_map(|h| self.blocks.get(h as usize - 1))
+            .map(|b| b.header.clone())
+            .collect()
+    }
+
+    /// The LIB of this chain.
+    pub fn lib(&self) -> u64 {
+        ledger::consensus(&self.state).map(|c| c.lib).unwrap_or(0)
     }
 }

@@ -1,0 +1,331 @@
+//! The ledger side of cross-chain transfers (DESIGN §5, §6): advancing our light client
+//! of a peer (`PeerHeaders`), admitting a proven inbound transfer against the peer's
+//! correspondent account (`Inbound`), and settling our outbound transfers with the
+//! destination's proven receipt (`Settle`).
+//!
+//! Everything here is deterministic: the "now" of the light client is the block time,
+//! and a proof is checked only against a peer header that our light client already
+//! holds as irreversible. An inbound transfer is consumed exactly once, and an
+//! outbound transfer is settled exactly once.
+
+use crate::{
+    address::{Address, QualifiedAddress},
+    error::TxError,
+    execute::{verify_tx_signature, BlockEnv},
+    ledger::{self, keys, PeerChain},
+    state::Overlay,
+    tx::{Body, BounceReason, Outcome, Receipt, Transaction},
+    votes::update_account,
+};
+use distpos_proofs::{
+    light_client::{verify_bundle, Commitment, Finalized, ProofBundle, Verdict},
+    merkle::MerkleProof,
+    ChainId, Hash32, SignedHeader,
+};
+
+/// Irreversible peer header summaries kept per peer; proofs of older blocks are refused.
+pub const PEER_HEADER_WINDOW: u64 = 100_000;
+
+fn peer_record(o: &Overlay<'_>, peer: ChainId) -> Result<PeerChain, TxError> {
+    ledger::peer(o, peer)?.ok_or(TxError::UnknownPeer(peer))
+}
+
+/// `PeerHeaders`: verifies and follows the peer's headers; stores what became final.
+pub(crate) fn peer_headers(
+    o: &mut Overlay<'_>,
+    env: &BlockEnv,
+    peer: ChainId,
+    headers: &[SignedHeader],
+) -> Result<(Outcome, u128), TxError> {
+    let mut record = peer_record(o, peer)?;
+    let advance = match record.light_client.submit(headers, env.time_ms) {
+        Verdict::Accepted(a) => a,
+        Verdict::NotYet(why) => return Err(TxError::PeerHeaders(why.to_string())),
+        Verdict::Rejected(why) => return Err(TxError::PeerHeaders(why.to_string())),
+    };
+    for f in &advance.finalized {
+        ledger::write(o, keys::peer_header(peer, f.height), f);
+        if let Some(old) = f.height.checked_sub(PEER_HEADER_WINDOW) {
+            o.delete(keys::peer_header(peer, old));
+        }
+    }
+    ledger::write(o, keys::peer(peer), &record);
+    Ok((Outcome::Applied, advance.finalized.len() as u128))
+}
+
+/// The irreversible header of `peer` at `height`, or why a proof against it cannot be
+/// checked.
+fn finalized_header(
+    o: &Overlay<'_>,
+    record: &PeerChain,
+    peer: ChainId,
+    height: u64,
+) -> Result<Finalized, TxError> {
+    if let Some(f) = ledger::peer_header(o, peer, height)? {
+        return Ok(f);
+    }
+    let lc = &record.light_client;
+    if height > lc.lib() {
+        Err(TxError::NotYetProvable(format!(
+            "block {height} of chain {peer} is not irreversible here yet (our light client: head {}, LIB {})",
+            lc.head(),
+            lc.lib()
+        )))
+    } else {
+        Err(TxError::BadProof(format!(
+            "block {height} of chain {peer} is outside the kept window"
+        )))
+    }
+}
+
+fn check_bundle(
+    header: &Finalized,
+    item: Vec<u8>,
+    proof: &MerkleProof,
+    height: u64,
+    index: u32,
+    commitment: Commitment,
+) -> Result<(), TxError> {
+    let bundle = ProofBundle {
+        height,
+        index,
+        item,
+        proof: proof.clone(),
+    };
+    verify_bundle(header, &bundle, commitment).map_err(|e| TxError::BadProof(e.to_string()))
+}
+
+/// The parts of a cross-chain transfer that matter to its destination.
+pub struct ProvenTransfer {
+    /// Source transaction hash.
+    pub tx: Hash32,
+    /// Sender on the source chain.
+    pub sender: Address,
+    /// Recipient here.
+    pub recipient: Address,
+    /// Amount.
+    pub amount: u128,
+    /// Delivery deadline (0 = none).
+    pub deliver_by: u64,
+}
+
+/// Checks that `source_tx` is a transfer signed for `peer` and addressed to `ours`.
+pub fn proven_transfer(
+    source_tx: &Transaction,
+    peer: ChainId,
+    ours: ChainId,
+) -> Result<ProvenTransfer, TxError> {
+    if source_tx.chain_id != peer {
+        return Err(TxError::BadProof(format!(
+            "source transaction is for chain {}, not chain {peer}",
+            source_tx.chain_id
+        )));
+    }
+    let Body::Transfer {
+        to,
+        amount,
+        deliver_by,
+        ..
+    } = &source_tx.body
+    else {
+        return Err(TxError::BadProof(
+            "source transaction is not a transfer".into(),
+        ));
+    };
+    if to.chain != ours {
+        return Err(TxError::BadProof(format!(
+            "transfer is addressed to chain {}, not to this chain {ours}",
+            to.chain
+        )));
+    }
+    let check = verify_tx_signature(source_tx)
+        .map_err(|e| TxError::BadProof(format!("source transaction: {e}")))?;
+    Ok(ProvenTransfer {
+        tx: check.hash,
+        sender: check.sender,
+        recipient: to.address,
+        amount: *amount,
+        deliver_by: *deliver_by,
+    })
+}
+
+/// `Inbound`: a transfer from `peer`, proven against our light client of it. Delivered
+/// against the peer's correspondent account, or bounced; either way consumed once.
+pub(crate) fn inbound(
+    o: &mut Overlay<'_>,
+    env: &BlockEnv,
+    peer: ChainId,
+    source_tx: &Transaction,
+    proof: &MerkleProof,
+    source_height: u64,
+    source_index: u32,
+) -> Result<(Outcome, u128), TxError> {
+    let mut record = peer_record(o, peer)?;
+    let t = proven_transfer(source_tx, peer, env.chain_id)?;
+    let header = finalized_header(o, &record, peer, source_height)?;
+    check_bundle(
+        &header,
+        source_tx.encode(),
+        proof,
+        source_height,
+        source_index,
+        Commitment::Transactions,
+    )?;
+    if ledger::consumed(o, peer, &t.tx) {
+        return Err(TxError::AlreadyConsumed(peer, t.tx));
+    }
+
+    let bounce = if t.deliver_by != 0 && env.time_ms > t.deliver_by {
+        Some(BounceReason::Expired)
+    } else if record.suspended {
+        Some(BounceReason::PeerSuspended)
+    } else if t.recipient == Address::ZERO {
+        Some(BounceReason::BadRecipient)
+    } else if available(&record) < t.amount as i128 || i128::try_from(t.amount).is_err() {
+        Some(BounceReason::InsufficientCollateral)
+    } else {
+        None
+    };
+    let outcome = match bounce {
+        Some(reason) => {
+            record.bounced_in += 1;
+            Outcome::Bounced {
+                source: peer,
+                source_tx: t.tx,
+                reason,
+            }
+        }
+        None => {
+            record.corr -= t.amount as i128;
+            record.delivered_in += 1;
+            record.volume_in = record.volume_in.saturating_add(t.amount);
+            update_account(o, &t.recipient, |a| {
+                a.balance = a.balance.checked_add(t.amount).ok_or(TxError::Overflow)?;
+                Ok(())
+            })?;
+            Outcome::Delivered {
+                source: peer,
+                source_tx: t.tx,
+            }
+        }
+    };
+    ledger::write(o, keys::peer(peer), &record);
+    let inbound = InboundRecord {
+        sender: return_path(peer, t.sender),
+        recipient: t.recipient,
+        amount: t.amount,
+        height: env.height,
+        outcome: outcome.clone(),
+    };
+    ledger::write(o, keys::consumed(peer, &t.tx), &inbound);
+    Ok((outcome, t.amount))
+}
+
+/// What the destination remembers of a consumed inbound transfer.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InboundRecord {
+    /// The sender, qualified with the source chain (the return path).
+    pub sender: QualifiedAddress,
+    /// The recipient here.
+    pub recipient: Address,
+    /// Amount.
+    #[serde(with = "distpos_proofs::codec::dec_u128")]
+    pub amount: u128,
+    /// Height of our block that consumed it.
+    pub height: u64,
+    /// Delivered or bounced.
+    pub outcome: Outcome,
+}
+
+/// The record of a consumed inbound transfer, if any.
+pub fn inbound_record(
+    kv: &impl ledger::KvRead,
+    peer: ChainId,
+    tx: &Hash32,
+) -> Result<Option<InboundRecord>, crate::error::StateError> {
+    ledger::read(kv, &keys::consumed(peer, tx))
+}
+
+/// What the peer's correspondent account can still cover: `corr + credit_limit`
+/// (reservations of pending deliveries are the mempool's, which re-checks with them).
+pub fn available(record: &PeerChain) -> i128 {
+    let credit = i128::try_from(record.registration.credit_limit).unwrap_or(i128::MAX);
+    record.corr.saturating_add(credit)
+}
+
+/// `Settle`: the destination's proven receipt for one of our outbound transfers. An
+/// acknowledgement credits the destination's correspondent account; a bounce refunds
+/// the sender. Applies once.
+pub(crate) fn settle(
+    o: &mut Overlay<'_>,
+    env: &BlockEnv,
+    peer: ChainId,
+    receipt: &Receipt,
+    proof: &MerkleProof,
+    source_height: u64,
+    source_index: u32,
+) -> Result<(Outcome, u128), TxError> {
+    let mut record = peer_record(o, peer)?;
+    let (source, tx, delivered) = match &receipt.outcome {
+        Outcome::Delivered { source, source_tx } => (*source, *source_tx, true),
+        Outcome::Bounced {
+            source, source_tx, ..
+        } => (*source, *source_tx, false),
+        _ => {
+            return Err(TxError::BadProof(
+                "receipt is not a delivery or a bounce".into(),
+            ))
+        }
+    };
+    if source != env.chain_id {
+        return Err(TxError::BadProof(format!(
+            "receipt settles a transfer from chain {source}, not from this chain"
+        )));
+    }
+    let header = finalized_header(o, &record, peer, source_height)?;
+    check_bundle(
+        &header,
+        receipt.encode(),
+        proof,
+        source_height,
+        source_index,
+        Commitment::Receipts,
+    )?;
+    let entry = ledger::in_flight(o, &tx)?.ok_or(TxError::NotInFlight(tx))?;
+    if entry.destination != peer {
+        return Err(TxError::BadProof(format!(
+            "transfer {tx} went to chain {}, not {peer}",
+            entry.destination
+        )));
+    }
+    if receipt.amount != entry.amount {
+        return Err(TxError::BadProof(format!(
+            "receipt amount {} differs from the transfer's {}",
+            receipt.amount, entry.amount
+        )));
+    }
+    o.delete(keys::in_flight(&tx));
+    let outcome = if delivered {
+        record.corr = record.corr.saturating_add(entry.amount as i128);
+        record.acked_out += 1;
+        Outcome::Acknowledged { tx }
+    } else {
+        update_account(o, &entry.sender, |a| {
+            a.balance = a
+                .balance
+                .checked_add(entry.amount)
+                .ok_or(TxError::Overflow)?;
+            Ok(())
+        })?;
+        record.refunded_out += 1;
+        Outcome::Refunded { tx }
+    };
+    ledger::write(o, keys::peer(peer), &record);
+    Ok((outcome, entry.amount))
+}
+
+/// The sender of a proven inbound transfer as recorded here: the source chain's id in
+/// place of `0x` (DESIGN §2, the SMTP return path).
+pub fn return_path(peer: ChainId, sender: Address) -> QualifiedAddress {
+    QualifiedAddress::new(peer, sender)
+}
