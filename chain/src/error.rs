@@ -163,9 +163,6 @@ pub enum TxError {
     /// No in-flight transfer for this receipt (settled already, or never sent).
     #[error("no in-flight transfer {0} to settle (already settled?)")]
     NotInFlight(Hash32),
-    /// A body whose verification is not built yet.
-    #[error("{0} transactions are not supported yet (the peer light client is not built)")]
-    Unsupported(&'static str),
     /// An amount computation overflowed.
     #[error("amount overflow")]
     Overflow,
