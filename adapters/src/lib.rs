@@ -1,6 +1,266 @@
 //! # distpos-adapters
 //!
-//! Will hold the `PeerChain` trait (submit to a peer's mempool, fetch headers, fetch
-//! proofs, deliver receipts) and its HTTP implementation for distpos peers, treating
-//! every response as untrusted input (DESIGN §1, §6). Not built yet: see the issue
-//! "Routing table, DNS discovery and the persistent outbound relay".
+//! How this node talks to other chains. [`PeerChain`] is what the relay and header sync
+//! need from a peer chain — fetch its headers, fetch a proof, deliver a transfer,
+//! deliver a receipt — and [`HttpPeer`] implements it for distpos peers over their
+//! `/v1` peer protocol. The wire types ([`Delivery`], [`ReceiptDelivery`], …) are shared
+//! with the gateway's HTTP handlers so both sides agree on one format.
+//!
+//! Every response is untrusted input: bodies are size-limited, requests time out, and
+//! nothing a peer says is believed until the light client has checked it. Adapters to
+//! other kinds of chain can implement the same trait later.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+use distpos_chain::{Receipt, Transaction};
+use distpos_proofs::{light_client::ProofBundle, merkle::MerkleProof, ChainId, Hash32, SignedHeader};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::{future::Future, time::Duration};
+
+/// A transfer from our chain delivered to its destination (`POST /v1/relay/deliveries`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    /// The chain the transfer comes from.
+    pub source_chain: ChainId,
+    /// The signed source transaction.
+    pub source_tx: Transaction,
+    /// Its inclusion proof against the source block's `tx_root`.
+    pub proof: MerkleProof,
+    /// Source block height.
+    pub height: u64,
+    /// Position in the source block.
+    pub index: u32,
+    /// Relays passed so far (loop and hop safety).
+    #[serde(default)]
+    pub hops: u8,
+}
+
+/// A destination's receipt sent back to the source (`POST /v1/relay/receipts`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptDelivery {
+    /// The chain that produced the receipt (the transfer's destination).
+    pub receipt_chain: ChainId,
+    /// The receipt of its `Inbound` transaction.
+    pub receipt: Receipt,
+    /// Its inclusion proof against that block's `receipts_root`.
+    pub proof: MerkleProof,
+    /// Block height on the receipt chain.
+    pub height: u64,
+    /// Position in that block.
+    pub index: u32,
+}
+
+/// What a peer answers to a delivery.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayAck {
+    /// `accepted`, `pending` (waiting for our light client), `already_consumed`,
+    /// `already_settled`.
+    pub status: String,
+    /// The transaction the peer created for it, if any.
+    #[serde(default)]
+    pub tx: Option<Hash32>,
+    /// Why it is pending, if it is.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A page of a peer's headers (`GET /v1/headers`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderPage {
+    /// The peer's head height.
+    pub head: u64,
+    /// The peer's LIB.
+    pub lib: u64,
+    /// Consecutive signed headers.
+    pub headers: Vec<SignedHeader>,
+}
+
+/// A peer's proof of one of its transactions (`GET /v1/proofs/tx/{hash}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxProof {
+    /// Block height.
+    pub height: u64,
+    /// Whether the block is irreversible on the peer.
+    pub irreversible: bool,
+    /// The transaction and its proof.
+    pub tx: ProofBundle,
+    /// The receipt and its proof.
+    pub receipt: ProofBundle,
+}
+
+/// Why talking to a peer failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdapterError {
+    /// Could not connect, or the request timed out (try another endpoint).
+    #[error("{endpoint}: unreachable: {reason}")]
+    Unreachable {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
+    /// The peer answered with an error status.
+    #[error("{endpoint}: HTTP {status}: {body}")]
+    Status {
+        /// The endpoint.
+        endpoint: String,
+        /// HTTP status.
+        status: u16,
+        /// The peer's error body (truncated).
+        body: String,
+    },
+    /// The response was too large or not the expected JSON.
+    #[error("{endpoint}: bad response: {reason}")]
+    BadResponse {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl AdapterError {
+    /// True when another endpoint (or a later retry) may succeed: unreachable, 5xx,
+    /// 408 or 429. A 4xx refusal is the peer's final word on this request.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AdapterError::Unreachable { .. } | AdapterError::BadResponse { .. } => true,
+            AdapterError::Status { status, .. } => *status >= 500 || *status == 408 || *status == 429,
+        }
+    }
+}
+
+/// What this node needs from a peer chain. `endpoint` is a base URL from the routing
+/// table.
+pub trait PeerChain {
+    /// Headers `from..=to` (the peer may return fewer).
+    fn headers(&self, endpoint: &str, from: u64, to: u64) -> impl Future<Output = Result<HeaderPage, AdapterError>> + Send;
+    /// The proof of one of the peer's transactions.
+    fn tx_proof(&self, endpoint: &str, tx: &Hash32) -> impl Future<Output = Result<TxProof, AdapterError>> + Send;
+    /// Delivers a transfer to the peer.
+    fn deliver(&self, endpoint: &str, delivery: &Delivery) -> impl Future<Output = Result<RelayAck, AdapterError>> + Send;
+    /// Delivers a receipt back to the peer.
+    fn deliver_receipt(
+        &self,
+        endpoint: &str,
+        receipt: &ReceiptDelivery,
+    ) -> impl Future<Output = Result<RelayAck, AdapterError>> + Send;
+}
+
+/// [`PeerChain`] over a distpos peer's HTTP API.
+#[derive(Clone)]
+pub struct HttpPeer {
+    http: reqwest::Client,
+    max_response_bytes: usize,
+}
+
+impl HttpPeer {
+    /// A client with a per-request `timeout` and a response size cap.
+    pub fn new(timeout: Duration, max_response_bytes: usize) -> Result<Self, AdapterError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| AdapterError::Unreachable { endpoint: String::new(), reason: e.to_string() })?;
+        Ok(Self { http, max_response_bytes })
+    }
+
+    async fn read<T: DeserializeOwned>(&self, endpoint: &str, req: reqwest::RequestBuilder) -> Result<T, AdapterError> {
+        let unreachable = |e: reqwest::Error| AdapterError::Unreachable { endpoint: endpoint.to_string(), reason: e.to_string() };
+        let mut resp = req.send().await.map_err(unreachable)?;
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+            if body.len() + chunk.len() > self.max_response_bytes {
+                return Err(AdapterError::BadResponse {
+                    endpoint: endpoint.to_string(),
+                    reason: format!("response larger than {} bytes", self.max_response_bytes),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if !(200..300).contains(&status) {
+            let text = String::from_utf8_lossy(&body);
+            return Err(AdapterError::Status {
+                endpoint: endpoint.to_string(),
+                status,
+                body: distpos_proofs::codec::truncate(&text),
+            });
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| AdapterError::BadResponse { endpoint: endpoint.to_string(), reason: e.to_string() })
+    }
+
+    fn url(endpoint: &str, path: &str) -> String {
+        format!("{}{path}", endpoint.trim_end_matches('/'))
+    }
+}
+
+impl PeerChain for HttpPeer {
+    async fn headers(&self, endpoint: &str, from: u64, to: u64) -> Result<HeaderPage, AdapterError> {
+        let req = self.http.get(Self::url(endpoint, "/v1/headers")).query(&[("from", from), ("to", to)]);
+        let page: HeaderPage = self.read(endpoint, req).await?;
+        if page.headers.len() as u64 > to.saturating_sub(from) + 1 {
+            return Err(AdapterError::BadResponse { endpoint: endpoint.into(), reason: "more headers than asked for".into() });
+        }
+        Ok(page)
+    }
+
+    async fn tx_proof(&self, endpoint: &str, tx: &Hash32) -> Result<TxProof, AdapterError> {
+        self.read(endpoint, self.http.get(Self::url(endpoint, &format!("/v1/proofs/tx/{tx}")))).await
+    }
+
+    async fn deliver(&self, endpoint: &str, delivery: &Delivery) -> Result<RelayAck, AdapterError> {
+        self.read(endpoint, self.http.post(Self::url(endpoint, "/v1/relay/deliveries")).json(delivery)).await
+    }
+
+    async fn deliver_receipt(&self, endpoint: &str, receipt: &ReceiptDelivery) -> Result<RelayAck, AdapterError> {
+        self.read(endpoint, self.http.post(Self::url(endpoint, "/v1/relay/receipts")).json(receipt)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_errors() {
+        let s = |status| AdapterError::Status { endpoint: "e".into(), status, body: String::new() };
+        assert!(s(503).is_retryable());
+        assert!(s(429).is_retryable());
+        assert!(!s(400).is_retryable());
+        assert!(!s(409).is_retryable());
+        assert!(AdapterError::Unreachable { endpoint: "e".into(), reason: "x".into() }.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn oversized_and_malformed_responses_are_errors() {
+        // A tiny HTTP server that answers every request with a fixed body.
+        async fn serve(body: &'static str) -> String {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                while let Ok((mut s, _)) = l.accept().await {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = s.write_all(resp.as_bytes()).await;
+                }
+            });
+            format!("http://{addr}")
+        }
+        let big: &'static str = Box::leak(format!("{{\"head\":1,\"lib\":1,\"headers\":[{}]}}", "0,".repeat(5000) + "0").into_boxed_str());
+        let peer = HttpPeer::new(Duration::from_secs(5), 1024).unwrap();
+        let url = serve(big).await;
+        assert!(matches!(peer.headers(&url, 1, 2).await, Err(AdapterError::BadResponse { .. })));
+        let url = serve("{\"not\": \"a page\"}").await;
+        assert!(matches!(peer.headers(&url, 1, 2).await, Err(AdapterError::BadResponse { .. })));
+        let dead = "http://127.0.0.1:1";
+        assert!(matches!(peer.headers(dead, 1, 2).await, Err(AdapterError::Unreachable { .. })));
+    }
+}

@@ -188,6 +188,7 @@ pub(crate) fn apply_body(
         } => crate::interchain::inbound(
             o,
             env,
+            tx_hash,
             *peer,
             source_tx,
             proof,

@@ -151,9 +151,11 @@ pub fn proven_transfer(
 
 /// `Inbound`: a transfer from `peer`, proven against our light client of it. Delivered
 /// against the peer's correspondent account, or bounced; either way consumed once.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn inbound(
     o: &mut Overlay<'_>,
     env: &BlockEnv,
+    our_tx: &Hash32,
     peer: ChainId,
     source_tx: &Transaction,
     proof: &MerkleProof,
@@ -211,6 +213,7 @@ pub(crate) fn inbound(
     };
     ledger::write(o, keys::peer(peer), &record);
     let inbound = InboundRecord {
+        tx: *our_tx,
         sender: return_path(peer, t.sender),
         recipient: t.recipient,
         amount: t.amount,
@@ -224,6 +227,8 @@ pub(crate) fn inbound(
 /// What the destination remembers of a consumed inbound transfer.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InboundRecord {
+    /// Our `Inbound` transaction that consumed it.
+    pub tx: Hash32,
     /// The sender, qualified with the source chain (the return path).
     pub sender: QualifiedAddress,
     /// The recipient here.
@@ -305,6 +310,16 @@ pub(crate) fn settle(
         )));
     }
     o.delete(keys::in_flight(&tx));
+    ledger::write(
+        o,
+        keys::settled(&tx),
+        &SettledRecord {
+            destination: peer,
+            delivered,
+            height: env.height,
+            amount: entry.amount,
+        },
+    );
     let outcome = if delivered {
         record.corr = record.corr.saturating_add(entry.amount as i128);
         record.acked_out += 1;
@@ -328,4 +343,26 @@ pub(crate) fn settle(
 /// place of `0x` (DESIGN §2, the SMTP return path).
 pub fn return_path(peer: ChainId, sender: Address) -> QualifiedAddress {
     QualifiedAddress::new(peer, sender)
+}
+
+/// How one of our outbound transfers ended.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SettledRecord {
+    /// Its destination.
+    pub destination: ChainId,
+    /// Delivered (acknowledged) or bounced (refunded).
+    pub delivered: bool,
+    /// Height of our block that settled it.
+    pub height: u64,
+    /// Amount.
+    #[serde(with = "distpos_proofs::codec::dec_u128")]
+    pub amount: u128,
+}
+
+/// How an outbound transfer settled, if it has.
+pub fn settled_record(
+    kv: &impl ledger::KvRead,
+    tx: &Hash32,
+) -> Result<Option<SettledRecord>, crate::error::StateError> {
+    ledger::read(kv, &keys::settled(tx))
 }

@@ -103,6 +103,8 @@ pub mod keys {
     pub const TAPOS: &[u8] = b"r/";
     /// Prefix of applied evidence.
     pub const EVIDENCE: &[u8] = b"e/";
+    /// Prefix of settled outbound transfers.
+    pub const SETTLED: &[u8] = b"z/";
     /// Prefix of peers' irreversible header summaries.
     pub const PEER_HEADER: &[u8] = b"w/";
 
@@ -149,6 +151,10 @@ pub mod keys {
     /// Key of a TaPoS entry.
     pub fn tapos(num: u16) -> Key {
         with(TAPOS, &[&num.to_be_bytes()])
+    }
+    /// Key of a settled outbound transfer.
+    pub fn settled(tx: &Hash32) -> Key {
+        with(SETTLED, &[&tx.0])
     }
     /// Key of a peer's irreversible header summary at `height`.
     pub fn peer_header(peer: ChainId, height: u64) -> Key {
