@@ -12,7 +12,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use distpos_chain::{Receipt, Transaction};
-use distpos_proofs::{light_client::ProofBundle, merkle::MerkleProof, ChainId, Hash32, SignedHeader};
+use distpos_proofs::{
+    light_client::ProofBundle, merkle::MerkleProof, ChainId, Hash32, SignedHeader,
+};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::{future::Future, time::Duration};
 
@@ -126,7 +128,9 @@ impl AdapterError {
     pub fn is_retryable(&self) -> bool {
         match self {
             AdapterError::Unreachable { .. } | AdapterError::BadResponse { .. } => true,
-            AdapterError::Status { status, .. } => *status >= 500 || *status == 408 || *status == 429,
+            AdapterError::Status { status, .. } => {
+                *status >= 500 || *status == 408 || *status == 429
+            }
         }
     }
 }
@@ -135,11 +139,24 @@ impl AdapterError {
 /// table.
 pub trait PeerChain {
     /// Headers `from..=to` (the peer may return fewer).
-    fn headers(&self, endpoint: &str, from: u64, to: u64) -> impl Future<Output = Result<HeaderPage, AdapterError>> + Send;
+    fn headers(
+        &self,
+        endpoint: &str,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = Result<HeaderPage, AdapterError>> + Send;
     /// The proof of one of the peer's transactions.
-    fn tx_proof(&self, endpoint: &str, tx: &Hash32) -> impl Future<Output = Result<TxProof, AdapterError>> + Send;
+    fn tx_proof(
+        &self,
+        endpoint: &str,
+        tx: &Hash32,
+    ) -> impl Future<Output = Result<TxProof, AdapterError>> + Send;
     /// Delivers a transfer to the peer.
-    fn deliver(&self, endpoint: &str, delivery: &Delivery) -> impl Future<Output = Result<RelayAck, AdapterError>> + Send;
+    fn deliver(
+        &self,
+        endpoint: &str,
+        delivery: &Delivery,
+    ) -> impl Future<Output = Result<RelayAck, AdapterError>> + Send;
     /// Delivers a receipt back to the peer.
     fn deliver_receipt(
         &self,
@@ -162,12 +179,25 @@ impl HttpPeer {
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
-            .map_err(|e| AdapterError::Unreachable { endpoint: String::new(), reason: e.to_string() })?;
-        Ok(Self { http, max_response_bytes })
+            .map_err(|e| AdapterError::Unreachable {
+                endpoint: String::new(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            max_response_bytes,
+        })
     }
 
-    async fn read<T: DeserializeOwned>(&self, endpoint: &str, req: reqwest::RequestBuilder) -> Result<T, AdapterError> {
-        let unreachable = |e: reqwest::Error| AdapterError::Unreachable { endpoint: endpoint.to_string(), reason: e.to_string() };
+    async fn read<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, AdapterError> {
+        let unreachable = |e: reqwest::Error| AdapterError::Unreachable {
+            endpoint: endpoint.to_string(),
+            reason: e.to_string(),
+        };
         let mut resp = req.send().await.map_err(unreachable)?;
         let status = resp.status().as_u16();
         let mut body = Vec::new();
@@ -188,8 +218,10 @@ impl HttpPeer {
                 body: distpos_proofs::codec::truncate(&text),
             });
         }
-        serde_json::from_slice(&body)
-            .map_err(|e| AdapterError::BadResponse { endpoint: endpoint.to_string(), reason: e.to_string() })
+        serde_json::from_slice(&body).map_err(|e| AdapterError::BadResponse {
+            endpoint: endpoint.to_string(),
+            reason: e.to_string(),
+        })
     }
 
     fn url(endpoint: &str, path: &str) -> String {
@@ -198,25 +230,57 @@ impl HttpPeer {
 }
 
 impl PeerChain for HttpPeer {
-    async fn headers(&self, endpoint: &str, from: u64, to: u64) -> Result<HeaderPage, AdapterError> {
-        let req = self.http.get(Self::url(endpoint, "/v1/headers")).query(&[("from", from), ("to", to)]);
+    async fn headers(
+        &self,
+        endpoint: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<HeaderPage, AdapterError> {
+        let req = self
+            .http
+            .get(Self::url(endpoint, "/v1/headers"))
+            .query(&[("from", from), ("to", to)]);
         let page: HeaderPage = self.read(endpoint, req).await?;
         if page.headers.len() as u64 > to.saturating_sub(from) + 1 {
-            return Err(AdapterError::BadResponse { endpoint: endpoint.into(), reason: "more headers than asked for".into() });
+            return Err(AdapterError::BadResponse {
+                endpoint: endpoint.into(),
+                reason: "more headers than asked for".into(),
+            });
         }
         Ok(page)
     }
 
     async fn tx_proof(&self, endpoint: &str, tx: &Hash32) -> Result<TxProof, AdapterError> {
-        self.read(endpoint, self.http.get(Self::url(endpoint, &format!("/v1/proofs/tx/{tx}")))).await
+        self.read(
+            endpoint,
+            self.http
+                .get(Self::url(endpoint, &format!("/v1/proofs/tx/{tx}"))),
+        )
+        .await
     }
 
     async fn deliver(&self, endpoint: &str, delivery: &Delivery) -> Result<RelayAck, AdapterError> {
-        self.read(endpoint, self.http.post(Self::url(endpoint, "/v1/relay/deliveries")).json(delivery)).await
+        self.read(
+            endpoint,
+            self.http
+                .post(Self::url(endpoint, "/v1/relay/deliveries"))
+                .json(delivery),
+        )
+        .await
     }
 
-    async fn deliver_receipt(&self, endpoint: &str, receipt: &ReceiptDelivery) -> Result<RelayAck, AdapterError> {
-        self.read(endpoint, self.http.post(Self::url(endpoint, "/v1/relay/receipts")).json(receipt)).await
+    async fn deliver_receipt(
+        &self,
+        endpoint: &str,
+        receipt: &ReceiptDelivery,
+    ) -> Result<RelayAck, AdapterError> {
+        self.read(
+            endpoint,
+            self.http
+                .post(Self::url(endpoint, "/v1/relay/receipts"))
+                .json(receipt),
+        )
+        .await
     }
 }
 
@@ -226,12 +290,20 @@ mod tests {
 
     #[test]
     fn retryable_errors() {
-        let s = |status| AdapterError::Status { endpoint: "e".into(), status, body: String::new() };
+        let s = |status| AdapterError::Status {
+            endpoint: "e".into(),
+            status,
+            body: String::new(),
+        };
         assert!(s(503).is_retryable());
         assert!(s(429).is_retryable());
         assert!(!s(400).is_retryable());
         assert!(!s(409).is_retryable());
-        assert!(AdapterError::Unreachable { endpoint: "e".into(), reason: "x".into() }.is_retryable());
+        assert!(AdapterError::Unreachable {
+            endpoint: "e".into(),
+            reason: "x".into()
+        }
+        .is_retryable());
     }
 
     #[tokio::test]
@@ -254,13 +326,28 @@ mod tests {
             });
             format!("http://{addr}")
         }
-        let big: &'static str = Box::leak(format!("{{\"head\":1,\"lib\":1,\"headers\":[{}]}}", "0,".repeat(5000) + "0").into_boxed_str());
+        let big: &'static str = Box::leak(
+            format!(
+                "{{\"head\":1,\"lib\":1,\"headers\":[{}]}}",
+                "0,".repeat(5000) + "0"
+            )
+            .into_boxed_str(),
+        );
         let peer = HttpPeer::new(Duration::from_secs(5), 1024).unwrap();
         let url = serve(big).await;
-        assert!(matches!(peer.headers(&url, 1, 2).await, Err(AdapterError::BadResponse { .. })));
+        assert!(matches!(
+            peer.headers(&url, 1, 2).await,
+            Err(AdapterError::BadResponse { .. })
+        ));
         let url = serve("{\"not\": \"a page\"}").await;
-        assert!(matches!(peer.headers(&url, 1, 2).await, Err(AdapterError::BadResponse { .. })));
+        assert!(matches!(
+            peer.headers(&url, 1, 2).await,
+            Err(AdapterError::BadResponse { .. })
+        ));
         let dead = "http://127.0.0.1:1";
-        assert!(matches!(peer.headers(dead, 1, 2).await, Err(AdapterError::Unreachable { .. })));
+        assert!(matches!(
+            peer.headers(dead, 1, 2).await,
+            Err(AdapterError::Unreachable { .. })
+        ));
     }
 }

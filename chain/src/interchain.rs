@@ -366,3 +366,34 @@ pub fn settled_record(
 ) -> Result<Option<SettledRecord>, crate::error::StateError> {
     ledger::read(kv, &keys::settled(tx))
 }
+
+/// How a correspondent account stands (DESIGN §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorrespondentStatus {
+    /// Enough available collateral.
+    Ok,
+    /// Available below the low watermark: ask the peer for more reserves.
+    Low,
+    /// Nothing available: further inbound transfers bounce.
+    Exhausted,
+    /// Suspended by governance: everything from the peer bounces.
+    Suspended,
+}
+
+/// `corr − reserved + credit_limit`, and what that means.
+pub fn correspondent_status(record: &PeerChain, reserved: u128) -> (i128, CorrespondentStatus) {
+    let reserved = i128::try_from(reserved).unwrap_or(i128::MAX);
+    let available = available(record).saturating_sub(reserved);
+    let low = i128::try_from(record.registration.low_watermark).unwrap_or(i128::MAX);
+    let status = if record.suspended {
+        CorrespondentStatus::Suspended
+    } else if available <= 0 {
+        CorrespondentStatus::Exhausted
+    } else if available < low {
+        CorrespondentStatus::Low
+    } else {
+        CorrespondentStatus::Ok
+    };
+    (available, status)
+}

@@ -43,7 +43,9 @@ pub fn app(shared: Arc<Shared>) -> Router {
         .route("/v1/producers", get(get_producers))
         .route("/v1/headers", get(get_headers))
         .route("/v1/proofs/tx/{hash}", get(get_tx_proof))
+        .route("/v1/supply", get(get_supply))
         .route("/metrics", get(metrics))
+        .merge(crate::api_interchain::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
@@ -101,6 +103,9 @@ async fn status(State(s): State<Arc<Shared>>) -> Result<Json<views::StatusView>,
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+    let dns = s.routes.dns_stats();
+    s.metrics.dns_lookups.set(dns.lookups as i64);
+    s.metrics.dns_failures.set(dns.failures as i64);
     {
         let node = s.node.lock().await;
         let missed: u64 = distpos_chain::ledger::producer_list(&node.state)
@@ -208,12 +213,27 @@ async fn post_txs(
 async fn get_tx(
     State(s): State<Arc<Shared>>,
     Path(hash): Path<String>,
-) -> Result<Json<views::TxStatusView>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let hash = parse_hash(&hash)?;
     let node = s.node.lock().await;
-    views::tx_status(&node, &hash)?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("transaction {hash} is not known here")))
+    let status = views::tx_status(&node, &hash)?;
+    let cross = crate::views_interchain::cross_chain(&node, &s.queue, &hash)?;
+    match (status, cross) {
+        (None, None) => Err(ApiError::not_found(format!(
+            "transaction {hash} is not known here"
+        ))),
+        (status, cross) => {
+            let mut v = match status {
+                Some(st) => serde_json::to_value(st).map_err(ApiError::internal)?,
+                // A transfer from another chain, known here by its inbound record.
+                None => serde_json::json!({ "hash": hash, "status": "inbound" }),
+            };
+            if let Some(c) = cross {
+                v["cross_chain"] = serde_json::to_value(c).map_err(ApiError::internal)?;
+            }
+            Ok(Json(v))
+        }
+    }
 }
 
 async fn get_block(
@@ -374,4 +394,20 @@ async fn get_tx_proof(
     views::tx_proof(&node, &hash)?.map(Json).ok_or_else(|| {
         ApiError::not_found(format!("transaction {hash} is not included on this chain"))
     })
+}
+
+/// `GET /v1/supply`: where every token is, and whether the invariant holds.
+async fn get_supply(State(s): State<Arc<Shared>>) -> Result<Json<serde_json::Value>, ApiError> {
+    let node = s.node.lock().await;
+    let r = distpos_chain::supply::audit_supply(&node.state).map_err(ApiError::internal)?;
+    Ok(Json(serde_json::json!({
+        "balances": r.balances.to_string(),
+        "stakes": r.stakes.to_string(),
+        "unbonding": r.unbonding.to_string(),
+        "in_flight": r.in_flight.to_string(),
+        "correspondents": r.correspondents.to_string(),
+        "total": r.total().to_string(),
+        "expected": r.expected.to_string(),
+        "holds": r.holds(),
+    })))
 }

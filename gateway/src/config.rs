@@ -33,6 +33,38 @@ pub struct NodeConfig {
     pub sync: SyncConfig,
     /// Log filter (tracing `EnvFilter` syntax), overridden by `RUST_LOG`.
     pub log: String,
+    /// Routes to other chains (static and DNS).
+    pub routing: distpos_routing::RoutingConfig,
+    /// The outbound relay.
+    pub relay: RelayConfig,
+}
+
+/// The outbound relay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayConfig {
+    /// Deliveries in flight per destination chain.
+    pub per_destination: usize,
+    /// How long an item is retried before it is marked expired.
+    pub max_lifetime_ms: u64,
+    /// Timeout of one request to a peer chain.
+    pub timeout_ms: u64,
+    /// Largest response accepted from a peer chain.
+    pub max_response_bytes: usize,
+    /// How often peer headers are fetched for our light clients.
+    pub header_sync_ms: u64,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            per_destination: 8,
+            max_lifetime_ms: 24 * 60 * 60 * 1000,
+            timeout_ms: 5_000,
+            max_response_bytes: 16 * 1024 * 1024,
+            header_sync_ms: 500,
+        }
+    }
 }
 
 /// Mempool limits.
@@ -81,6 +113,8 @@ impl Default for NodeConfig {
             http: HttpConfig::default(),
             sync: SyncConfig::default(),
             log: "info".into(),
+            routing: distpos_routing::RoutingConfig::default(),
+            relay: RelayConfig::default(),
         }
     }
 }
@@ -195,6 +229,15 @@ impl NodeConfig {
             if !(p.starts_with("http://") || p.starts_with("https://")) {
                 return Err(format!("peers: {p:?} is not an http:// or https:// URL"));
             }
+        }
+        if self.relay.per_destination == 0
+            || self.relay.timeout_ms == 0
+            || self.relay.header_sync_ms == 0
+        {
+            return Err(
+                "relay.per_destination, relay.timeout_ms and relay.header_sync_ms must be positive"
+                    .into(),
+            );
         }
         if matches!(&self.api_token, Some(t) if t.len() < 16) {
             return Err("api_token must be at least 16 characters".into());

@@ -14,14 +14,19 @@
 
 pub mod api;
 pub mod api_error;
+pub mod api_interchain;
 pub mod client;
 pub mod config;
 pub mod keyfile;
 pub mod mempool;
 pub mod metrics;
 pub mod node;
+pub mod node_interchain;
 pub mod peers;
+pub mod relay;
+pub mod relay_queue;
 pub mod service;
 pub mod store;
 pub mod testnet;
 pub mod views;
+pub mod views_interchain;

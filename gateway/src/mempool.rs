@@ -106,6 +106,36 @@ impl Mempool {
         }
     }
 
+    /// The sender and nonce of a pending transaction.
+    pub fn sender_of(&self, hash: &Hash32) -> Option<(Address, u64)> {
+        self.by_hash.get(hash).map(|e| (e.sender, e.tx.nonce))
+    }
+
+    /// Drops `sender`'s transactions with a nonce at or below `nonce` (already used).
+    pub fn remove_stale(&mut self, sender: &Address, nonce: u64) {
+        let stale: Vec<Hash32> = self
+            .by_sender
+            .get(sender)
+            .map(|q| q.range(..=nonce).map(|(_, h)| *h).collect())
+            .unwrap_or_default();
+        for h in stale {
+            self.remove(&h);
+        }
+    }
+
+    /// Drops `sender`'s transactions from `nonce` on (they can never apply once an
+    /// earlier one is gone).
+    pub fn remove_from(&mut self, sender: &Address, nonce: u64) {
+        let later: Vec<Hash32> = self
+            .by_sender
+            .get(sender)
+            .map(|q| q.range(nonce..).map(|(_, h)| *h).collect())
+            .unwrap_or_default();
+        for h in later {
+            self.remove(&h);
+        }
+    }
+
     /// Drops transactions that expired at `now_ms`.
     pub fn prune_expired(&mut self, now_ms: u64) -> usize {
         let expired: Vec<Hash32> = self

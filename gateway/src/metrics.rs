@@ -2,7 +2,7 @@
 
 use prometheus_client::{
     encoding::text::encode,
-    metrics::{counter::Counter, gauge::Gauge, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 use std::sync::Arc;
@@ -27,6 +27,16 @@ pub struct Metrics {
     pub reorgs: Counter,
     /// `distpos_block_apply_seconds`.
     pub block_apply_seconds: Histogram,
+    /// `distpos_relay_queue_depth{destination}`: items not finished, per destination.
+    pub relay_queue_depth: Family<Vec<(String, String)>, Gauge>,
+    /// `distpos_relay_attempts_total`.
+    pub relay_attempts: Counter,
+    /// `distpos_relay_failures_total`.
+    pub relay_failures: Counter,
+    /// `distpos_dns_lookups` (total, from the route table).
+    pub dns_lookups: Gauge,
+    /// `distpos_dns_failures` (total temporary failures).
+    pub dns_failures: Gauge,
 }
 
 impl Default for Metrics {
@@ -88,6 +98,36 @@ impl Metrics {
             "Time to verify and apply a received block",
             block_apply_seconds.clone(),
         );
+        let relay_queue_depth = Family::<Vec<(String, String)>, Gauge>::default();
+        let relay_attempts = Counter::default();
+        let relay_failures = Counter::default();
+        let dns_lookups = Gauge::default();
+        let dns_failures = Gauge::default();
+        r.register(
+            "distpos_relay_queue_depth",
+            "Unfinished relay items per destination",
+            relay_queue_depth.clone(),
+        );
+        r.register(
+            "distpos_relay_attempts",
+            "Delivery attempts to peer endpoints",
+            relay_attempts.clone(),
+        );
+        r.register(
+            "distpos_relay_failures",
+            "Failed delivery attempts",
+            relay_failures.clone(),
+        );
+        r.register(
+            "distpos_dns_lookups",
+            "DNS route lookups",
+            dns_lookups.clone(),
+        );
+        r.register(
+            "distpos_dns_failures",
+            "Temporary DNS failures",
+            dns_failures.clone(),
+        );
         Self {
             registry: Arc::new(r),
             head,
@@ -98,6 +138,24 @@ impl Metrics {
             blocks_applied,
             reorgs,
             block_apply_seconds,
+            relay_queue_depth,
+            relay_attempts,
+            relay_failures,
+            dns_lookups,
+            dns_failures,
+        }
+    }
+
+    /// Sets the queue depth gauge of every destination (zero for those now empty).
+    pub fn set_queue_depth(
+        &self,
+        depth: &std::collections::BTreeMap<distpos_proofs::ChainId, i64>,
+    ) {
+        self.relay_queue_depth.clear();
+        for (chain, n) in depth {
+            self.relay_queue_depth
+                .get_or_create(&vec![("destination".to_string(), chain.to_string())])
+                .set(*n);
         }
     }
 

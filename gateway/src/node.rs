@@ -99,6 +99,9 @@ pub struct Node {
     pub stale_production: bool,
     /// Metrics.
     pub metrics: Metrics,
+    /// Relay work waiting for the ledger (deliveries and receipts not provable yet, or
+    /// whose transaction is in the mempool).
+    pub relay: crate::node_interchain::RelayState,
 }
 
 impl Node {
@@ -177,6 +180,7 @@ impl Node {
             key,
             stale_production: false,
             metrics,
+            relay: Default::default(),
         };
         node.update_gauges();
         Ok(node)
@@ -302,8 +306,17 @@ impl Node {
             return Err(e.into());
         }
         self.head_height = applied.height;
+        let mut senders = std::collections::BTreeSet::new();
         for tx in &block.txs {
             self.mempool.remove(&tx.hash());
+            if let Ok(a) = distpos_chain::Address::from_public_key(&tx.pubkey) {
+                senders.insert(a);
+            }
+        }
+        for s in senders {
+            if let Ok(acct) = ledger::account(&self.state, &s) {
+                self.mempool.remove_stale(&s, acct.nonce);
+            }
         }
         if let Some(root) = newly_final.last() {
             self.forkdb.advance_root(root);
@@ -376,7 +389,12 @@ impl Node {
             let future_nonce = matches!(err, TxError::BadNonce { expected, got } if got > expected);
             if !future_nonce {
                 debug!(tx = %hash, error = %err, "dropping transaction that is no longer valid");
-                self.mempool.remove(hash);
+                // Its sender's later transactions can never apply now; drop them too
+                // (their sender re-signs; the relayer does so by itself).
+                match self.mempool.sender_of(hash) {
+                    Some((sender, nonce)) => self.mempool.remove_from(&sender, nonce),
+                    None => self.mempool.remove(hash),
+                }
             }
         }
         self.forkdb

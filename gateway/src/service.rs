@@ -32,6 +32,12 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Wakes the sync loop (e.g. a block with an unknown parent arrived).
     pub sync_now: Notify,
+    /// Routes to other chains.
+    pub routes: Arc<distpos_routing::RouteTable>,
+    /// The persistent outbound queue.
+    pub queue: crate::relay_queue::OutboundQueue,
+    /// Client for other chains' peer protocol.
+    pub peer: distpos_adapters::HttpPeer,
 }
 
 /// Unix time in milliseconds.
@@ -65,7 +71,18 @@ pub async fn prepare(config: NodeConfig) -> anyhow::Result<(Arc<Shared>, tokio::
     let store = Store::open(&config.data_dir)
         .with_context(|| format!("cannot open store in {}", config.data_dir.display()))?;
     let metrics = Metrics::new();
+    let chain_id = genesis.chain_id;
+    let queue = crate::relay_queue::OutboundQueue::open(store.db())?;
     let mut node = Node::open(genesis, store, key, config.mempool.max_txs, metrics.clone())?;
+    let routes = Arc::new(
+        distpos_routing::RouteTable::new(chain_id, &config.routing)
+            .map_err(|e| anyhow::anyhow!("routing: {e}"))?,
+    );
+    let peer = distpos_adapters::HttpPeer::new(
+        Duration::from_millis(config.relay.timeout_ms),
+        config.relay.max_response_bytes,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     node.stale_production = config.stale_production;
     let peers = PeerClient::new(
         config.peers.clone(),
@@ -80,6 +97,9 @@ pub async fn prepare(config: NodeConfig) -> anyhow::Result<(Arc<Shared>, tokio::
         config,
         metrics,
         sync_now: Notify::new(),
+        routes,
+        queue,
+        peer,
     });
     Ok((shared, listener))
 }
@@ -98,11 +118,13 @@ pub async fn run(
     }
     let producer = tokio::spawn(producer_loop(shared.clone()));
     let sync = tokio::spawn(sync_loop(shared.clone()));
+    let relay = tokio::spawn(crate::relay::run(shared.clone()));
     let served = axum::serve(listener, api::app(shared.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
     producer.abort();
     sync.abort();
+    relay.abort();
     let node = shared.node.lock().await;
     node.store.flush()?;
     info!(height = node.head_height, "node stopped");

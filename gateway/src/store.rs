@@ -106,6 +106,11 @@ impl Store {
         }
     }
 
+    /// The underlying database (for other trees, e.g. the relay queue).
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     /// Flushes to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;

@@ -171,3 +171,50 @@ pub fn dev_config(
     cfg.listen = listen;
     Ok((cfg, dir.join("keys").join("faucet.json"), fresh))
 }
+
+/// Links two networks written by [`init`]: each genesis registers the other chain as a
+/// peer (owner: the local faucet; no credit; low watermark `low_watermark`), and each
+/// node config gets a static route to the other chain's nodes. Must run before the
+/// nodes first start.
+pub fn link(a: &TestnetFiles, b: &TestnetFiles, low_watermark: u128) -> anyhow::Result<()> {
+    let read = |p: &Path| -> anyhow::Result<Genesis> {
+        Ok(serde_json::from_str(&std::fs::read_to_string(p)?)?)
+    };
+    let (mut ga, mut gb) = (read(&a.genesis)?, read(&b.genesis)?);
+    let fa = keyfile::address(&keyfile::read(&a.faucet_key)?);
+    let fb = keyfile::address(&keyfile::read(&b.faucet_key)?);
+    let reg = |g: &Genesis, owner| distpos_chain::tx::PeerRegistration {
+        chain: g.chain_id,
+        identity: g.identity_hash(),
+        genesis_time_ms: g.genesis_time_ms,
+        block_interval_ms: g.params.block_interval_ms,
+        schedule: g.schedule(),
+        owner,
+        credit_limit: 0,
+        low_watermark,
+    };
+    let (ra, rb) = (reg(&ga, fb), reg(&gb, fa));
+    ga.peers.push(rb);
+    gb.peers.push(ra);
+    std::fs::write(&a.genesis, serde_json::to_string_pretty(&ga)? + "\n")?;
+    std::fs::write(&b.genesis, serde_json::to_string_pretty(&gb)? + "\n")?;
+    for (files, other, other_chain) in [(a, b, gb.chain_id), (b, a, ga.chain_id)] {
+        for cfg_path in &files.configs {
+            let mut cfg: NodeConfig = toml::from_str(&std::fs::read_to_string(cfg_path)?)?;
+            cfg.routing.static_routes.insert(
+                other_chain.to_string(),
+                other
+                    .urls
+                    .iter()
+                    .map(|u| distpos_routing::StaticEndpoint {
+                        url: u.clone(),
+                        priority: 10,
+                        weight: 1,
+                    })
+                    .collect(),
+            );
+            std::fs::write(cfg_path, toml::to_string(&cfg)?)?;
+        }
+    }
+    Ok(())
+}

@@ -93,22 +93,51 @@ pub struct Net {
 impl Net {
     /// Writes and starts a chain of `producers` nodes with `interval_ms` blocks.
     pub async fn start(chain: u32, producers: usize, interval_ms: u64, params: ChainParams) -> Net {
+        let (dir, files) = Self::write(chain, producers, interval_ms, params);
+        Self::launch(dir, files, chain).await
+    }
+
+    /// Two chains registered as each other's peers, with static routes to each other.
+    pub async fn start_pair(
+        a: u32,
+        b: u32,
+        producers: usize,
+        interval_ms: u64,
+        params: ChainParams,
+    ) -> (Net, Net) {
+        let (da, fa) = Self::write(a, producers, interval_ms, params.clone());
+        let (db, fb) = Self::write(b, producers, interval_ms, params);
+        testnet::link(&fa, &fb, 1_000).unwrap();
+        let na = Self::launch(da, fa, a).await;
+        let nb = Self::launch(db, fb, b).await;
+        (na, nb)
+    }
+
+    fn write(
+        chain: u32,
+        producers: usize,
+        interval_ms: u64,
+        params: ChainParams,
+    ) -> (tempfile::TempDir, testnet::TestnetFiles) {
         let dir = tempfile::Builder::new()
             .prefix("distpos-e2e-")
             .tempdir()
             .unwrap();
-        let ports = free_ports(producers);
         let spec = testnet::TestnetSpec {
             dir: dir.path().to_path_buf(),
             chain: ChainId(chain),
             producers,
-            ports,
+            ports: free_ports(producers),
             interval_ms,
             faucet_balance: 1_000_000_000_000,
             producer_stake: 1_000_000,
             params,
         };
         let files = testnet::init(&spec, now_ms()).unwrap();
+        (dir, files)
+    }
+
+    async fn launch(dir: tempfile::TempDir, files: testnet::TestnetFiles, chain: u32) -> Net {
         let faucet = keyfile::read(&files.faucet_key).unwrap();
         let mut nodes = Vec::new();
         for (i, (cfg, url)) in files.configs.iter().zip(&files.urls).enumerate() {

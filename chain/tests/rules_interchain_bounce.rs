@@ -1,0 +1,499 @@
+//! Cross-chain bounces and collateral (DESIGN §5, §6 steps 5 and 7): an inbound
+//! transfer bounces when collateral is short, the peer is suspended, `deliver_by` has
+//! passed or the recipient is invalid; a bounce is consumed like a delivery and refunds
+//! the sender exactly once on the source chain; the correspondent account never goes
+//! below minus the credit limit, which governance can raise.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use distpos_chain::{
+    address::QualifiedAddress,
+    interchain::{inbound_record, settled_record, SettledRecord},
+    ledger,
+    supply::audit_supply,
+    testkit::{address_of, peer_pair, TestChain},
+    tx::{BounceReason, GovAction, Outcome},
+    Address, Body, Receipt, Transaction, TxError,
+};
+use distpos_proofs::{ChainId, SecretKey};
+
+// ---------------------------------------------------------------------------------
+// Kit (the same as in rules_interchain.rs; each test binary stands alone).
+// ---------------------------------------------------------------------------------
+
+const A: ChainId = ChainId(0xa1);
+const B: ChainId = ChainId(0xb2);
+/// Funded users per chain: 0 sends, 1 deposits collateral, 3 relays.
+const USERS: usize = 4;
+const SENDER: usize = 0;
+const DEPOSITOR: usize = 1;
+const RELAYER: usize = 3;
+const FEE: u128 = 2;
+const RELAY_FEE: u128 = 1;
+
+/// Chains A and B (one producer each, so governance executes at once and every block
+/// is irreversible when produced), registered as each other's peers at genesis.
+fn pair() -> (TestChain, TestChain) {
+    peer_pair(A.0, B.0, 1, USERS, TestChain::dev_params())
+}
+
+fn key(c: &TestChain, user: usize) -> SecretKey {
+    c.users[user].clone()
+}
+
+fn corr(c: &TestChain, of: ChainId) -> i128 {
+    peer(c, of).expect("registered peer").corr
+}
+
+fn assert_supplies(x: &TestChain, y: &TestChain) {
+    assert_supply(x);
+    assert_supply(y);
+}
+
+fn submit_all(c: &mut TestChain, bodies: Vec<Body>) -> Vec<Receipt> {
+    let relayer = key(c, RELAYER);
+    let txs: Vec<Transaction> = bodies
+        .into_iter()
+        .map(|b| c.tx(&relayer, RELAY_FEE, b))
+        .collect();
+    produce_ok(c, &txs).applied.receipts
+}
+
+fn submit(c: &mut TestChain, body: Body) -> (Receipt, (u64, u32)) {
+    let r = submit_all(c, vec![body]).remove(0);
+    (r, (c.height(), 0))
+}
+
+/// Refused alike by the mempool and the block builder, leaving the state untouched.
+fn refused(c: &mut TestChain, body: Body) -> TxError {
+    let relayer = key(c, RELAYER);
+    let tx = c.tx(&relayer, RELAY_FEE, body);
+    let mempool = validate(c, &tx).expect_err("the mempool refuses it");
+    let mut twin = c.clone();
+    twin.produce_empty(1).unwrap();
+    let block = produce_rejected(c, &tx);
+    assert_eq!(block, mempool, "block building agrees with the mempool");
+    assert_eq!(c.state, twin.state, "a refused transaction changes nothing");
+    block
+}
+
+/// Brings `dst`'s light client of `src` to `src`'s head, first producing on `dst` so that
+/// `src`'s headers are not from the future at `dst`'s block time.
+fn sync(dst: &mut TestChain, src: &TestChain) {
+    while dst.height() < src.height() {
+        dst.produce_empty(1).unwrap();
+    }
+    let head = peer(dst, src.chain_id()).unwrap().light_client.head();
+    if head < src.height() {
+        let headers = src.headers(head + 1, src.height());
+        let peer = src.chain_id();
+        submit(dst, Body::PeerHeaders { peer, headers });
+    }
+    assert_eq!(
+        peer(dst, src.chain_id()).unwrap().light_client.lib(),
+        src.height()
+    );
+}
+
+fn deposit(c: &mut TestChain, of: ChainId, amount: u128) {
+    let k = key(c, DEPOSITOR);
+    let tx = c.tx(&k, 1, Body::DepositCollateral { peer: of, amount });
+    produce_ok(c, &[tx]);
+}
+
+fn transfer_body(to: QualifiedAddress, amount: u128, deliver_by: u64) -> Body {
+    Body::Transfer {
+        to,
+        amount,
+        memo: Vec::new(),
+        deliver_by,
+    }
+}
+
+/// The sender of `src` sends each `(to, amount, deliver_by)`, all in the next block.
+fn send_all(src: &mut TestChain, transfers: &[(QualifiedAddress, u128, u64)]) -> Vec<Transaction> {
+    let k = key(src, SENDER);
+    let txs: Vec<Transaction> = transfers
+        .iter()
+        .map(|&(to, amount, by)| src.tx(&k, FEE, transfer_body(to, amount, by)))
+        .collect();
+    produce_ok(src, &txs);
+    txs
+}
+
+fn send(src: &mut TestChain, to: QualifiedAddress, amount: u128) -> Transaction {
+    send_all(src, &[(to, amount, 0)]).remove(0)
+}
+
+fn inbound(src: &TestChain, tx: &Transaction) -> Body {
+    let (h, i) = src.locate(&tx.hash()).expect("source transaction included");
+    Body::Inbound {
+        peer: src.chain_id(),
+        source_tx: Box::new(tx.clone()),
+        proof: src.tx_proof(h, i),
+        source_height: h,
+        source_index: i,
+    }
+}
+
+fn settle(dst: &TestChain, (h, i): (u64, u32)) -> Body {
+    Body::Settle {
+        peer: dst.chain_id(),
+        receipt: dst.receipts[h as usize - 1][i as usize].clone(),
+        proof: dst.receipt_proof(h, i),
+        source_height: h,
+        source_index: i,
+    }
+}
+
+/// Delivers `txs` of `src` on `dst` in one block; returns the receipts and the height.
+fn deliver_all(dst: &mut TestChain, src: &TestChain, txs: &[Transaction]) -> (Vec<Receipt>, u64) {
+    sync(dst, src);
+    let receipts = submit_all(dst, txs.iter().map(|t| inbound(src, t)).collect());
+    (receipts, dst.height())
+}
+
+fn deliver(dst: &mut TestChain, src: &TestChain, tx: &Transaction) -> (Receipt, (u64, u32)) {
+    let (mut r, h) = deliver_all(dst, src, std::slice::from_ref(tx));
+    (r.remove(0), (h, 0))
+}
+
+/// Settles every receipt of `dst`'s block `h` on `src`, in one block.
+fn settle_block(src: &mut TestChain, dst: &TestChain, h: u64) -> Vec<Receipt> {
+    sync(src, dst);
+    let n = dst.receipts[h as usize - 1].len() as u32;
+    submit_all(src, (0..n).map(|i| settle(dst, (h, i))).collect())
+}
+
+fn bounced(tx: &Transaction, reason: BounceReason) -> Outcome {
+    Outcome::Bounced {
+        source: A,
+        source_tx: tx.hash(),
+        reason,
+    }
+}
+
+fn delivered(tx: &Transaction) -> Outcome {
+    Outcome::Delivered {
+        source: A,
+        source_tx: tx.hash(),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Tests.
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn short_collateral_bounces_and_the_sender_is_refunded_exactly_once() {
+    let (mut a, mut b) = pair();
+    deposit(&mut b, A, 999);
+    let sender = key(&a, SENDER);
+    let before = balance(&a, &sender);
+    let recipient = fresh("short");
+    let tx = send(&mut a, QualifiedAddress::new(B, recipient), 1_000);
+    assert_supplies(&a, &b);
+
+    let (r, at) = deliver(&mut b, &a, &tx);
+    assert_eq!(
+        (&r.outcome, r.amount),
+        (&bounced(&tx, BounceReason::InsufficientCollateral), 1_000)
+    );
+    assert_eq!(account(&b, &recipient).balance, 0);
+    let p = peer(&b, A).unwrap();
+    assert_eq!(
+        (p.corr, p.bounced_in, p.delivered_in, p.volume_in),
+        (999, 1, 0, 0)
+    );
+    let record = inbound_record(&b.state, A, &tx.hash()).unwrap().unwrap();
+    assert_eq!(record.sender, QualifiedAddress::new(A, address_of(&sender)));
+    assert_eq!((record.amount, &record.outcome), (1_000, &r.outcome));
+    assert_supplies(&a, &b);
+
+    // A bounce consumes the transfer too: more collateral does not make it deliverable.
+    deposit(&mut b, A, 10_000);
+    let err = refused(&mut b, inbound(&a, &tx));
+    assert_eq!(err, TxError::AlreadyConsumed(A, tx.hash()));
+    assert_eq!(account(&b, &recipient).balance, 0);
+
+    let refunds = settle_block(&mut a, &b, at.0);
+    assert_eq!(
+        (&refunds[0].outcome, refunds[0].amount),
+        (&Outcome::Refunded { tx: tx.hash() }, 1_000)
+    );
+    assert_eq!(balance(&a, &sender), before - FEE, "the amount came back");
+    assert_eq!(ledger::in_flight(&a.state, &tx.hash()).unwrap(), None);
+    assert_eq!(
+        settled_record(&a.state, &tx.hash()).unwrap(),
+        Some(SettledRecord {
+            destination: B,
+            delivered: false,
+            height: a.height(),
+            amount: 1_000,
+        })
+    );
+    let p = peer(&a, B).unwrap();
+    assert_eq!((p.corr, p.refunded_out, p.acked_out), (0, 1, 0));
+    assert_supplies(&a, &b);
+
+    let err = refused(&mut a, settle(&b, at));
+    assert_eq!(err, TxError::NotInFlight(tx.hash()));
+    assert_eq!(balance(&a, &sender), before - FEE, "refunded once");
+    assert_eq!(peer(&a, B).unwrap().refunded_out, 1);
+}
+
+#[test]
+fn a_suspended_peer_bounces_everything_until_resumed() {
+    let (mut a, mut b) = pair();
+    deposit(&mut b, A, 10_000);
+    let sender = key(&a, SENDER);
+    let before = balance(&a, &sender);
+    let recipient = fresh("suspended");
+    govern(&mut b, GovAction::SuspendPeer { chain: A });
+    assert!(peer(&b, A).unwrap().suspended);
+
+    let first = send(&mut a, QualifiedAddress::new(B, recipient), 100);
+    let (r, at1) = deliver(&mut b, &a, &first);
+    assert_eq!(r.outcome, bounced(&first, BounceReason::PeerSuspended));
+    assert_eq!(account(&b, &recipient).balance, 0);
+    let p = peer(&b, A).unwrap();
+    assert_eq!((p.corr, p.bounced_in, p.delivered_in), (10_000, 1, 0));
+    assert_supplies(&a, &b);
+
+    govern(&mut b, GovAction::ResumePeer { chain: A });
+    let second = send(&mut a, QualifiedAddress::new(B, recipient), 100);
+    let (r, at2) = deliver(&mut b, &a, &second);
+    assert_eq!(r.outcome, delivered(&second));
+    assert_eq!(account(&b, &recipient).balance, 100);
+    assert_eq!(corr(&b, A), 9_900);
+
+    let refund = settle_block(&mut a, &b, at1.0);
+    assert_eq!(refund[0].outcome, Outcome::Refunded { tx: first.hash() });
+    let ack = settle_block(&mut a, &b, at2.0);
+    assert_eq!(ack[0].outcome, Outcome::Acknowledged { tx: second.hash() });
+    assert_eq!(balance(&a, &sender), before - 100 - 2 * FEE);
+    assert_eq!(corr(&a, B), 100);
+    assert_supplies(&a, &b);
+}
+
+#[test]
+fn a_passed_deliver_by_bounces_as_expired_and_the_deadline_itself_is_in_time() {
+    let (mut a, mut b) = pair();
+    deposit(&mut b, A, 10_000);
+    // B will deliver in its block 20; both chains share genesis time and slot length.
+    let t = b.slot_time(20);
+    let to = QualifiedAddress::new(B, fresh("deadline"));
+    let txs = send_all(
+        &mut a,
+        &[(to, 10, t - 1), (to, 20, t), (to, 40, 0), (to, 80, 1)],
+    );
+    sync(&mut b, &a);
+    while next_time(&b) < t {
+        b.produce_empty(1).unwrap();
+    }
+    assert_eq!(next_time(&b), t);
+    let (receipts, h) = deliver_all(&mut b, &a, &txs);
+    assert_eq!(b.blocks[h as usize - 1].header.header.timestamp_ms, t);
+    let outcomes: Vec<Outcome> = receipts.into_iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            bounced(&txs[0], BounceReason::Expired),
+            delivered(&txs[1]),
+            delivered(&txs[2]),
+            bounced(&txs[3], BounceReason::Expired),
+        ]
+    );
+    assert_eq!(account(&b, &to.address).balance, 60);
+    let p = peer(&b, A).unwrap();
+    assert_eq!((p.corr, p.delivered_in, p.bounced_in), (9_940, 2, 2));
+
+    let settled = settle_block(&mut a, &b, h);
+    let outcomes: Vec<Outcome> = settled.into_iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            Outcome::Refunded { tx: txs[0].hash() },
+            Outcome::Acknowledged { tx: txs[1].hash() },
+            Outcome::Acknowledged { tx: txs[2].hash() },
+            Outcome::Refunded { tx: txs[3].hash() },
+        ]
+    );
+    let p = peer(&a, B).unwrap();
+    assert_eq!((p.corr, p.acked_out, p.refunded_out), (60, 2, 2));
+    assert_supplies(&a, &b);
+}
+
+#[test]
+fn the_zero_address_bounces_as_a_bad_recipient() {
+    let (mut a, mut b) = pair();
+    deposit(&mut b, A, 10_000);
+    let sender = key(&a, SENDER);
+    let before = balance(&a, &sender);
+    let tx = send(&mut a, QualifiedAddress::new(B, Address::ZERO), 50);
+    let (r, at) = deliver(&mut b, &a, &tx);
+    assert_eq!(r.outcome, bounced(&tx, BounceReason::BadRecipient));
+    assert_eq!(account(&b, &Address::ZERO).balance, 0);
+    assert_eq!(corr(&b, A), 10_000);
+    assert_eq!(peer(&b, A).unwrap().bounced_in, 1);
+    let refund = settle_block(&mut a, &b, at.0);
+    assert_eq!(refund[0].outcome, Outcome::Refunded { tx: tx.hash() });
+    assert_eq!(balance(&a, &sender), before - FEE);
+    assert_supplies(&a, &b);
+}
+
+#[test]
+fn transfers_beyond_the_collateral_bounce_and_corr_never_goes_negative_without_credit() {
+    let (mut a, mut b) = pair();
+    deposit(&mut b, A, 1_000);
+    let sender = key(&a, SENDER);
+    let before = balance(&a, &sender);
+    let (r1, r2) = (fresh("collateral 1"), fresh("collateral 2"));
+    let (to1, to2) = (QualifiedAddress::new(B, r1), QualifiedAddress::new(B, r2));
+
+    // Together 1 100 > 1 000: the first (in block order) is delivered, the second bounces.
+    let txs = send_all(&mut a, &[(to1, 700, 0), (to2, 400, 0)]);
+    let (receipts, h1) = deliver_all(&mut b, &a, &txs);
+    assert_eq!(receipts[0].outcome, delivered(&txs[0]));
+    assert_eq!(
+        receipts[1].outcome,
+        bounced(&txs[1], BounceReason::InsufficientCollateral)
+    );
+    assert_eq!(
+        (account(&b, &r1).balance, account(&b, &r2).balance),
+        (700, 0)
+    );
+    assert_eq!(corr(&b, A), 300);
+    assert_supplies(&a, &b);
+
+    // Exactly the rest is delivered; then not a single token more.
+    let exact = send(&mut a, to2, 300);
+    let (r, at_exact) = deliver(&mut b, &a, &exact);
+    assert_eq!(r.outcome, delivered(&exact));
+    assert_eq!(corr(&b, A), 0);
+    let one = send(&mut a, to2, 1);
+    let (r, at_one) = deliver(&mut b, &a, &one);
+    assert_eq!(
+        r.outcome,
+        bounced(&one, BounceReason::InsufficientCollateral)
+    );
+    assert_eq!(corr(&b, A), 0);
+    let p = peer(&b, A).unwrap();
+    assert_eq!((p.delivered_in, p.bounced_in, p.volume_in), (2, 2, 1_000));
+    assert_eq!(account(&b, &r2).balance, 300);
+    assert_supplies(&a, &b);
+
+    // Back on A: 1 000 acknowledged, 401 refunded.
+    for h in [h1, at_exact.0, at_one.0] {
+        settle_block(&mut a, &b, h);
+    }
+    let p = peer(&a, B).unwrap();
+    assert_eq!((p.corr, p.acked_out, p.refunded_out), (1_000, 2, 2));
+    assert_eq!(balance(&a, &sender), before - 1_000 - 4 * FEE);
+    for tx in txs.iter().chain([&exact, &one]) {
+        assert_eq!(ledger::in_flight(&a.state, &tx.hash()).unwrap(), None);
+    }
+    assert_supplies(&a, &b);
+}
+
+#[test]
+fn a_credit_limit_from_governance_lets_corr_go_negative_within_it() {
+    let (mut a, mut b) = pair();
+    deposit(&mut b, A, 1_000);
+    let owner = peer(&b, A).unwrap().registration.owner;
+    govern(
+        &mut b,
+        GovAction::UpdatePeer {
+            chain: A,
+            owner,
+            credit_limit: 500,
+            low_watermark: 100,
+        },
+    );
+    assert_eq!(peer(&b, A).unwrap().registration.credit_limit, 500);
+    let to = QualifiedAddress::new(B, fresh("credit"));
+
+    // The same pair as without credit: now both are delivered, on 100 of credit.
+    let txs = send_all(&mut a, &[(to, 700, 0), (to, 400, 0)]);
+    let (receipts, h1) = deliver_all(&mut b, &a, &txs);
+    assert_eq!(receipts[0].outcome, delivered(&txs[0]));
+    assert_eq!(receipts[1].outcome, delivered(&txs[1]));
+    assert_eq!(corr(&b, A), -100);
+    assert_eq!(account(&b, &to.address).balance, 1_100);
+    // Negative correspondent balances are counted with their sign.
+    let report = audit_supply(&b.state).unwrap();
+    assert_eq!(report.correspondents, -100);
+    assert!(report.holds(), "{report:?}");
+
+    // 400 of credit is left: 401 bounces, 400 is delivered, down to exactly -500.
+    let txs2 = send_all(&mut a, &[(to, 401, 0), (to, 400, 0), (to, 1, 0)]);
+    let (receipts, h2) = deliver_all(&mut b, &a, &txs2);
+    let outcomes: Vec<Outcome> = receipts.into_iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            bounced(&txs2[0], BounceReason::InsufficientCollateral),
+            delivered(&txs2[1]),
+            bounced(&txs2[2], BounceReason::InsufficientCollateral),
+        ]
+    );
+    assert_eq!(corr(&b, A), -500);
+    assert_eq!(account(&b, &to.address).balance, 1_500);
+    assert_supplies(&a, &b);
+
+    // Lowering the limit below what is used bounces everything until repaid.
+    govern(
+        &mut b,
+        GovAction::UpdatePeer {
+            chain: A,
+            owner,
+            credit_limit: 0,
+            low_watermark: 100,
+        },
+    );
+    let tx = send(&mut a, to, 1);
+    let (r, at) = deliver(&mut b, &a, &tx);
+    assert_eq!(
+        r.outcome,
+        bounced(&tx, BounceReason::InsufficientCollateral)
+    );
+    assert_eq!(corr(&b, A), -500);
+    assert_supplies(&a, &b);
+
+    for h in [h1, h2, at.0] {
+        settle_block(&mut a, &b, h);
+    }
+    let p = peer(&a, B).unwrap();
+    assert_eq!((p.corr, p.acked_out, p.refunded_out), (1_500, 3, 3));
+    assert_supplies(&a, &b);
+}
+
+#[test]
+fn receipts_still_settle_after_the_destination_was_suspended_here() {
+    // Suspending B on A stops new transfers to B, but transfers already in flight must
+    // still end, delivered or refunded (DESIGN §0): their receipts are accepted.
+    let (mut a, mut b) = pair();
+    deposit(&mut b, A, 100);
+    let sender = key(&a, SENDER);
+    let before = balance(&a, &sender);
+    let to = QualifiedAddress::new(B, fresh("in flight"));
+    let txs = send_all(&mut a, &[(to, 100, 0), (to, 50, 0)]);
+    let (receipts, h) = deliver_all(&mut b, &a, &txs);
+    assert_eq!(receipts[0].outcome, delivered(&txs[0]));
+    assert_eq!(
+        receipts[1].outcome,
+        bounced(&txs[1], BounceReason::InsufficientCollateral)
+    );
+    govern(&mut a, GovAction::SuspendPeer { chain: B });
+    let settled = settle_block(&mut a, &b, h);
+    assert_eq!(
+        settled[0].outcome,
+        Outcome::Acknowledged { tx: txs[0].hash() }
+    );
+    assert_eq!(settled[1].outcome, Outcome::Refunded { tx: txs[1].hash() });
+    assert_eq!(balance(&a, &sender), before - 100 - 2 * FEE);
+    assert_eq!(corr(&a, B), 100);
+    assert_supplies(&a, &b);
+}

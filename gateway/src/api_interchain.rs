@@ -1,0 +1,228 @@
+//! HTTP routes of the cross-chain parts: the peer protocol's relay endpoints,
+//! correspondent accounts, routes, and the relay queue with its operator actions
+//! (behind the bearer token).
+
+use crate::{
+    api_error::{ApiError, ApiJson},
+    service::{now_ms, Shared},
+    views_interchain,
+};
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    routing::{get, post},
+    Json, Router,
+};
+use distpos_adapters::{Delivery, ReceiptDelivery, RelayAck};
+use distpos_proofs::ChainId;
+use distpos_routing::StaticEndpoint;
+use std::sync::Arc;
+
+/// The cross-chain routes (merged into the main router).
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/v1/relay/deliveries", post(post_delivery))
+        .route("/v1/relay/receipts", post(post_receipt))
+        .route("/v1/relay/queue", get(get_queue))
+        .route("/v1/relay/queue/{id}/{action}", post(post_queue_action))
+        .route("/v1/correspondents", get(get_correspondents))
+        .route("/v1/correspondents/{chain}", get(get_correspondent))
+        .route("/v1/routes", get(get_routes))
+        .route(
+            "/v1/routes/{chain}",
+            get(get_route).put(put_route).delete(delete_route),
+        )
+}
+
+fn parse_chain(s: &str) -> Result<ChainId, ApiError> {
+    ChainId::parse(s).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_chain",
+            format!("{:?}: {e}", distpos_proofs::codec::truncate(s)),
+        )
+    })
+}
+
+/// Checks the operator's bearer token.
+pub fn require_operator(s: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = s.config.api_token.as_deref() else {
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "operator_disabled",
+            message: "operator endpoints are disabled: set api_token in the node config".into(),
+        });
+    };
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    // Compare without an early exit on the first differing byte.
+    let ok = given.is_some_and(|g| {
+        g.len() == token.len()
+            && g.bytes()
+                .zip(token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized())
+    }
+}
+
+async fn post_delivery(
+    State(s): State<Arc<Shared>>,
+    ApiJson(d): ApiJson<Delivery>,
+) -> Result<(StatusCode, Json<RelayAck>), ApiError> {
+    let transfer = d.source_tx.hash();
+    let ack = {
+        let mut node = s.node.lock().await;
+        tokio::task::block_in_place(|| node.handle_delivery(d, now_ms()))?
+    };
+    if ack.status == "already_consumed" {
+        // The source may have missed our receipt: send it again now.
+        let _ = s
+            .queue
+            .operate(&format!("receipt-{transfer}"), "retry", now_ms());
+    }
+    let status = if ack.status == "accepted" || ack.status == "pending" {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(ack)))
+}
+
+async fn post_receipt(
+    State(s): State<Arc<Shared>>,
+    ApiJson(r): ApiJson<ReceiptDelivery>,
+) -> Result<(StatusCode, Json<RelayAck>), ApiError> {
+    let ack = {
+        let mut node = s.node.lock().await;
+        tokio::task::block_in_place(|| node.handle_receipt(r, now_ms()))?
+    };
+    let status = if ack.status == "accepted" || ack.status == "pending" {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(ack)))
+}
+
+async fn get_queue(State(s): State<Arc<Shared>>) -> Result<Json<serde_json::Value>, ApiError> {
+    let items = s.queue.list().map_err(ApiError::internal)?;
+    Ok(Json(serde_json::json!({ "items": items })))
+}
+
+async fn post_queue_action(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_operator(&s, &headers)?;
+    if !matches!(action.as_str(), "retry" | "hold" | "release") {
+        return Err(ApiError::bad_request(
+            "invalid_action",
+            "action must be retry, hold or release",
+        ));
+    }
+    match s
+        .queue
+        .operate(&id, &action, now_ms())
+        .map_err(ApiError::internal)?
+    {
+        Some(item) => Ok(Json(serde_json::json!({ "item": item }))),
+        None => Err(ApiError::not_found(format!(
+            "no relay item {:?}",
+            distpos_proofs::codec::truncate(&id)
+        ))),
+    }
+}
+
+async fn get_correspondents(
+    State(s): State<Arc<Shared>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let node = s.node.lock().await;
+    let list = views_interchain::correspondents(&node, now_ms())?;
+    Ok(Json(serde_json::json!({ "correspondents": list })))
+}
+
+async fn get_correspondent(
+    State(s): State<Arc<Shared>>,
+    Path(chain): Path<String>,
+) -> Result<Json<views_interchain::CorrespondentView>, ApiError> {
+    let chain = parse_chain(&chain)?;
+    let node = s.node.lock().await;
+    views_interchain::correspondent(&node, chain, now_ms())?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("chain {chain} is not a registered peer")))
+}
+
+async fn get_routes(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    let stats = s.routes.dns_stats();
+    Json(serde_json::json!({ "routes": s.routes.snapshot(now_ms()), "dns": stats }))
+}
+
+async fn get_route(
+    State(s): State<Arc<Shared>>,
+    Path(chain): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let chain = parse_chain(&chain)?;
+    // Resolve now (filling the cache) so the answer shows what a delivery would use.
+    let identity = {
+        let node = s.node.lock().await;
+        distpos_chain::ledger::peer(&node.state, chain)
+            .ok()
+            .flatten()
+            .map(|p| p.registration.identity)
+    };
+    let resolved = s.routes.resolve(chain, identity, now_ms()).await;
+    let view = s.routes.snapshot_chain(chain, now_ms());
+    match (resolved, view) {
+        (Ok(_), Some(v)) => Ok(Json(serde_json::to_value(v).map_err(ApiError::internal)?)),
+        (Ok(_), None) => Err(ApiError::not_found(format!("no route to chain {chain}"))),
+        (Err(e), v) => {
+            let code = if e.is_temporary() {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            Err(ApiError {
+                status: code,
+                code: "no_route",
+                message: match v {
+                    Some(_) => format!("{e} (stale entries may exist)"),
+                    None => e.to_string(),
+                },
+            })
+        }
+    }
+}
+
+async fn put_route(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(chain): Path<String>,
+    ApiJson(endpoints): ApiJson<Vec<StaticEndpoint>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_operator(&s, &headers)?;
+    let chain = parse_chain(&chain)?;
+    s.routes
+        .set_override(chain, endpoints)
+        .map_err(|e| ApiError::bad_request("invalid_route", e.to_string()))?;
+    Ok(Json(
+        serde_json::json!({ "route": s.routes.snapshot_chain(chain, now_ms()) }),
+    ))
+}
+
+async fn delete_route(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(chain): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_operator(&s, &headers)?;
+    let chain = parse_chain(&chain)?;
+    let removed = s.routes.clear_override(chain);
+    Ok(Json(serde_json::json!({ "removed": removed })))
+}

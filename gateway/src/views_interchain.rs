@@ -1,0 +1,216 @@
+//! JSON projections of the cross-chain state: correspondent accounts, and the
+//! lifecycle of a transfer on either side.
+
+use crate::{
+    node::{Node, NodeError},
+    relay_queue::{OutboundQueue, QueueItem},
+};
+use distpos_chain::{
+    interchain::{self, correspondent_status, CorrespondentStatus, InboundRecord, SettledRecord},
+    ledger::{self, PeerChain},
+};
+use distpos_proofs::{codec, ChainId, Hash32};
+use serde::Serialize;
+
+/// One correspondent account (`GET /v1/correspondents/{chain}`).
+#[derive(Serialize)]
+pub struct CorrespondentView {
+    /// The peer chain.
+    pub chain: ChainId,
+    /// The peer's identity hash.
+    pub identity: Hash32,
+    /// Owner account here.
+    pub owner: distpos_chain::Address,
+    /// `corr`: collateral + acknowledged outbound − delivered inbound (signed).
+    #[serde(with = "distpos_chain::amount::dec_i128")]
+    pub collateral: i128,
+    /// Collateral deposited in total.
+    #[serde(with = "codec::dec_u128")]
+    pub deposited: u128,
+    /// Held for inbound transfers waiting in the mempool.
+    #[serde(with = "codec::dec_u128")]
+    pub reserved: u128,
+    /// `corr − reserved + credit_limit`.
+    #[serde(with = "distpos_chain::amount::dec_i128")]
+    pub available: i128,
+    /// Credit extended beyond collateral.
+    #[serde(with = "codec::dec_u128")]
+    pub credit_limit: u128,
+    /// Below this available amount the status is `low`.
+    #[serde(with = "codec::dec_u128")]
+    pub low_watermark: u128,
+    /// ok / low / exhausted / suspended.
+    pub status: CorrespondentStatus,
+    /// Inbound transfers delivered / bounced, volume in.
+    pub delivered_in: u64,
+    /// Inbound transfers bounced.
+    pub bounced_in: u64,
+    /// Volume delivered inbound.
+    #[serde(with = "codec::dec_u128")]
+    pub volume_in: u128,
+    /// Outbound transfers sent / acknowledged / refunded, volume out.
+    pub sent_out: u64,
+    /// Outbound transfers acknowledged.
+    pub acked_out: u64,
+    /// Outbound transfers refunded.
+    pub refunded_out: u64,
+    /// Volume sent outbound.
+    #[serde(with = "codec::dec_u128")]
+    pub volume_out: u128,
+    /// Our light client of the peer.
+    pub light_client: LightClientView,
+}
+
+/// Light-client position.
+#[derive(Serialize)]
+pub struct LightClientView {
+    /// Head height.
+    pub head: u64,
+    /// Irreversible height.
+    pub lib: u64,
+    /// Time of its head header.
+    pub head_time_ms: Option<u64>,
+    /// Age of its head header.
+    pub head_age_ms: Option<u64>,
+}
+
+fn view(node: &Node, p: &PeerChain, now_ms: u64) -> CorrespondentView {
+    let chain = p.registration.chain;
+    let reserved = node.reserved(chain);
+    let (available, status) = correspondent_status(p, reserved);
+    let lc = &p.light_client;
+    let head_time = lc
+        .branch
+        .last()
+        .map(|(h, _)| h.header.timestamp_ms)
+        .or_else(|| {
+            ledger::peer_header(&node.state, chain, lc.lib())
+                .ok()
+                .flatten()
+                .map(|f| f.timestamp_ms)
+        });
+    CorrespondentView {
+        chain,
+        identity: p.registration.identity,
+        owner: p.registration.owner,
+        collateral: p.corr,
+        deposited: p.deposited,
+        reserved,
+        available,
+        credit_limit: p.registration.credit_limit,
+        low_watermark: p.registration.low_watermark,
+        status,
+        delivered_in: p.delivered_in,
+        bounced_in: p.bounced_in,
+        volume_in: p.volume_in,
+        sent_out: p.sent_out,
+        acked_out: p.acked_out,
+        refunded_out: p.refunded_out,
+        volume_out: p.volume_out,
+        light_client: LightClientView {
+            head: lc.head(),
+            lib: lc.lib(),
+            head_time_ms: head_time,
+            head_age_ms: head_time.map(|t| now_ms.saturating_sub(t)),
+        },
+    }
+}
+
+/// Every registered peer's correspondent account.
+pub fn correspondents(node: &Node, now_ms: u64) -> Result<Vec<CorrespondentView>, NodeError> {
+    let mut out = Vec::new();
+    for (k, v) in node.state.scan_prefix(ledger::keys::PEER) {
+        let p: PeerChain = codec::decode_canonical(v)
+            .map_err(|e| NodeError::Inconsistent(format!("peer record {}: {e}", hex::encode(k))))?;
+        out.push(view(node, &p, now_ms));
+    }
+    Ok(out)
+}
+
+/// One peer's correspondent account.
+pub fn correspondent(
+    node: &Node,
+    chain: ChainId,
+    now_ms: u64,
+) -> Result<Option<CorrespondentView>, NodeError> {
+    Ok(ledger::peer(&node.state, chain)?.map(|p| view(node, &p, now_ms)))
+}
+
+/// The cross-chain part of `GET /v1/txs/{hash}`.
+#[derive(Serialize)]
+pub struct CrossChainView {
+    /// `outbound` (we sent it) or `inbound` (we received it).
+    pub direction: &'static str,
+    /// `in_flight`, `forwarding`, `delivered` (awaiting settlement), `settled_delivered`,
+    /// `refunded` — or for inbound: `delivered` / `bounced`.
+    pub stage: String,
+    /// The other chain.
+    pub peer: ChainId,
+    /// The relay item, if queued.
+    pub relay: Option<QueueItem>,
+    /// How it settled (outbound).
+    pub settled: Option<SettledRecord>,
+    /// What we recorded (inbound).
+    pub inbound: Option<InboundRecord>,
+}
+
+/// The cross-chain lifecycle of `hash`, if it is a cross-chain transfer seen here.
+pub fn cross_chain(
+    node: &Node,
+    queue: &OutboundQueue,
+    hash: &Hash32,
+) -> Result<Option<CrossChainView>, NodeError> {
+    // Outbound: our transfer.
+    let in_flight = ledger::in_flight(&node.state, hash)?;
+    let settled = interchain::settled_record(&node.state, hash)?;
+    let relay = queue.get(&format!("delivery-{hash}"))?;
+    if in_flight.is_some() || settled.is_some() || relay.is_some() {
+        let peer = in_flight
+            .as_ref()
+            .map(|f| f.destination)
+            .or(settled.as_ref().map(|s| s.destination))
+            .or(relay.as_ref().map(|r| r.destination))
+            .unwrap_or_default();
+        let stage = match (&settled, &relay) {
+            (Some(s), _) if s.delivered => "settled_delivered".to_string(),
+            (Some(_), _) => "refunded".to_string(),
+            (None, Some(r)) => match r.state {
+                crate::relay_queue::ItemState::Delivered => "delivered".into(),
+                crate::relay_queue::ItemState::Expired => "expired".into(),
+                _ => "forwarding".into(),
+            },
+            (None, None) => "in_flight".into(),
+        };
+        return Ok(Some(CrossChainView {
+            direction: "outbound",
+            stage,
+            peer,
+            relay,
+            settled,
+            inbound: None,
+        }));
+    }
+    // Inbound: a transfer from one of our peers.
+    for (_, v) in node.state.scan_prefix(ledger::keys::PEER) {
+        let Ok(p) = codec::decode_canonical::<PeerChain>(v) else {
+            continue;
+        };
+        let peer = p.registration.chain;
+        if let Some(rec) = interchain::inbound_record(&node.state, peer, hash)? {
+            let stage = match rec.outcome {
+                distpos_chain::tx::Outcome::Delivered { .. } => "delivered",
+                _ => "bounced",
+            };
+            let relay = queue.get(&format!("receipt-{hash}"))?;
+            return Ok(Some(CrossChainView {
+                direction: "inbound",
+                stage: stage.into(),
+                peer,
+                relay,
+                settled: None,
+                inbound: Some(rec),
+            }));
+        }
+    }
+    Ok(None)
+}
