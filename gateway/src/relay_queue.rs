@@ -307,7 +307,7 @@ mod tests {
             let q = OutboundQueue::open(&db).unwrap();
             assert_eq!(q.enqueue(&[item.clone(), item.clone()], 7).unwrap(), 1);
             assert_eq!(
-                q.enqueue(&[item.clone()], 8).unwrap(),
+                q.enqueue(std::slice::from_ref(&item), 8).unwrap(),
                 0,
                 "same transfer twice is a no-op"
             );

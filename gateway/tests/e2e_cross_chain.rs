@@ -4,56 +4,10 @@
 
 mod support;
 
-use distpos_chain::{Address, Body, ChainParams, QualifiedAddress};
+use distpos_chain::ChainParams;
 use distpos_gateway::keyfile;
-use distpos_proofs::{ChainId, SecretKey};
+use distpos_proofs::SecretKey;
 use support::*;
-
-pub async fn deposit(net: &Net, peer: ChainId, amount: u128) {
-    let tx = net
-        .tx(0, &net.faucet, Body::DepositCollateral { peer, amount })
-        .await;
-    let h = net.submit(0, &tx).await;
-    net.wait_irreversible(0, &h, 60).await;
-}
-
-pub async fn send_cross(
-    net: &Net,
-    to_chain: ChainId,
-    to: Address,
-    amount: u128,
-) -> distpos_proofs::Hash32 {
-    let body = Body::Transfer {
-        to: QualifiedAddress::new(to_chain, to),
-        amount,
-        memo: b"hi".to_vec(),
-        deliver_by: 0,
-    };
-    let tx = net.tx(0, &net.faucet, body).await;
-    net.submit(0, &tx).await
-}
-
-pub async fn wait_stage(
-    net: &Net,
-    hash: &distpos_proofs::Hash32,
-    stage: &str,
-    secs: u64,
-) -> serde_json::Value {
-    let path = format!("/v1/txs/{hash}");
-    net.wait_for(&format!("transfer {hash} to reach {stage}"), secs, || async {
-        matches!(net.try_get(0, &path).await, Ok((200, v)) if v["cross_chain"]["stage"] == stage)
-    })
-    .await;
-    net.get(0, &path).await
-}
-
-pub async fn corr(net: &Net, peer: ChainId) -> serde_json::Value {
-    net.get(0, &format!("/v1/correspondents/{peer}")).await
-}
-
-pub fn int(v: &serde_json::Value) -> i128 {
-    v.as_str().unwrap().parse().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_both_ways_are_delivered_and_settled() {

@@ -361,3 +361,58 @@ pub fn transfer(to: Address, amount: u128) -> Body {
         deliver_by: 0,
     }
 }
+
+// ---- cross-chain helpers
+
+use distpos_chain::QualifiedAddress;
+
+/// Deposits collateral for `peer` from the faucet of `net`, waiting until irreversible.
+pub async fn deposit(net: &Net, peer: ChainId, amount: u128) {
+    let tx = net
+        .tx(0, &net.faucet, Body::DepositCollateral { peer, amount })
+        .await;
+    let h = net.submit(0, &tx).await;
+    net.wait_irreversible(0, &h, 60).await;
+}
+
+/// Sends a cross-chain transfer from the faucet of `net`.
+pub async fn send_cross(
+    net: &Net,
+    to_chain: ChainId,
+    to: Address,
+    amount: u128,
+) -> distpos_proofs::Hash32 {
+    let body = Body::Transfer {
+        to: QualifiedAddress::new(to_chain, to),
+        amount,
+        memo: b"hi".to_vec(),
+        deliver_by: 0,
+    };
+    let tx = net.tx(0, &net.faucet, body).await;
+    net.submit(0, &tx).await
+}
+
+/// Waits until a transfer's cross-chain stage (on the source) is `stage`.
+pub async fn wait_stage(
+    net: &Net,
+    hash: &distpos_proofs::Hash32,
+    stage: &str,
+    secs: u64,
+) -> serde_json::Value {
+    let path = format!("/v1/txs/{hash}");
+    net.wait_for(&format!("transfer {hash} to reach {stage}"), secs, || async {
+        matches!(net.try_get(0, &path).await, Ok((200, v)) if v["cross_chain"]["stage"] == stage)
+    })
+    .await;
+    net.get(0, &path).await
+}
+
+/// The correspondent account of `peer` on `net`.
+pub async fn corr(net: &Net, peer: ChainId) -> serde_json::Value {
+    net.get(0, &format!("/v1/correspondents/{peer}")).await
+}
+
+/// A decimal-string amount.
+pub fn int(v: &serde_json::Value) -> i128 {
+    v.as_str().unwrap().parse().unwrap()
+}
