@@ -70,6 +70,9 @@ pub(crate) struct Executor<'a> {
     producer_account: Option<Address>,
     fees: u128,
     new_round_seed: Option<Hash32>,
+    /// Nonces this far ahead of the account are accepted (mempool validation of a
+    /// sender's later transactions; always 0 in blocks).
+    nonce_slack: u64,
     pub(crate) receipts: Vec<Receipt>,
 }
 
@@ -207,6 +210,7 @@ impl<'a> Executor<'a> {
             producer_account: None,
             fees: 0,
             new_round_seed: None,
+            nonce_slack: 0,
             receipts: Vec::new(),
         })
     }
@@ -245,7 +249,7 @@ impl<'a> Executor<'a> {
         let sender = check.sender;
         let acct = ledger::account(o, &sender)?;
         let expected = acct.nonce.saturating_add(1);
-        if tx.nonce != expected {
+        if tx.nonce < expected || tx.nonce > expected.saturating_add(self.nonce_slack) {
             return Err(TxError::BadNonce {
                 expected,
                 got: tx.nonce,
@@ -259,7 +263,7 @@ impl<'a> Executor<'a> {
         }
         votes::update_account(o, &sender, |a| {
             a.balance -= tx.fee;
-            a.nonce = expected;
+            a.nonce = tx.nonce;
             Ok(())
         })?;
         o.put(
@@ -394,7 +398,24 @@ fn count_congruent(first: u64, last: u64, i: u64, n: u64) -> u64 {
 /// mempool's admission check.
 pub fn validate_tx(state: &State, tx: &Transaction, time_ms: u64) -> Result<TxCheck, TxError> {
     let check = verify_tx_signature(tx)?;
+    validate_checked(state, tx, &check, time_ms, 0)?;
+    Ok(check)
+}
+
+/// Like [`validate_tx`] for a transaction whose signature was verified (`check`), and
+/// accepting a nonce up to `nonce_slack` ahead of the account's next one — for a
+/// sender whose earlier transactions wait in the mempool. The body is validated
+/// against the current state all the same, so a forged proof or a malformed body is
+/// refused at once whatever its nonce.
+pub fn validate_checked(
+    state: &State,
+    tx: &Transaction,
+    check: &TxCheck,
+    time_ms: u64,
+    nonce_slack: u64,
+) -> Result<(), TxError> {
     let mut ex = Executor::for_state(state, time_ms)?;
+    ex.nonce_slack = nonce_slack;
     // The block that would include it writes the TaPoS entry of the current head.
     let head_num = (ex.env.height - 1) as u16;
     ledger::write(
@@ -403,8 +424,7 @@ pub fn validate_tx(state: &State, tx: &Transaction, time_ms: u64) -> Result<TxCh
         &tapos_prefix(&state.head_id),
     );
     ex.o.commit_tx();
-    ex.apply_tx(tx, &check)?;
-    Ok(check)
+    ex.apply_tx(tx, check)
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ pub(crate) fn peer_headers(
 /// The irreversible header of `peer` at `height`, or why a proof against it cannot be
 /// checked.
 fn finalized_header(
-    o: &Overlay<'_>,
+    o: &impl ledger::KvRead,
     record: &PeerChain,
     peer: ChainId,
     height: u64,
@@ -162,17 +162,16 @@ pub(crate) fn inbound(
     source_height: u64,
     source_index: u32,
 ) -> Result<(Outcome, u128), TxError> {
-    let mut record = peer_record(o, peer)?;
-    let t = proven_transfer(source_tx, peer, env.chain_id)?;
-    let header = finalized_header(o, &record, peer, source_height)?;
-    check_bundle(
-        &header,
-        source_tx.encode(),
+    let t = check_inbound_proof(
+        o,
+        peer,
+        env.chain_id,
+        source_tx,
         proof,
         source_height,
         source_index,
-        Commitment::Transactions,
     )?;
+    let mut record = peer_record(o, peer)?;
     if ledger::consumed(o, peer, &t.tx) {
         return Err(TxError::AlreadyConsumed(peer, t.tx));
     }
@@ -222,6 +221,32 @@ pub(crate) fn inbound(
     };
     ledger::write(o, keys::consumed(peer, &t.tx), &inbound);
     Ok((outcome, t.amount))
+}
+
+/// Checks an inbound transfer's proof without changing anything: the transaction is a
+/// transfer from `peer` to `ours`, and it is in an irreversible block of `peer` known
+/// to our light client. `NotYetProvable` if that block is not irreversible here yet.
+pub fn check_inbound_proof(
+    kv: &impl ledger::KvRead,
+    peer: ChainId,
+    ours: ChainId,
+    source_tx: &Transaction,
+    proof: &MerkleProof,
+    source_height: u64,
+    source_index: u32,
+) -> Result<ProvenTransfer, TxError> {
+    let record = ledger::peer(kv, peer)?.ok_or(TxError::UnknownPeer(peer))?;
+    let t = proven_transfer(source_tx, peer, ours)?;
+    let header = finalized_header(kv, &record, peer, source_height)?;
+    check_bundle(
+        &header,
+        source_tx.encode(),
+        proof,
+        source_height,
+        source_index,
+        Commitment::Transactions,
+    )?;
+    Ok(t)
 }
 
 /// What the destination remembers of a consumed inbound transfer.

@@ -35,7 +35,7 @@ pub mod votes;
 pub use address::{Address, AddressError, QualifiedAddress};
 pub use block::{apply_block, build_block, AppliedBlock, Block, BuiltBlock, Undo};
 pub use error::{BlockError, StateError, TxError};
-pub use execute::{validate_tx, verify_tx_signature, TxCheck};
+pub use execute::{validate_checked, validate_tx, verify_tx_signature, TxCheck};
 pub use genesis::genesis_state;
 pub use params::{ChainParams, Genesis};
 pub use state::{ChangeSet, State};

@@ -310,6 +310,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     unbonding_blocks,
                     ..Default::default()
                 },
+                api_token: Some(testnet::random_token()?),
             };
             let files = testnet::init(&spec, service::now_ms())?;
             println!("genesis: {}", files.genesis.display());

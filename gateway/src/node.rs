@@ -17,8 +17,8 @@ use distpos_chain::{
     execute::chain_rules,
     forkdb::{ForkDb, ForkError},
     genesis::GenesisError,
-    genesis_state, ledger, validate_tx, verify_tx_signature, AppliedBlock, Block, BlockError, Body,
-    Genesis, State, Transaction, TxError, UnsignedTx,
+    genesis_state, ledger, validate_checked, verify_tx_signature, AppliedBlock, Block, BlockError,
+    Body, Genesis, State, Transaction, TxError, UnsignedTx,
 };
 use distpos_proofs::{
     consensus::{ChainRules, ConsensusState},
@@ -200,18 +200,11 @@ impl Node {
         if self.store.tx_location(&hash)?.is_some() {
             return Err(TxError::Duplicate(hash).into());
         }
-        let check = match validate_tx(&self.state, &tx, now_ms) {
-            Ok(check) => check,
-            // A later nonce of a sender whose earlier transactions are pending here.
-            Err(TxError::BadNonce { expected, got }) if got > expected => {
-                let check = verify_tx_signature(&tx)?;
-                if got - expected > self.mempool.pending_of(&check.sender) as u64 {
-                    return Err(TxError::BadNonce { expected, got }.into());
-                }
-                check
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let check = verify_tx_signature(&tx)?;
+        // Later nonces of a sender whose earlier transactions wait here are fine; the
+        // body is checked in full either way.
+        let slack = self.mempool.pending_of(&check.sender) as u64;
+        validate_checked(&self.state, &tx, &check, now_ms, slack)?;
         let new = self.mempool.insert(tx, hash, check.sender)?;
         self.metrics.mempool.set(self.mempool.len() as i64);
         Ok((hash, new))

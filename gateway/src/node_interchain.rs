@@ -99,6 +99,19 @@ impl Node {
         }
         ledger::peer(&self.state, d.source_chain)?.ok_or(TxError::UnknownPeer(d.source_chain))?;
         let t = proven_transfer(&d.source_tx, d.source_chain, ours)?;
+        // A forged proof is refused at once, even for a transfer consumed already.
+        match interchain::check_inbound_proof(
+            &self.state,
+            d.source_chain,
+            ours,
+            &d.source_tx,
+            &d.proof,
+            d.height,
+            d.index,
+        ) {
+            Ok(_) | Err(TxError::NotYetProvable(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
         if let Some(rec) = interchain::inbound_record(&self.state, d.source_chain, &t.tx)? {
             return Ok(ack("already_consumed", Some(rec.tx), None));
         }

@@ -29,6 +29,8 @@ pub struct TestnetSpec {
     pub producer_stake: u128,
     /// Extra parameter overrides.
     pub params: ChainParams,
+    /// Operator token written into every node config (none: operator endpoints off).
+    pub api_token: Option<String>,
 }
 
 /// What `testnet init` wrote.
@@ -164,6 +166,7 @@ pub fn dev_config(
             faucet_balance: 1_000_000_000_000,
             producer_stake: 1_000_000,
             params: ChainParams::default(),
+            api_token: Some(random_token()?),
         };
         init(&spec, now_ms)?;
     }
@@ -217,4 +220,11 @@ pub fn link(a: &TestnetFiles, b: &TestnetFiles, low_watermark: u128) -> anyhow::
         }
     }
     Ok(())
+}
+
+/// A random operator token (32 hex characters).
+pub fn random_token() -> anyhow::Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(hex::encode(b))
 }

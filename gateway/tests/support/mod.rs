@@ -14,6 +14,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// The operator token of every test node.
+pub const TOKEN: &str = "test-operator-token-0123456789";
+
 /// Free TCP ports on 127.0.0.1 (bound then released; the OS does not reuse them at
 /// once).
 pub fn free_ports(n: usize) -> Vec<u16> {
@@ -132,6 +135,7 @@ impl Net {
             faucet_balance: 1_000_000_000_000,
             producer_stake: 1_000_000,
             params,
+            api_token: Some(TOKEN.to_string()),
         };
         let files = testnet::init(&spec, now_ms()).unwrap();
         (dir, files)
@@ -415,4 +419,26 @@ pub async fn corr(net: &Net, peer: ChainId) -> serde_json::Value {
 /// A decimal-string amount.
 pub fn int(v: &serde_json::Value) -> i128 {
     v.as_str().unwrap().parse().unwrap()
+}
+
+impl Net {
+    /// An operator request (bearer token) with a JSON body.
+    pub async fn operator(
+        &self,
+        i: usize,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url(i)))
+            .bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
 }
