@@ -134,6 +134,7 @@ pub fn init(spec: &TestnetSpec, now_ms: u64) -> anyhow::Result<TestnetFiles> {
                 .filter(|(j, _)| *j != i)
                 .map(|(_, u)| u.clone())
                 .collect(),
+            api_token: spec.api_token.clone(),
             ..NodeConfig::default()
         };
         let path = spec.dir.join(format!("node-{i}.toml"));
