@@ -8,6 +8,16 @@ use distpos_gateway::{client::Client, config::NodeConfig, keyfile, service, test
 use distpos_proofs::{codec::dec_u128::parse_amount, ChainId, PublicKey};
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
+/// Prints a line to stdout; exits quietly if stdout is gone (e.g. piped into `head`).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        if writeln!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "distpos",
@@ -46,6 +56,15 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:7700")]
         listen: SocketAddr,
     },
+    /// Bring up the `duo` network, show transfers both ways (one bouncing), keep running.
+    Demo {
+        /// Folder of the network.
+        #[arg(long, default_value = ".distpos/duo")]
+        dir: PathBuf,
+        /// First HTTP port (chain i, node k use base + 10·i + k).
+        #[arg(long, default_value_t = 7700)]
+        base_port: u16,
+    },
     /// Key management.
     Keys {
         #[command(subcommand)]
@@ -72,6 +91,23 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum TestnetCommand {
+    /// Write (once) and start a network from a spec: duo, trio, or a spec file.
+    Up {
+        /// duo, trio, or a path to a spec TOML.
+        spec: String,
+        /// Folder of the network.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// First HTTP port (chain i, node k use base + 10·i + k; DNS base + 99).
+        #[arg(long, default_value_t = 7700)]
+        base_port: u16,
+    },
+    /// Stop a network started with `up`.
+    Down {
+        /// Folder of the network.
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Write keys, a genesis and one config per producer node.
     Init {
         /// Output folder.
@@ -225,9 +261,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let command = cli.command.unwrap_or(Command::Dev {
-        dir: PathBuf::from(".distpos"),
-        listen: ([127, 0, 0, 1], 7700).into(),
+    let command = cli.command.unwrap_or(Command::Demo {
+        dir: PathBuf::from(".distpos/duo"),
+        base_port: 7700,
     });
     match command {
         Command::Node {
@@ -251,33 +287,79 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging("info");
             let (cfg, faucet, fresh) = testnet::dev_config(&dir, listen, service::now_ms())?;
             let faucet_key = keyfile::read(&faucet)?;
-            println!(
+            say!(
                 "distpos dev chain ({}) in {}",
                 if fresh { "new" } else { "existing" },
                 dir.display()
             );
-            println!("  node:        http://{}", cfg.listen);
-            println!(
+            say!("  node:        http://{}", cfg.listen);
+            say!(
                 "  funded key:  {} (address {})",
                 faucet.display(),
                 keyfile::address(&faucet_key)
             );
-            println!("  try:         curl http://{}/v1/status", cfg.listen);
-            println!(
+            say!("  try:         curl http://{}/v1/status", cfg.listen);
+            say!(
                 "               distpos tx --node http://{} --key {} --wait transfer --to 0x000000000000000000000000000000000000dEaD --amount 5",
                 cfg.listen,
                 faucet.display()
             );
             service::run(cfg, service::shutdown_signal()).await
         }
+        Command::Demo { dir, base_port } => distpos_gateway::demo::run(&dir, base_port, true).await,
+        Command::Testnet {
+            command:
+                TestnetCommand::Up {
+                    spec,
+                    dir,
+                    base_port,
+                },
+        } => {
+            let spec = distpos_gateway::launcher::builtin(&spec)?;
+            let dir = dir.unwrap_or_else(|| PathBuf::from(format!(".distpos/{}", spec.name)));
+            let net =
+                distpos_gateway::launcher::prepare(&spec, &dir, base_port, service::now_ms())?;
+            distpos_gateway::launcher::start(&net, &dir).await?;
+            say!(
+                "network {:?} running (folder {}; stop with: distpos testnet down --dir {})",
+                spec.name,
+                dir.display(),
+                dir.display()
+            );
+            for c in &net.chains {
+                say!(
+                    "  chain {:>5}: {}   faucet {}",
+                    c.chain.to_string(),
+                    c.urls.join("  "),
+                    c.faucet_key.display()
+                );
+            }
+            if let Some((_, port)) = &net.dns {
+                say!(
+                    "  DNS: 127.0.0.1:{port} serves _distpos._tcp.<chain>.{}",
+                    spec.zone.clone().unwrap_or_default()
+                );
+            }
+            if let Some(t) = &net.api_token {
+                say!("  operator token: {t}");
+            }
+            Ok(())
+        }
+        Command::Testnet {
+            command: TestnetCommand::Down { dir },
+        } => {
+            let n = distpos_gateway::launcher::stop(&dir)?;
+            say!("stopped {n} processes");
+            Ok(())
+        }
         Command::Keys {
             command: KeysCommand::New { out },
         } => {
             let key = keyfile::generate()?;
             keyfile::write(&out, &key)?;
-            println!("address:    {}", keyfile::address(&key));
-            println!("public key: {}", key.public_key());
-            println!("written to: {}", out.display());
+            say!("address:    {}", keyfile::address(&key));
+            say!("public key: {}", key.public_key());
+            say!("written to: {}", out.display());
             Ok(())
         }
         Command::Testnet {
@@ -313,11 +395,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 api_token: Some(testnet::random_token()?),
             };
             let files = testnet::init(&spec, service::now_ms())?;
-            println!("genesis: {}", files.genesis.display());
+            say!("genesis: {}", files.genesis.display());
             for (c, u) in files.configs.iter().zip(&files.urls) {
-                println!("node:    distpos node --config {}   # {u}", c.display());
+                say!("node:    distpos node --config {}   # {u}", c.display());
             }
-            println!("faucet:  {}", files.faucet_key.display());
+            say!("faucet:  {}", files.faucet_key.display());
             Ok(())
         }
         Command::Tx(args) => {
@@ -357,10 +439,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let client = Client::new(&args.node)?;
             let hash = client.send(&key, body, args.fee).await?;
-            println!("{hash}");
+            say!("{hash}");
             if args.wait {
                 let status = client.wait(&hash, Duration::from_secs(60)).await?;
-                println!("{}", serde_json::to_string_pretty(&status)?);
+                say!("{}", serde_json::to_string_pretty(&status)?);
             }
             Ok(())
         }

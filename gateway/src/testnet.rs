@@ -176,51 +176,117 @@ pub fn dev_config(
     Ok((cfg, dir.join("keys").join("faucet.json"), fresh))
 }
 
-/// Links two networks written by [`init`]: each genesis registers the other chain as a
-/// peer (owner: the local faucet; no credit; low watermark `low_watermark`), and each
-/// node config gets a static route to the other chain's nodes. Must run before the
-/// nodes first start.
+/// How a linked network finds its peers.
+#[derive(Clone, Debug)]
+pub enum Discovery {
+    /// Static routes to every other chain's nodes.
+    Static,
+    /// DNS: SRV/TXT records under `zone`, asked of `resolver`.
+    Dns {
+        /// The zone (e.g. `chains.test`).
+        zone: String,
+        /// The DNS server.
+        resolver: std::net::SocketAddr,
+    },
+}
+
+/// Links two networks written by [`init`] with static routes (see [`link_all`]).
 pub fn link(a: &TestnetFiles, b: &TestnetFiles, low_watermark: u128) -> anyhow::Result<()> {
+    link_all(&[a, b], low_watermark, &Discovery::Static)
+}
+
+/// Links networks written by [`init`]: each genesis registers every other chain as a
+/// peer (owner: the local faucet; no credit; `low_watermark`), and each node config
+/// gets routes to the other chains (static, or DNS). Must run before the nodes first
+/// start.
+pub fn link_all(
+    nets: &[&TestnetFiles],
+    low_watermark: u128,
+    discovery: &Discovery,
+) -> anyhow::Result<()> {
     let read = |p: &Path| -> anyhow::Result<Genesis> {
         Ok(serde_json::from_str(&std::fs::read_to_string(p)?)?)
     };
-    let (mut ga, mut gb) = (read(&a.genesis)?, read(&b.genesis)?);
-    let fa = keyfile::address(&keyfile::read(&a.faucet_key)?);
-    let fb = keyfile::address(&keyfile::read(&b.faucet_key)?);
-    let reg = |g: &Genesis, owner| distpos_chain::tx::PeerRegistration {
-        chain: g.chain_id,
-        identity: g.identity_hash(),
-        genesis_time_ms: g.genesis_time_ms,
-        block_interval_ms: g.params.block_interval_ms,
-        schedule: g.schedule(),
-        owner,
-        credit_limit: 0,
-        low_watermark,
-    };
-    let (ra, rb) = (reg(&ga, fb), reg(&gb, fa));
-    ga.peers.push(rb);
-    gb.peers.push(ra);
-    std::fs::write(&a.genesis, serde_json::to_string_pretty(&ga)? + "\n")?;
-    std::fs::write(&b.genesis, serde_json::to_string_pretty(&gb)? + "\n")?;
-    for (files, other, other_chain) in [(a, b, gb.chain_id), (b, a, ga.chain_id)] {
-        for cfg_path in &files.configs {
+    let genesis: Vec<Genesis> = nets
+        .iter()
+        .map(|n| read(&n.genesis))
+        .collect::<Result<_, _>>()?;
+    let faucets: Vec<distpos_chain::Address> = nets
+        .iter()
+        .map(|n| Ok(keyfile::address(&keyfile::read(&n.faucet_key)?)))
+        .collect::<anyhow::Result<_>>()?;
+    for (i, net) in nets.iter().enumerate() {
+        let mut g = genesis[i].clone();
+        g.peers.clear();
+        for (j, other) in genesis.iter().enumerate().filter(|(j, _)| *j != i) {
+            let _ = j;
+            g.peers.push(distpos_chain::tx::PeerRegistration {
+                chain: other.chain_id,
+                identity: other.identity_hash(),
+                genesis_time_ms: other.genesis_time_ms,
+                block_interval_ms: other.params.block_interval_ms,
+                schedule: other.schedule(),
+                owner: faucets[i],
+                credit_limit: 0,
+                low_watermark,
+            });
+        }
+        std::fs::write(&net.genesis, serde_json::to_string_pretty(&g)? + "\n")?;
+        for cfg_path in &net.configs {
             let mut cfg: NodeConfig = toml::from_str(&std::fs::read_to_string(cfg_path)?)?;
-            cfg.routing.static_routes.insert(
-                other_chain.to_string(),
-                other
-                    .urls
-                    .iter()
-                    .map(|u| distpos_routing::StaticEndpoint {
-                        url: u.clone(),
-                        priority: 10,
-                        weight: 1,
-                    })
-                    .collect(),
-            );
+            match discovery {
+                Discovery::Static => {
+                    for (j, other) in nets.iter().enumerate().filter(|(j, _)| *j != i) {
+                        cfg.routing.static_routes.insert(
+                            genesis[j].chain_id.to_string(),
+                            other
+                                .urls
+                                .iter()
+                                .map(|u| distpos_routing::StaticEndpoint {
+                                    url: u.clone(),
+                                    priority: 10,
+                                    weight: 1,
+                                })
+                                .collect(),
+                        );
+                    }
+                }
+                Discovery::Dns { zone, resolver } => {
+                    cfg.routing.dns = Some(distpos_routing::DnsConfig {
+                        zone: zone.clone(),
+                        resolver: *resolver,
+                        timeout_ms: 2_000,
+                    });
+                }
+            }
             std::fs::write(cfg_path, toml::to_string(&cfg)?)?;
         }
     }
     Ok(())
+}
+
+/// The dnsmasq configuration that publishes `nets` under `zone`: for each chain an
+/// SRV record per node (`_distpos._tcp.<chain>.<zone>`), an A record per node, and the
+/// TXT identity record (`v=distpos1 id=<identity>`).
+pub fn dns_zone(nets: &[&TestnetFiles], zone: &str, ttl_s: u32) -> anyhow::Result<String> {
+    let mut out = format!("# distpos test zone\nlocal=/{zone}/\nlocal-ttl={ttl_s}\n");
+    for net in nets {
+        let g: Genesis = serde_json::from_str(&std::fs::read_to_string(&net.genesis)?)?;
+        let chain = g.chain_id;
+        for (k, url) in net.urls.iter().enumerate() {
+            let port = url.rsplit(':').next().unwrap_or("0");
+            let host = format!("node{k}.{chain}.{zone}");
+            out.push_str(&format!("host-record={host},127.0.0.1\n"));
+            out.push_str(&format!(
+                "srv-host=_distpos._tcp.{chain}.{zone},{host},{port},10,1\n"
+            ));
+        }
+        out.push_str(&format!(
+            "txt-record={chain}.{zone},\"v=distpos1 id={}\"\n",
+            g.identity_hash()
+        ));
+    }
+    Ok(out)
 }
 
 /// A random operator token (32 hex characters).
