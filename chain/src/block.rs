@@ -136,6 +136,22 @@ pub fn build_block<'t>(
     slot_time_ms: u64,
     candidates: impl IntoIterator<Item = &'t Transaction>,
 ) -> Result<BuiltBlock, BuildError> {
+    build_block_with(
+        state,
+        key,
+        slot_time_ms,
+        candidates.into_iter().map(|t| (t, None)),
+    )
+}
+
+/// Like [`build_block`], for candidates whose signatures the caller already verified
+/// (`Some(check)`, e.g. at mempool admission): those are not verified again.
+pub fn build_block_with<'t>(
+    state: &State,
+    key: &SecretKey,
+    slot_time_ms: u64,
+    candidates: impl IntoIterator<Item = (&'t Transaction, Option<TxCheck>)>,
+) -> Result<BuiltBlock, BuildError> {
     let rules = chain_rules(state)?;
     let consensus = ledger::consensus(state)?;
     let slot = rules
@@ -163,13 +179,15 @@ pub fn build_block<'t>(
     let max = ex.env.params.max_block_txs as usize;
     let mut txs = Vec::new();
     let mut rejected = Vec::new();
-    for tx in candidates {
+    for (tx, cached) in candidates {
         if txs.len() >= max {
             break;
         }
-        let result =
-            verify_tx_signature(tx).and_then(|check| ex.apply_tx(tx, &check).map(|_| check));
-        match result {
+        let check = match cached {
+            Some(c) => Ok(c),
+            None => verify_tx_signature(tx),
+        };
+        match check.and_then(|check| ex.apply_tx(tx, &check).map(|_| check)) {
             Ok(_) => txs.push(tx.clone()),
             Err(e) => rejected.push((tx.hash(), e)),
         }

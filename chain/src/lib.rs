@@ -33,7 +33,9 @@ pub mod tx;
 pub mod votes;
 
 pub use address::{Address, AddressError, QualifiedAddress};
-pub use block::{apply_block, build_block, AppliedBlock, Block, BuiltBlock, Undo};
+pub use block::{
+    apply_block, build_block, build_block_with, AppliedBlock, Block, BuiltBlock, Undo,
+};
 pub use error::{BlockError, StateError, TxError};
 pub use execute::{validate_checked, validate_tx, verify_tx_signature, TxCheck};
 pub use genesis::genesis_state;

@@ -152,19 +152,27 @@ async fn post_txs(
             "at most 10000 transactions per batch",
         ));
     }
-    let mut parsed = Vec::with_capacity(items.len());
-    for item in items {
-        parsed.push(serde_json::from_value::<Transaction>(item).map_err(|e| e.to_string()));
-    }
+    let parsed: Vec<Result<Transaction, String>> = items
+        .into_iter()
+        .map(|item| serde_json::from_value::<Transaction>(item).map_err(|e| e.to_string()))
+        .collect();
+    // Signatures are the costly part: verify them on every core, outside the node lock.
+    let (parsed, checks) = tokio::task::spawn_blocking(move || {
+        let checks = verify_parallel(&parsed);
+        (parsed, checks)
+    })
+    .await
+    .map_err(ApiError::internal)?;
     let now = now_ms();
     let mut results = Vec::with_capacity(parsed.len());
     let mut accepted = Vec::new();
     {
         let mut node = s.node.lock().await;
-        for p in parsed {
-            let r = match p {
-                Err(msg) => Err(ApiError::bad_request("invalid_transaction", msg)),
-                Ok(tx) => match node.submit_tx(tx.clone(), now) {
+        for (p, check) in parsed.into_iter().zip(checks) {
+            let r = match (p, check) {
+                (Err(msg), _) => Err(ApiError::bad_request("invalid_transaction", msg)),
+                (Ok(_), Some(Err(e))) => Err(ApiError::from(crate::node::NodeError::Tx(e))),
+                (Ok(tx), Some(Ok(check))) => match node.submit_checked(tx.clone(), check, now) {
                     Ok((hash, new)) => {
                         if new {
                             accepted.push(tx);
@@ -173,6 +181,7 @@ async fn post_txs(
                     }
                     Err(e) => Err(ApiError::from(e)),
                 },
+                (Ok(_), None) => Err(ApiError::internal("signature check missing")),
             };
             results.push(r);
         }
@@ -410,4 +419,32 @@ async fn get_supply(State(s): State<Arc<Shared>>) -> Result<Json<serde_json::Val
         "expected": r.expected.to_string(),
         "holds": r.holds(),
     })))
+}
+
+/// Verifies the signatures of the parsed transactions on all cores; `None` for the
+/// ones that did not parse.
+fn verify_parallel(
+    parsed: &[Result<Transaction, String>],
+) -> Vec<Option<Result<distpos_chain::TxCheck, distpos_chain::TxError>>> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .max(1);
+    let chunk = parsed.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parsed
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|p| p.as_ref().ok().map(distpos_chain::verify_tx_signature))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }

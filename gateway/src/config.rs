@@ -58,11 +58,11 @@ pub struct RelayConfig {
 impl Default for RelayConfig {
     fn default() -> Self {
         Self {
-            per_destination: 8,
+            per_destination: 64,
             max_lifetime_ms: 24 * 60 * 60 * 1000,
             timeout_ms: 5_000,
             max_response_bytes: 16 * 1024 * 1024,
-            header_sync_ms: 500,
+            header_sync_ms: 100,
         }
     }
 }

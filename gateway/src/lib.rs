@@ -15,6 +15,7 @@
 pub mod api;
 pub mod api_error;
 pub mod api_interchain;
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod demo;

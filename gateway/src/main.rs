@@ -65,6 +65,18 @@ enum Command {
         #[arg(long, default_value_t = 7700)]
         base_port: u16,
     },
+    /// Benchmarks (JSON lines): `local`, `cross`, or `all`.
+    Bench {
+        /// local, cross or all.
+        #[arg(default_value = "all")]
+        which: String,
+        /// Transfers for the local benchmark.
+        #[arg(long, default_value_t = 20_000)]
+        local_txs: usize,
+        /// Transfers for the cross-chain benchmark.
+        #[arg(long, default_value_t = 2_000)]
+        cross_txs: usize,
+    },
     /// Key management.
     Keys {
         #[command(subcommand)]
@@ -305,6 +317,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 faucet.display()
             );
             service::run(cfg, service::shutdown_signal()).await
+        }
+        Command::Bench {
+            which,
+            local_txs,
+            cross_txs,
+        } => {
+            if !matches!(which.as_str(), "local" | "cross" | "all") {
+                anyhow::bail!("bench: expected local, cross or all");
+            }
+            let local = if which == "local" || which == "all" {
+                Some(distpos_gateway::bench::local(local_txs).await?)
+            } else {
+                None
+            };
+            if which == "cross" || which == "all" {
+                distpos_gateway::bench::cross(cross_txs, local).await?;
+            }
+            Ok(())
         }
         Command::Demo { dir, base_port } => distpos_gateway::demo::run(&dir, base_port, true).await,
         Command::Testnet {

@@ -150,6 +150,18 @@ impl Mempool {
         expired.len()
     }
 
+    /// Like [`Self::candidates`], with each transaction's verified hash and sender.
+    pub fn candidates_checked(&self, max: usize) -> Vec<(Transaction, distpos_chain::TxCheck)> {
+        self.candidates(max)
+            .into_iter()
+            .filter_map(|tx| {
+                let hash = tx.hash();
+                let sender = self.by_hash.get(&hash)?.sender;
+                Some((tx, distpos_chain::TxCheck { hash, sender }))
+            })
+            .collect()
+    }
+
     /// Up to `max` transactions for a block: highest fee first, but each sender's in
     /// nonce order (a sender's next transaction competes only once the previous one
     /// is taken).

@@ -13,12 +13,12 @@ use crate::{
 use distpos_chain::{
     apply_block,
     block::BuildError,
-    build_block,
+    build_block_with,
     execute::chain_rules,
     forkdb::{ForkDb, ForkError},
     genesis::GenesisError,
     genesis_state, ledger, validate_checked, verify_tx_signature, AppliedBlock, Block, BlockError,
-    Body, Genesis, State, Transaction, TxError, UnsignedTx,
+    Body, Genesis, State, Transaction, TxCheck, TxError, UnsignedTx,
 };
 use distpos_proofs::{
     consensus::{ChainRules, ConsensusState},
@@ -193,14 +193,28 @@ impl Node {
 
     /// Admits a transaction to the mempool. Returns its hash and whether it was new.
     pub fn submit_tx(&mut self, tx: Transaction, now_ms: u64) -> Result<(Hash32, bool), NodeError> {
-        let hash = tx.hash();
+        if self.mempool.contains(&tx.hash()) {
+            return Ok((tx.hash(), false));
+        }
+        let check = verify_tx_signature(&tx)?;
+        self.submit_checked(tx, check, now_ms)
+    }
+
+    /// Admits a transaction whose signature was verified (`check`), e.g. in parallel
+    /// outside the node lock.
+    pub fn submit_checked(
+        &mut self,
+        tx: Transaction,
+        check: TxCheck,
+        now_ms: u64,
+    ) -> Result<(Hash32, bool), NodeError> {
+        let hash = check.hash;
         if self.mempool.contains(&hash) {
             return Ok((hash, false));
         }
         if self.store.tx_location(&hash)?.is_some() {
             return Err(TxError::Duplicate(hash).into());
         }
-        let check = verify_tx_signature(&tx)?;
         // Later nonces of a sender whose earlier transactions wait here are fine; the
         // body is checked in full either way.
         let slack = self.mempool.pending_of(&check.sender) as u64;
@@ -374,10 +388,18 @@ impl Node {
         self.store.set_watermark(slot)?;
         self.mempool.prune_expired(now_ms);
         let params = ledger::params(&self.state)?;
-        let candidates = self.mempool.candidates(params.max_block_txs as usize);
+        let candidates = self
+            .mempool
+            .candidates_checked(params.max_block_txs as usize);
         let time = self.rules.clock.slot_start(slot);
         let started = Instant::now();
-        let built = build_block(&self.state, &key, time, &candidates)?;
+        // Signatures were verified at admission; they are not verified again here.
+        let built = build_block_with(
+            &self.state,
+            &key,
+            time,
+            candidates.iter().map(|(t, c)| (t, Some(*c))),
+        )?;
         for (hash, err) in &built.rejected {
             let future_nonce = matches!(err, TxError::BadNonce { expected, got } if got > expected);
             if !future_nonce {

@@ -37,6 +37,9 @@ pub struct PendingRelay {
     pub since_ms: u64,
     /// Why it waits.
     pub reason: Option<String>,
+    /// Our light client's LIB of the peer when it was last tried (retried only after
+    /// that moves).
+    pub tried_at_lib: u64,
 }
 
 /// Relay work held by the node.
@@ -79,7 +82,12 @@ impl Node {
             body,
         }
         .sign(&key);
-        Ok(self.submit_tx(tx, now_ms)?.0)
+        // Signed here a moment ago: its hash and sender are known, no need to verify.
+        let check = distpos_chain::TxCheck {
+            hash: tx.hash(),
+            sender,
+        };
+        Ok(self.submit_checked(tx, check, now_ms)?.0)
     }
 
     /// A transfer delivered to us by its source chain (`POST /v1/relay/deliveries`).
@@ -197,6 +205,10 @@ impl Node {
         inbound: bool,
         now_ms: u64,
     ) -> Result<RelayAck, NodeError> {
+        let lc_lib = ledger::peer(&self.state, key.0)
+            .ok()
+            .flatten()
+            .map_or(0, |p| p.light_client.lib());
         let result = self.relayer_submit(body.clone(), now_ms);
         let map = if inbound {
             &mut self.relay.inbound
@@ -209,6 +221,7 @@ impl Node {
             amount,
             since_ms: now_ms,
             reason: None,
+            tried_at_lib: 0,
         });
         match result {
             Ok(h) => {
@@ -219,6 +232,7 @@ impl Node {
             Err(NodeError::Tx(TxError::NotYetProvable(why))) => {
                 entry.tx = None;
                 entry.reason = Some(why.clone());
+                entry.tried_at_lib = lc_lib;
                 Ok(ack("pending", None, Some(why)))
             }
             Err(e) => {
@@ -265,6 +279,14 @@ impl Node {
                     continue;
                 }
                 if p.tx.is_some_and(|h| self.mempool.contains(&h)) {
+                    continue;
+                }
+                // Not provable yet, and our light client has not moved since: wait.
+                let lc_lib = ledger::peer(&self.state, key.0)
+                    .ok()
+                    .flatten()
+                    .map_or(0, |r| r.light_client.lib());
+                if p.tx.is_none() && p.reason.is_some() && lc_lib == p.tried_at_lib {
                     continue;
                 }
                 match self.submit_pending(key, p.body.clone(), p.amount, inbound, now_ms) {

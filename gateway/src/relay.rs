@@ -25,7 +25,7 @@ pub async fn run(shared: Arc<Shared>) {
 /// Finds deliveries and receipts in blocks that became irreversible.
 async fn scan_loop(shared: Arc<Shared>) {
     loop {
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         if let Err(e) = scan_once(&shared).await {
             warn!(error = %e, "relay scan failed");
         }
@@ -115,7 +115,7 @@ async fn scan_once(shared: &Shared) -> Result<(), String> {
 /// Sends what is due.
 async fn send_loop(shared: Arc<Shared>) {
     loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
         let now = now_ms();
         let due = match shared.queue.due(now, shared.config.relay.per_destination) {
             Ok(d) => d,
@@ -320,7 +320,7 @@ async fn sync_peer(
 /// Retries deliveries and receipts that were not provable yet.
 async fn pending_loop(shared: Arc<Shared>) {
     loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let mut node = shared.node.lock().await;
         node.retry_pending(now_ms());
     }

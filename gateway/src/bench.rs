@@ -1,0 +1,333 @@
+//! The benchmark harness (`distpos bench local|cross|all`): real `distpos` processes on
+//! loopback, fed over HTTP, measured from the outside. Prints JSON lines, each figure
+//! next to the limit it is measured against in the same run. Nothing here is asserted.
+
+use crate::{launcher, service::now_ms};
+use anyhow::{bail, Context};
+use distpos_chain::{Body, QualifiedAddress, Transaction, UnsignedTx};
+use distpos_proofs::{header::tapos_prefix, Hash32, SecretKey};
+use serde_json::Value;
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+
+/// k256 verifications per second on all cores at once, measured for `secs`.
+pub fn signature_ceiling(secs: f64) -> (usize, f64) {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let key = SecretKey::from_seed(b"bench ceiling");
+    let msg = distpos_proofs::sha256(b"bench");
+    let sig = key.sign(&msg);
+    let pk = key.public_key();
+    let total: u64 = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..cores)
+            .map(|_| {
+                s.spawn(|| {
+                    let start = Instant::now();
+                    let mut n = 0u64;
+                    while start.elapsed().as_secs_f64() < secs {
+                        if distpos_proofs::keys::verify(&pk, &msg, &sig).is_ok() {
+                            n += 1;
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    (cores, total as f64 / secs)
+}
+
+fn free_base_port() -> anyhow::Result<u16> {
+    for _ in 0..50 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let p = l.local_addr()?.port();
+        drop(l);
+        if p < 60_000 && (0..30).all(|k| std::net::TcpListener::bind(("127.0.0.1", p + k)).is_ok())
+        {
+            return Ok(p);
+        }
+    }
+    bail!("no free port range")
+}
+
+struct Bench {
+    http: reqwest::Client,
+    dir: tempfile::TempDir,
+}
+
+impl Bench {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()?,
+            dir: tempfile::Builder::new()
+                .prefix("distpos-bench-")
+                .tempdir()?,
+        })
+    }
+
+    async fn get(&self, url: &str) -> anyhow::Result<Value> {
+        let r = self.http.get(url).send().await?;
+        if !r.status().is_success() {
+            bail!("GET {url}: {}", r.status());
+        }
+        Ok(r.json().await?)
+    }
+
+    async fn post(&self, url: &str, body: &Value) -> anyhow::Result<Value> {
+        let r = self.http.post(url).json(body).send().await?;
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("POST {url}: {status}: {v}");
+        }
+        Ok(v)
+    }
+
+    async fn network(&self, chains: &[&str]) -> anyhow::Result<launcher::Network> {
+        let mut text = String::from(
+            "name = \"bench\"\ninterval_ms = 500\ndiscovery = \"static\"\nlow_watermark = \"0\"\n",
+        );
+        for c in chains {
+            text.push_str(&format!("[[chains]]\nid = \"{c}\"\nproducers = 1\n"));
+        }
+        let spec_path = self.dir.path().join("spec.toml");
+        std::fs::write(&spec_path, text)?;
+        let spec = launcher::builtin(spec_path.to_str().context("path")?)?;
+        let net = launcher::prepare(&spec, self.dir.path(), free_base_port()?, now_ms())?;
+        launcher::start(&net, self.dir.path()).await?;
+        Ok(net)
+    }
+
+    /// Pre-signed transfers from `key` with nonces from `first_nonce`.
+    async fn presign(
+        &self,
+        url: &str,
+        key: &SecretKey,
+        n: usize,
+        body: impl Fn(usize) -> Body,
+    ) -> anyhow::Result<Vec<Transaction>> {
+        let st = self.get(&format!("{url}/v1/status")).await?;
+        let chain = distpos_proofs::ChainId::parse(st["chain_id"].as_str().unwrap_or(""))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let head_id: Hash32 = st["head"]["id"]
+            .as_str()
+            .unwrap_or("")
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e))?;
+        let head = st["head"]["height"].as_u64().unwrap_or(0);
+        let addr = crate::keyfile::address(key);
+        let acct = self.get(&format!("{url}/v1/accounts/{addr}")).await?;
+        let first = acct["next_nonce"].as_u64().unwrap_or(1);
+        Ok((0..n)
+            .map(|i| {
+                UnsignedTx {
+                    chain_id: chain,
+                    nonce: first + i as u64,
+                    fee: 1,
+                    ref_block_num: head as u16,
+                    ref_block_prefix: tapos_prefix(&head_id),
+                    expiration: now_ms() + 50 * 60 * 1000,
+                    body: body(i),
+                }
+                .sign(key)
+            })
+            .collect())
+    }
+
+    async fn submit_all(
+        &self,
+        url: &str,
+        txs: &[Transaction],
+    ) -> anyhow::Result<Vec<(Hash32, u64)>> {
+        let mut out = Vec::new();
+        for chunk in txs.chunks(2_000) {
+            let sent = now_ms();
+            let v = self
+                .post(&format!("{url}/v1/txs"), &serde_json::to_value(chunk)?)
+                .await?;
+            for (r, tx) in v.as_array().context("batch answer")?.iter().zip(chunk) {
+                if !r["error"].is_null() {
+                    bail!("transfer refused: {r}");
+                }
+                out.push((tx.hash(), sent));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `bench local`: committed transfers/s on a one-producer chain fed over HTTP.
+pub async fn local(n: usize) -> anyhow::Result<f64> {
+    let (cores, ceiling) = signature_ceiling(1.0);
+    let b = Bench::new()?;
+    let net = b.network(&["be1"]).await?;
+    let url = net.chains[0].urls[0].clone();
+    let key = launcher::faucet(&net.chains[0])?;
+    let sink = crate::keyfile::address(&SecretKey::from_seed(b"sink"));
+    let txs = b
+        .presign(&url, &key, n, |_| Body::Transfer {
+            to: QualifiedAddress::local(sink),
+            amount: 1,
+            memo: vec![],
+            deliver_by: 0,
+        })
+        .await?;
+    let start_head = b.get(&format!("{url}/v1/status")).await?["head"]["height"]
+        .as_u64()
+        .unwrap_or(0);
+    let started = Instant::now();
+    b.submit_all(&url, &txs).await?;
+    let mut committed = 0usize;
+    let mut next = start_head + 1;
+    let mut done_at = started.elapsed();
+    while committed < n {
+        let head = b.get(&format!("{url}/v1/status")).await?["head"]["height"]
+            .as_u64()
+            .unwrap_or(0);
+        while next <= head {
+            let blk = b.get(&format!("{url}/v1/blocks/{next}")).await?;
+            committed += blk["block"]["txs"].as_array().map_or(0, |t| t.len());
+            next += 1;
+            done_at = started.elapsed();
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("only {committed}/{n} committed after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rate = n as f64 / done_at.as_secs_f64();
+    println!(
+        "{{\"bench\":\"local\",\"producers\":1,\"block_interval_ms\":500,\"txs\":{n},\"seconds\":{:.2},\"committed_per_s\":{rate:.0},\
+         \"ceiling_verifies_per_s\":{ceiling:.0},\"cores\":{cores},\"ratio_to_ceiling\":{:.3},\"target_ratio\":0.5}}",
+        done_at.as_secs_f64(),
+        rate / ceiling
+    );
+    launcher::stop(b.dir.path())?;
+    Ok(rate)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// `bench cross`: delivered A→B transfers/s and latency against the floor.
+pub async fn cross(n: usize, local_rate: Option<f64>) -> anyhow::Result<()> {
+    let b = Bench::new()?;
+    let net = b.network(&["ca1", "cb2"]).await?;
+    let (a, bb) = (&net.chains[0], &net.chains[1]);
+    let (ua, ub) = (a.urls[0].clone(), bb.urls[0].clone());
+    let (ka, kb) = (launcher::faucet(a)?, launcher::faucet(bb)?);
+    // Collateral for everything, on B.
+    let dep = b
+        .presign(&ub, &kb, 1, |_| Body::DepositCollateral {
+            peer: a.chain,
+            amount: 1_000_000_000,
+        })
+        .await?;
+    let h = b.submit_all(&ub, &dep).await?[0].0;
+    wait_irreversible(&b, &ub, &h).await?;
+
+    // The floor: source finality (submit → irreversible on A) + one B block interval.
+    let probe = b
+        .presign(&ua, &ka, 1, |_| Body::Transfer {
+            to: QualifiedAddress::local(crate::keyfile::address(&SecretKey::from_seed(b"probe"))),
+            amount: 1,
+            memo: vec![],
+            deliver_by: 0,
+        })
+        .await?;
+    let t = Instant::now();
+    let ph = b.submit_all(&ua, &probe).await?[0].0;
+    wait_irreversible(&b, &ua, &ph).await?;
+    let finality_ms = t.elapsed().as_millis() as u64;
+    let floor_ms = finality_ms + 500;
+
+    let to = crate::keyfile::address(&SecretKey::from_seed(b"cross sink"));
+    let txs = b
+        .presign(&ua, &ka, n, |_| Body::Transfer {
+            to: QualifiedAddress::new(bb.chain, to),
+            amount: 1,
+            memo: vec![],
+            deliver_by: 0,
+        })
+        .await?;
+    let b_start = b.get(&format!("{ub}/v1/status")).await?["head"]["height"]
+        .as_u64()
+        .unwrap_or(0);
+    let started_ms = now_ms();
+    let sent: BTreeMap<Hash32, u64> = b.submit_all(&ua, &txs).await?.into_iter().collect();
+    // Deliveries appear on B as receipts `Delivered { source_tx }` in B's blocks.
+    let mut delivered: BTreeMap<Hash32, u64> = BTreeMap::new();
+    let mut next = b_start + 1;
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while delivered.len() < n {
+        let head = b.get(&format!("{ub}/v1/status")).await?["head"]["height"]
+            .as_u64()
+            .unwrap_or(0);
+        while next <= head {
+            let blk = b.get(&format!("{ub}/v1/blocks/{next}")).await?;
+            let time = blk["block"]["header"]["header"]["timestamp_ms"]
+                .as_u64()
+                .unwrap_or(0);
+            for r in blk["receipts"].as_array().into_iter().flatten() {
+                if let Some(src) = r["outcome"]["delivered"]["source_tx"].as_str() {
+                    if let Ok(h) = src.parse::<Hash32>() {
+                        if sent.contains_key(&h) {
+                            delivered.insert(h, time);
+                        }
+                    }
+                }
+            }
+            next += 1;
+        }
+        if Instant::now() > deadline {
+            bail!("only {}/{n} delivered after 15 minutes", delivered.len());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last = delivered.values().max().copied().unwrap_or(started_ms);
+    let secs = (last.saturating_sub(started_ms)) as f64 / 1000.0;
+    let rate = n as f64 / secs.max(0.001);
+    let mut lat: Vec<u64> = delivered
+        .iter()
+        .map(|(h, t)| t.saturating_sub(sent[h]))
+        .collect();
+    lat.sort_unstable();
+    let (p50, p95) = (percentile(&lat, 0.5), percentile(&lat, 0.95));
+    let local = local_rate.map_or("null".to_string(), |r| format!("{r:.0}"));
+    let ratio = local_rate.map_or("null".to_string(), |r| format!("{:.3}", rate / r));
+    println!(
+        "{{\"bench\":\"cross\",\"txs\":{n},\"seconds\":{secs:.2},\"delivered_per_s\":{rate:.0},\"local_committed_per_s\":{local},\
+         \"ratio_to_local\":{ratio},\"target_ratio_to_local\":0.5,\"latency_p50_ms\":{p50},\"latency_p95_ms\":{p95},\
+         \"floor_ms\":{floor_ms},\"source_finality_ms\":{finality_ms},\"dest_block_interval_ms\":500,\
+         \"p95_over_floor\":{:.2},\"target_p95_over_floor\":1.5}}",
+        p95 as f64 / floor_ms as f64
+    );
+    launcher::stop(b.dir.path())?;
+    Ok(())
+}
+
+async fn wait_irreversible(b: &Bench, url: &str, h: &Hash32) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(v) = b.get(&format!("{url}/v1/txs/{h}")).await {
+            if v["status"] == "irreversible" {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("{h} not irreversible in 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
