@@ -184,10 +184,15 @@ pub async fn answers(http: &reqwest::Client, url: &str) -> bool {
 
 /// Starts every node (and dnsmasq) that is not already running; returns once all answer.
 pub async fn start(net: &Network, dir: &Path) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("cannot find the distpos executable")?;
+    start_with(net, dir, &exe).await
+}
+
+/// Like [`start`], running nodes with the `distpos` executable at `exe`.
+pub async fn start_with(net: &Network, dir: &Path, exe: &Path) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()?;
-    let exe = std::env::current_exe().context("cannot find the distpos executable")?;
     let mut pids: Vec<u32> = read_pids(dir);
     if let Some((conf, port)) = &net.dns {
         let dnsmasq = find_dnsmasq().context(
@@ -226,7 +231,7 @@ pub async fn start(net: &Network, dir: &Path) -> anyhow::Result<()> {
                 .create(true)
                 .append(true)
                 .open(&log_path)?;
-            let child = Command::new(&exe)
+            let child = Command::new(exe)
                 .arg("node")
                 .arg("--config")
                 .arg(cfg)
