@@ -44,6 +44,7 @@ pub fn app(shared: Arc<Shared>) -> Router {
         .route("/v1/headers", get(get_headers))
         .route("/v1/proofs/tx/{hash}", get(get_tx_proof))
         .route("/v1/supply", get(get_supply))
+        .route("/v1/openapi.yaml", get(openapi))
         .route("/metrics", get(metrics))
         .merge(crate::api_interchain::routes())
         .fallback(not_found)
@@ -447,4 +448,9 @@ fn verify_parallel(
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     })
+}
+
+/// `GET /v1/openapi.yaml`: the published API description (`docs/openapi.yaml`).
+async fn openapi() -> impl IntoResponse {
+    ([("content-type", "application/yaml")], include_str!("../../docs/openapi.yaml"))
 }
