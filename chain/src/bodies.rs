@@ -362,17 +362,7 @@ fn register_producer(
             let mut list = ledger::producer_list(o)?;
             list.push(*sender);
             ledger::write(o, keys::PRODUCER_LIST.to_vec(), &list);
-            Producer {
-                signing_key: *signing_key,
-                url: url.to_string(),
-                registered: true,
-                slashed: false,
-                total_votes: 0,
-                produced: 0,
-                missed: 0,
-                last_commit: Hash32::ZERO,
-                last_block_height: 0,
-            }
+            Producer::new(*signing_key, url.to_string())
         }
     };
     ledger::write(o, keys::producer(sender), &record);

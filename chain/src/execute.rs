@@ -320,14 +320,7 @@ impl<'a> Executor<'a> {
                 a.balance = a.balance.checked_add(total).ok_or(TxError::Overflow)?;
                 Ok(())
             })
-            .map_err(|e| match e {
-                TxError::State(s) => BlockError::State(s),
-                other => BlockError::Tx {
-                    index: usize::MAX,
-                    hash: Hash32::ZERO,
-                    error: other,
-                },
-            })?;
+            .map_err(block_level)?;
             let mut meta = ledger::meta(&self.o)?;
             meta.minted = meta.minted.saturating_add(reward);
             ledger::write(&mut self.o, keys::META.to_vec(), &meta);
@@ -373,14 +366,20 @@ fn release_unbonding(o: &mut Overlay<'_>, addr: &Address, amount: u128) -> Resul
         a.balance = a.balance.checked_add(amount).ok_or(TxError::Overflow)?;
         Ok(())
     })
-    .map_err(|e| match e {
+    .map_err(block_level)
+}
+
+/// An error in a block-level step (not in any one transaction): reported as a
+/// transaction error at index `usize::MAX`, or as the state error it is.
+fn block_level(e: TxError) -> BlockError {
+    match e {
         TxError::State(s) => BlockError::State(s),
         other => BlockError::Tx {
             index: usize::MAX,
             hash: Hash32::ZERO,
             error: other,
         },
-    })
+    }
 }
 
 /// Number of integers t in `[first, last]` with `t mod n == i`.

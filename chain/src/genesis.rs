@@ -56,17 +56,7 @@ pub fn genesis_state(g: &Genesis) -> Result<State, GenesisError> {
     }
     let mut list = Vec::new();
     for p in &g.producers {
-        let record = Producer {
-            signing_key: p.signing_key,
-            url: p.url.clone(),
-            registered: true,
-            slashed: false,
-            total_votes: 0,
-            produced: 0,
-            missed: 0,
-            last_commit: Hash32::ZERO,
-            last_block_height: 0,
-        };
+        let record = Producer::new(p.signing_key, p.url.clone());
         ledger::write(&mut o, keys::producer(&p.account), &record);
         ledger::write(&mut o, keys::producer_key(&p.signing_key), &p.account);
         list.push(p.account);

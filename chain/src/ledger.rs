@@ -227,6 +227,23 @@ pub struct Producer {
     pub last_block_height: u64,
 }
 
+impl Producer {
+    /// A newly registered producer with `signing_key`.
+    pub fn new(signing_key: PublicKey, url: String) -> Self {
+        Self {
+            signing_key,
+            url,
+            registered: true,
+            slashed: false,
+            total_votes: 0,
+            produced: 0,
+            missed: 0,
+            last_commit: Hash32::ZERO,
+            last_block_height: 0,
+        }
+    }
+}
+
 /// An open governance proposal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {

@@ -452,5 +452,8 @@ fn verify_parallel(
 
 /// `GET /v1/openapi.yaml`: the published API description (`docs/openapi.yaml`).
 async fn openapi() -> impl IntoResponse {
-    ([("content-type", "application/yaml")], include_str!("../../docs/openapi.yaml"))
+    (
+        [("content-type", "application/yaml")],
+        include_str!("../../docs/openapi.yaml"),
+    )
 }

@@ -18,11 +18,10 @@ use distpos_chain::{
     forkdb::{ForkDb, ForkError},
     genesis::GenesisError,
     genesis_state, ledger, validate_checked, verify_tx_signature, AppliedBlock, Block, BlockError,
-    Body, Genesis, State, Transaction, TxCheck, TxError, UnsignedTx,
+    Body, Genesis, State, Transaction, TxCheck, TxError,
 };
 use distpos_proofs::{
     consensus::{ChainRules, ConsensusState},
-    header::tapos_prefix,
     Hash32, SecretKey,
 };
 use std::time::Instant;
@@ -427,36 +426,17 @@ impl Node {
         b: distpos_proofs::SignedHeader,
         now_ms: u64,
     ) {
-        let Some(key) = self.key.clone() else {
+        if self.key.is_none() {
             warn!("double signing seen, but this node has no key to submit evidence with");
             return;
+        }
+        let body = Body::Evidence {
+            header_a: Box::new(a),
+            header_b: Box::new(b),
         };
-        let result = (|| -> Result<Hash32, NodeError> {
-            let sender = verify_sender(&key);
-            let acct = ledger::account(&self.state, &sender)?;
-            let params = ledger::params(&self.state)?;
-            let tx = UnsignedTx {
-                chain_id: self.genesis.chain_id,
-                nonce: acct.nonce + 1 + self.mempool.pending_of(&sender) as u64,
-                fee: params.min_fee,
-                ref_block_num: self.head_height as u16,
-                ref_block_prefix: tapos_prefix(&self.state.head_id),
-                expiration: now_ms + 10 * 60 * 1000,
-                body: Body::Evidence {
-                    header_a: Box::new(a),
-                    header_b: Box::new(b),
-                },
-            }
-            .sign(&key);
-            Ok(self.submit_tx(tx, now_ms)?.0)
-        })();
-        match result {
+        match self.relayer_submit(body, now_ms) {
             Ok(h) => info!(tx = %h, "submitted double-sign evidence"),
             Err(e) => warn!(error = %e, "could not submit double-sign evidence"),
         }
     }
-}
-
-fn verify_sender(key: &SecretKey) -> distpos_chain::Address {
-    crate::keyfile::address(key)
 }

@@ -9,17 +9,7 @@ fn addr(i: u8) -> Address {
 }
 
 fn with_producer(o: &mut Overlay<'_>, a: Address) {
-    let p = Producer {
-        signing_key: PublicKey([2; 33]),
-        url: String::new(),
-        registered: true,
-        slashed: false,
-        total_votes: 0,
-        produced: 0,
-        missed: 0,
-        last_commit: Hash32::ZERO,
-        last_block_height: 0,
-    };
+    let p = Producer::new(PublicKey([2; 33]), String::new());
     ledger::write(o, keys::producer(&a), &p);
 }
 
