@@ -89,12 +89,18 @@ impl Bench {
         Ok(v)
     }
 
-    async fn network(&self, chains: &[&str]) -> anyhow::Result<launcher::Network> {
+    async fn network(
+        &self,
+        chains: &[&str],
+        producers: usize,
+    ) -> anyhow::Result<launcher::Network> {
         let mut text = String::from(
             "name = \"bench\"\ninterval_ms = 500\ndiscovery = \"static\"\nlow_watermark = \"0\"\n",
         );
         for c in chains {
-            text.push_str(&format!("[[chains]]\nid = \"{c}\"\nproducers = 1\n"));
+            text.push_str(&format!(
+                "[[chains]]\nid = \"{c}\"\nproducers = {producers}\n"
+            ));
         }
         let spec_path = self.dir.path().join("spec.toml");
         std::fs::write(&spec_path, text)?;
@@ -166,7 +172,7 @@ impl Bench {
 pub async fn local(n: usize) -> anyhow::Result<f64> {
     let (cores, ceiling) = signature_ceiling(1.0);
     let b = Bench::new()?;
-    let net = b.network(&["be1"]).await?;
+    let net = b.network(&["be1"], 1).await?;
     let url = net.chains[0].urls[0].clone();
     let key = launcher::faucet(&net.chains[0])?;
     let sink = crate::keyfile::address(&SecretKey::from_seed(b"sink"));
@@ -221,9 +227,9 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 }
 
 /// `bench cross`: delivered A→B transfers/s and latency against the floor.
-pub async fn cross(n: usize, local_rate: Option<f64>) -> anyhow::Result<()> {
+pub async fn cross(n: usize, producers: usize, local_rate: Option<f64>) -> anyhow::Result<()> {
     let b = Bench::new()?;
-    let net = b.network(&["ca1", "cb2"]).await?;
+    let net = b.network(&["ca1", "cb2"], producers.max(1)).await?;
     let (a, bb) = (&net.chains[0], &net.chains[1]);
     let (ua, ub) = (a.urls[0].clone(), bb.urls[0].clone());
     let (ka, kb) = (launcher::faucet(a)?, launcher::faucet(bb)?);
@@ -307,7 +313,7 @@ pub async fn cross(n: usize, local_rate: Option<f64>) -> anyhow::Result<()> {
     let local = local_rate.map_or("null".to_string(), |r| format!("{r:.0}"));
     let ratio = local_rate.map_or("null".to_string(), |r| format!("{:.3}", rate / r));
     println!(
-        "{{\"bench\":\"cross\",\"txs\":{n},\"seconds\":{secs:.2},\"delivered_per_s\":{rate:.0},\"local_committed_per_s\":{local},\
+        "{{\"bench\":\"cross\",\"producers_per_chain\":{producers},\"txs\":{n},\"seconds\":{secs:.2},\"delivered_per_s\":{rate:.0},\"local_committed_per_s\":{local},\
          \"ratio_to_local\":{ratio},\"target_ratio_to_local\":0.5,\"latency_p50_ms\":{p50},\"latency_p95_ms\":{p95},\
          \"floor_ms\":{floor_ms},\"source_finality_ms\":{finality_ms},\"dest_block_interval_ms\":500,\
          \"p95_over_floor\":{:.2},\"target_p95_over_floor\":1.5}}",

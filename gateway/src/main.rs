@@ -76,6 +76,9 @@ enum Command {
         /// Transfers for the cross-chain benchmark.
         #[arg(long, default_value_t = 2_000)]
         cross_txs: usize,
+        /// Producers per chain in the cross-chain benchmark.
+        #[arg(long, default_value_t = 1)]
+        producers: usize,
     },
     /// Key management.
     Keys {
@@ -322,6 +325,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             which,
             local_txs,
             cross_txs,
+            producers,
         } => {
             if !matches!(which.as_str(), "local" | "cross" | "all") {
                 anyhow::bail!("bench: expected local, cross or all");
@@ -332,7 +336,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None
             };
             if which == "cross" || which == "all" {
-                distpos_gateway::bench::cross(cross_txs, local).await?;
+                distpos_gateway::bench::cross(cross_txs, producers, local).await?;
             }
             Ok(())
         }

@@ -132,6 +132,37 @@ async fn queued_items_survive_kill_and_are_delivered_once() {
     .await;
     let stage = a.get(0, &format!("/v1/txs/{}", hashes[0])).await;
     assert_eq!(stage["cross_chain"]["stage"], "forwarding", "{stage}");
+    // Operator actions on an item: refused without the token; hold, then release.
+    let id = format!("delivery-{}", hashes[0]);
+    let r = a
+        .http
+        .post(format!("{}/v1/relay/queue/{id}/hold", a.url(0)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let (s, v) = a
+        .operator(0, Method::POST, &format!("/v1/relay/queue/{id}/hold"), None)
+        .await;
+    assert_eq!((s, v["item"]["held"].as_bool()), (200, Some(true)), "{v}");
+    let (s, v) = a
+        .operator(
+            0,
+            Method::POST,
+            &format!("/v1/relay/queue/{id}/release"),
+            None,
+        )
+        .await;
+    assert_eq!((s, v["item"]["held"].as_bool()), (200, Some(false)), "{v}");
+    let (s, _) = a
+        .operator(
+            0,
+            Method::POST,
+            &format!("/v1/relay/queue/{id}/explode"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400);
     // kill -9 every node of A, then bring them back: the queue is still there.
     for i in 0..3 {
         a.nodes[i].kill();
