@@ -142,8 +142,15 @@ pub async fn run(dir: &Path, base_port: u16, keep_running: bool) -> anyhow::Resu
         a.faucet_key.display(),
         b.faucet_key.display()
     );
-    say!("   send one yourself: distpos tx --node {ua} --key {} --wait transfer --to {}x{} --amount 5",
-        a.faucet_key.display(), b.chain, bob.to_checksum_hex().trim_start_matches("0x"));
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "distpos".into());
+    say!(
+        "   send one yourself: {exe} tx --node {ua} --key {} --wait transfer --to {}x{} --amount 5",
+        a.faucet_key.display(),
+        b.chain,
+        bob.to_checksum_hex().trim_start_matches("0x")
+    );
     if keep_running {
         service::shutdown_signal().await;
         let n = launcher::stop(dir)?;
