@@ -27,6 +27,8 @@ use tower_http::trace::TraceLayer;
 pub const GOSSIP_HEADER: &str = "x-distpos-gossip";
 /// Most headers one `GET /v1/headers` returns.
 pub const MAX_HEADERS: u64 = 500;
+/// Transactions after which one sync answer stops adding blocks.
+pub const MAX_SYNC_TXS: usize = 20_000;
 /// Most blocks one sync request returns.
 pub const MAX_SYNC_BLOCKS: u64 = 200;
 
@@ -287,9 +289,18 @@ async fn get_blocks(
     let node = s.node.lock().await;
     let mut blocks: Vec<Block> = Vec::new();
     let end = q.from.saturating_add(limit);
+    let mut txs = 0usize;
     for h in q.from.max(1)..end.min(node.head_height + 1) {
         match node.store.block_at(h).map_err(ApiError::internal)? {
-            Some(b) => blocks.push(b),
+            Some(b) => {
+                txs += b.txs.len();
+                blocks.push(b);
+                // Keep one answer to a bounded size (full blocks are large); the
+                // caller asks again from where this one ends.
+                if txs >= MAX_SYNC_TXS {
+                    break;
+                }
+            }
             None => break,
         }
     }

@@ -119,7 +119,17 @@ impl PeerClient {
         if !r.status().is_success() {
             return Err(format!("status {}", r.status()));
         }
-        let body: BlocksResponse = r.json().await.map_err(|e| e.to_string())?;
+        // A bounded read: a peer of our own chain is still untrusted input.
+        const MAX_BYTES: usize = 128 * 1024 * 1024;
+        let mut r = r;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = r.chunk().await.map_err(|e| e.to_string())? {
+            if bytes.len() + chunk.len() > MAX_BYTES {
+                return Err(format!("sync answer larger than {MAX_BYTES} bytes"));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let body: BlocksResponse = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
         if body.blocks.len() as u64 > limit {
             return Err(format!(
                 "peer sent {} blocks, asked for at most {limit}",
