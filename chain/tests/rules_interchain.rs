@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::*;
+use common::{interchain::*, *};
 use distpos_chain::{
     address::QualifiedAddress,
     block::receipts_root,
@@ -20,7 +20,7 @@ use distpos_chain::{
 use distpos_proofs::{
     light_client::{Finalized, LightClient},
     merkle::{self, MerkleProof},
-    BlockHeader, ChainId, Hash32, SecretKey,
+    BlockHeader, ChainId, Hash32,
 };
 
 // ---------------------------------------------------------------------------------
@@ -30,14 +30,6 @@ use distpos_proofs::{
 const A: ChainId = ChainId(0xa1);
 const B: ChainId = ChainId(0xb2);
 const C: ChainId = ChainId(0xc3);
-/// Funded users per chain: 0 sends, 1 deposits collateral, 3 relays.
-const USERS: usize = 4;
-const SENDER: usize = 0;
-const DEPOSITOR: usize = 1;
-const RELAYER: usize = 3;
-/// Fee of a user's transfer (distinct from the relayer's, so balances tell them apart).
-const FEE: u128 = 2;
-const RELAY_FEE: u128 = 1;
 
 /// Chains A and B, registered as each other's peers at genesis.
 fn pair(producers: usize) -> (TestChain, TestChain) {
@@ -58,51 +50,8 @@ fn trio() -> (TestChain, TestChain, TestChain) {
     (rebuild(a), rebuild(b), rebuild(c))
 }
 
-fn key(c: &TestChain, user: usize) -> SecretKey {
-    c.users[user].clone()
-}
-
 fn light_client(c: &TestChain, of: ChainId) -> LightClient {
     peer(c, of).expect("registered peer").light_client
-}
-
-fn corr(c: &TestChain, of: ChainId) -> i128 {
-    peer(c, of).expect("registered peer").corr
-}
-
-fn assert_supplies(x: &TestChain, y: &TestChain) {
-    assert_supply(x);
-    assert_supply(y);
-}
-
-/// The relayer of `c` submits `bodies` in the next block; all must be included.
-fn submit_all(c: &mut TestChain, bodies: Vec<Body>) -> Vec<Receipt> {
-    let relayer = key(c, RELAYER);
-    let txs: Vec<Transaction> = bodies
-        .into_iter()
-        .map(|b| c.tx(&relayer, RELAY_FEE, b))
-        .collect();
-    produce_ok(c, &txs).applied.receipts
-}
-
-/// The relayer of `c` submits `body`; returns its receipt and position.
-fn submit(c: &mut TestChain, body: Body) -> (Receipt, (u64, u32)) {
-    let r = submit_all(c, vec![body]).remove(0);
-    (r, (c.height(), 0))
-}
-
-/// The relayer of `c` submits `body`, which the mempool and the block builder must both
-/// refuse with the same error, leaving the state exactly as an empty block would.
-fn refused(c: &mut TestChain, body: Body) -> TxError {
-    let relayer = key(c, RELAYER);
-    let tx = c.tx(&relayer, RELAY_FEE, body);
-    let mempool = validate(c, &tx).expect_err("the mempool refuses it");
-    let mut twin = c.clone();
-    twin.produce_empty(1).unwrap();
-    let block = produce_rejected(c, &tx);
-    assert_eq!(block, mempool, "block building agrees with the mempool");
-    assert_eq!(c.state, twin.state, "a refused transaction changes nothing");
-    block
 }
 
 fn is_bad_proof(e: &TxError) -> bool {
@@ -142,12 +91,6 @@ fn sync(dst: &mut TestChain, src: &TestChain) -> u64 {
     let lc = light_client(dst, src.chain_id());
     assert_eq!(lc.head(), src.height());
     lc.lib()
-}
-
-fn deposit(c: &mut TestChain, of: ChainId, amount: u128) {
-    let k = key(c, DEPOSITOR);
-    let tx = c.tx(&k, 1, Body::DepositCollateral { peer: of, amount });
-    produce_ok(c, &[tx]);
 }
 
 fn transfer_body(to: QualifiedAddress, amount: u128, deliver_by: u64) -> Body {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::*;
+use common::{interchain::*, *};
 use distpos_chain::{
     address::QualifiedAddress,
     interchain::{inbound_record, settled_record, SettledRecord},
@@ -17,7 +17,7 @@ use distpos_chain::{
     tx::{BounceReason, GovAction, Outcome},
     Address, Body, Receipt, Transaction, TxError,
 };
-use distpos_proofs::{ChainId, SecretKey};
+use distpos_proofs::ChainId;
 
 // ---------------------------------------------------------------------------------
 // Kit (the same as in rules_interchain.rs; each test binary stands alone).
@@ -25,58 +25,11 @@ use distpos_proofs::{ChainId, SecretKey};
 
 const A: ChainId = ChainId(0xa1);
 const B: ChainId = ChainId(0xb2);
-/// Funded users per chain: 0 sends, 1 deposits collateral, 3 relays.
-const USERS: usize = 4;
-const SENDER: usize = 0;
-const DEPOSITOR: usize = 1;
-const RELAYER: usize = 3;
-const FEE: u128 = 2;
-const RELAY_FEE: u128 = 1;
 
 /// Chains A and B (one producer each, so governance executes at once and every block
 /// is irreversible when produced), registered as each other's peers at genesis.
 fn pair() -> (TestChain, TestChain) {
     peer_pair(A.0, B.0, 1, USERS, TestChain::dev_params())
-}
-
-fn key(c: &TestChain, user: usize) -> SecretKey {
-    c.users[user].clone()
-}
-
-fn corr(c: &TestChain, of: ChainId) -> i128 {
-    peer(c, of).expect("registered peer").corr
-}
-
-fn assert_supplies(x: &TestChain, y: &TestChain) {
-    assert_supply(x);
-    assert_supply(y);
-}
-
-fn submit_all(c: &mut TestChain, bodies: Vec<Body>) -> Vec<Receipt> {
-    let relayer = key(c, RELAYER);
-    let txs: Vec<Transaction> = bodies
-        .into_iter()
-        .map(|b| c.tx(&relayer, RELAY_FEE, b))
-        .collect();
-    produce_ok(c, &txs).applied.receipts
-}
-
-fn submit(c: &mut TestChain, body: Body) -> (Receipt, (u64, u32)) {
-    let r = submit_all(c, vec![body]).remove(0);
-    (r, (c.height(), 0))
-}
-
-/// Refused alike by the mempool and the block builder, leaving the state untouched.
-fn refused(c: &mut TestChain, body: Body) -> TxError {
-    let relayer = key(c, RELAYER);
-    let tx = c.tx(&relayer, RELAY_FEE, body);
-    let mempool = validate(c, &tx).expect_err("the mempool refuses it");
-    let mut twin = c.clone();
-    twin.produce_empty(1).unwrap();
-    let block = produce_rejected(c, &tx);
-    assert_eq!(block, mempool, "block building agrees with the mempool");
-    assert_eq!(c.state, twin.state, "a refused transaction changes nothing");
-    block
 }
 
 /// Brings `dst`'s light client of `src` to `src`'s head, first producing on `dst` so that
@@ -95,12 +48,6 @@ fn sync(dst: &mut TestChain, src: &TestChain) {
         peer(dst, src.chain_id()).unwrap().light_client.lib(),
         src.height()
     );
-}
-
-fn deposit(c: &mut TestChain, of: ChainId, amount: u128) {
-    let k = key(c, DEPOSITOR);
-    let tx = c.tx(&k, 1, Body::DepositCollateral { peer: of, amount });
-    produce_ok(c, &[tx]);
 }
 
 fn transfer_body(to: QualifiedAddress, amount: u128, deliver_by: u64) -> Body {

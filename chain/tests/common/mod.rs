@@ -1,6 +1,8 @@
 //! Helpers shared by the `rules_*` integration tests (each test binary uses a subset).
 #![allow(dead_code)]
 
+pub(crate) mod interchain;
+
 use distpos_chain::{
     address::QualifiedAddress,
     ledger::{self, Account, PeerChain, Producer},
