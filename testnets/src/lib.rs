@@ -19,22 +19,24 @@ pub const TRIO: &str = include_str!("../specs/trio.toml");
 
 #[cfg(test)]
 mod tests {
+    /// The specs parse, and every chain has a valid id and at least one producer.
     #[test]
-    fn specs_name_their_chains() {
-        for (spec, chains) in [(super::DUO, 2), (super::TRIO, 3)] {
-            let table: toml_like::Table = toml_like::parse(spec);
-            assert_eq!(table.chains, chains, "{spec}");
-        }
-    }
-
-    /// Just enough TOML reading to count `[[chains]]` without a dependency.
-    mod toml_like {
-        pub(super) struct Table {
-            pub(super) chains: usize,
-        }
-        pub(super) fn parse(text: &str) -> Table {
-            Table {
-                chains: text.lines().filter(|l| l.trim() == "[[chains]]").count(),
+    fn specs_are_well_formed() {
+        for (spec, chains, discovery) in [(super::DUO, 2, "static"), (super::TRIO, 3, "dns")] {
+            let v: toml::Value = toml::from_str(spec).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(v["discovery"].as_str(), Some(discovery));
+            let list = v["chains"]
+                .as_array()
+                .map(|a| a.to_vec())
+                .unwrap_or_default();
+            assert_eq!(list.len(), chains);
+            for c in list {
+                let id = c["id"].as_str().unwrap_or("");
+                assert!(
+                    distpos_proofs::ChainId::parse(id).is_ok_and(|c| !c.is_local()),
+                    "bad chain id {id:?}"
+                );
+                assert!(c["producers"].as_integer().unwrap_or(0) >= 1);
             }
         }
     }
