@@ -447,16 +447,24 @@ fn verify_parallel(
         let handles: Vec<_> = parsed
             .chunks(chunk)
             .map(|part| {
-                scope.spawn(move || {
+                let n = part.len();
+                let h = scope.spawn(move || {
                     part.iter()
                         .map(|p| p.as_ref().ok().map(distpos_chain::verify_tx_signature))
                         .collect::<Vec<_>>()
-                })
+                });
+                (n, h)
             })
             .collect();
+        // One result per input, in order, whatever happens to a thread: a lost chunk
+        // becomes "no check" for each of its transactions (refused as an internal
+        // error), never a shift that pairs a check with the wrong transaction.
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
+            .flat_map(|(n, h)| match h.join() {
+                Ok(v) if v.len() == n => v,
+                _ => vec![None; n],
+            })
             .collect()
     })
 }
@@ -467,4 +475,50 @@ async fn openapi() -> impl IntoResponse {
         [("content-type", "application/yaml")],
         include_str!("../../docs/openapi.yaml"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use distpos_chain::{testkit::TestChain, Body, QualifiedAddress};
+
+    #[test]
+    fn parallel_checks_stay_aligned_with_their_transactions() {
+        let mut c = TestChain::new(0xa, 1, 3, TestChain::dev_params());
+        let mut parsed = Vec::new();
+        for i in 0..7usize {
+            if i == 3 {
+                parsed.push(Err("not a transaction".to_string()));
+                continue;
+            }
+            let key = c.users[i % 3].clone();
+            let to = QualifiedAddress::local(distpos_chain::Address::ZERO);
+            let mut tx = c.tx(
+                &key,
+                1,
+                Body::Transfer {
+                    to,
+                    amount: 1,
+                    memo: vec![],
+                    deliver_by: 0,
+                },
+            );
+            if i == 5 {
+                tx.signature.0[9] ^= 1; // a bad signature in the middle
+            }
+            parsed.push(Ok(tx));
+        }
+        let checks = verify_parallel(&parsed);
+        assert_eq!(checks.len(), parsed.len());
+        for (i, (p, c)) in parsed.iter().zip(&checks).enumerate() {
+            match (p, c) {
+                (Err(_), None) => assert_eq!(i, 3),
+                (Ok(_), Some(Err(_))) => assert_eq!(i, 5),
+                (Ok(tx), Some(Ok(check))) => {
+                    assert_eq!(check.hash, tx.hash(), "check {i} belongs to its own tx")
+                }
+                other => panic!("misaligned at {i}: {other:?}"),
+            }
+        }
+    }
 }

@@ -208,6 +208,13 @@ impl Node {
         now_ms: u64,
     ) -> Result<(Hash32, bool), NodeError> {
         let hash = check.hash;
+        if hash != tx.hash() {
+            // A caller bug, never a client's: refuse rather than admit under the
+            // wrong sender.
+            return Err(NodeError::Inconsistent(format!(
+                "signature check for {hash} given with another transaction"
+            )));
+        }
         if self.mempool.contains(&hash) {
             return Ok((hash, false));
         }
