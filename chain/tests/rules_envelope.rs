@@ -254,3 +254,40 @@ fn high_s_twin_signature_is_refused() {
         TxError::BadSignature(SignatureError::HighS)
     );
 }
+
+#[test]
+fn a_later_nonce_within_the_slack_is_validated_in_full() {
+    // The mempool admits a sender's later transactions (earlier ones pending) with a
+    // nonce slack; the body must still be checked, and the slack must be a bound.
+    let (c, u0, u1) = setup();
+    let body = |amount| transfer(address_of(&u1), amount);
+    let at = c.slot_time(c.next_slot(0));
+    let check = |tx: &distpos_chain::Transaction, slack| {
+        let chk = distpos_chain::verify_tx_signature(tx).unwrap();
+        distpos_chain::validate_checked(&c.state, tx, &chk, at, slack)
+    };
+    let ahead = c.unsigned(3, 1, body(5)).sign(&u0);
+    assert!(matches!(
+        check(&ahead, 0),
+        Err(TxError::BadNonce {
+            expected: 1,
+            got: 3
+        })
+    ));
+    assert_eq!(check(&ahead, 2), Ok(()));
+    assert!(
+        matches!(check(&ahead, 1), Err(TxError::BadNonce { .. })),
+        "slack is a bound"
+    );
+    // A later nonce does not skip the body: still refused for what it does.
+    let too_much = c.unsigned(3, 1, body(u128::MAX / 4)).sign(&u0);
+    assert!(matches!(
+        check(&too_much, 2),
+        Err(TxError::InsufficientFunds { .. })
+    ));
+    let stale = c.unsigned(0, 1, body(5)).sign(&u0);
+    assert!(
+        matches!(check(&stale, 5), Err(TxError::BadNonce { .. })),
+        "never below the account's"
+    );
+}

@@ -252,6 +252,29 @@ mod tests {
     }
 
     #[test]
+    fn stale_and_orphaned_nonces_are_dropped() {
+        let k = SecretKey::from_seed(b"s");
+        let mut m = Mempool::new(10);
+        let mut hashes = Vec::new();
+        for n in 1..=5 {
+            let (t, h, s) = tx(&k, n, 1);
+            m.insert(t, h, s).unwrap();
+            hashes.push((h, s));
+        }
+        let sender = hashes[0].1;
+        // Nonces 1 and 2 were used by a block: gone.
+        m.remove_stale(&sender, 2);
+        assert_eq!(m.pending_of(&sender), 3);
+        assert!(!m.contains(&hashes[1].0) && m.contains(&hashes[2].0));
+        // Nonce 4 can never apply: it and everything after it go, 3 stays.
+        m.remove_from(&sender, 4);
+        assert_eq!(m.pending_of(&sender), 1);
+        assert!(m.contains(&hashes[2].0));
+        assert_eq!(m.sender_of(&hashes[2].0), Some((sender, 3)));
+        assert_eq!(m.candidates_checked(10)[0].1.sender, sender);
+    }
+
+    #[test]
     fn dedupe_bound_eviction_and_expiry() {
         let k = SecretKey::from_seed(b"k");
         let mut m = Mempool::new(2);
