@@ -18,8 +18,19 @@ use distpos_chain::{Body, QualifiedAddress};
 use distpos_proofs::{ChainId, Hash32, SecretKey};
 use std::{path::Path, time::Instant};
 
-/// Runs the demo in `dir` with ports from `base_port`.
+/// Runs the demo in `dir` with ports from `base_port`. With `keep_running`, the
+/// network stays up until Ctrl-C; otherwise (`--once`) it is stopped at the end, also
+/// when the scenario failed, and an unexpected outcome is an error.
 pub async fn run(dir: &Path, base_port: u16, keep_running: bool) -> anyhow::Result<()> {
+    let result = scenario(dir, base_port, keep_running).await;
+    if !keep_running {
+        let n = launcher::stop(dir)?;
+        say!("stopped {n} processes");
+    }
+    result
+}
+
+async fn scenario(dir: &Path, base_port: u16, keep_running: bool) -> anyhow::Result<()> {
     let spec = launcher::builtin("duo")?;
     say!(
         "distpos demo: two chains of three producers each, on 127.0.0.1 (folder {})",
@@ -73,6 +84,7 @@ pub async fn run(dir: &Path, base_port: u16, keep_running: bool) -> anyhow::Resu
         .unwrap_or(0);
     let too_much = (avail.max(0) as u128) + 500;
     let t3 = transfer(&ca, &ka, b.chain, bob, too_much).await?;
+    let mut outcomes = Vec::new();
     for (label, client, hash, started) in [
         (
             format!("{} → {}  300 to {bob}", a.chain, b.chain),
@@ -97,12 +109,18 @@ pub async fn run(dir: &Path, base_port: u16, keep_running: bool) -> anyhow::Resu
         ),
     ] {
         let stage = wait_final(client, &hash).await?;
+        outcomes.push(stage.starts_with("delivered"));
         say!(
             "   {label}\n      {stage} after {} ms   (tx {hash})",
             started.elapsed().as_millis()
         );
     }
 
+    if outcomes != [true, true, false] {
+        anyhow::bail!(
+            "unexpected outcomes (delivered?) {outcomes:?}; expected two deliveries and one bounce"
+        );
+    }
     say!("\n3. correspondent accounts now:");
     for (client, peer, on) in [(&cb, a.chain, b.chain), (&ca, b.chain, a.chain)] {
         let v: serde_json::Value = client

@@ -64,6 +64,10 @@ enum Command {
         /// First HTTP port (chain i, node k use base + 10·i + k).
         #[arg(long, default_value_t = 7700)]
         base_port: u16,
+        /// Run the scenario, stop the network and exit (non-zero if an outcome is not
+        /// the expected one) instead of running until Ctrl-C.
+        #[arg(long)]
+        once: bool,
     },
     /// Benchmarks (JSON lines): `local`, `cross`, or `all`.
     Bench {
@@ -279,6 +283,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Demo {
         dir: PathBuf::from(".distpos/duo"),
         base_port: 7700,
+        once: false,
     });
     match command {
         Command::Node {
@@ -340,7 +345,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Demo { dir, base_port } => distpos_gateway::demo::run(&dir, base_port, true).await,
+        Command::Demo {
+            dir,
+            base_port,
+            once,
+        } => distpos_gateway::demo::run(&dir, base_port, !once).await,
         Command::Testnet {
             command:
                 TestnetCommand::Up {
