@@ -289,24 +289,31 @@ async fn get_blocks(
     let node = s.node.lock().await;
     let mut blocks: Vec<Block> = Vec::new();
     let end = q.from.saturating_add(limit);
-    let mut txs = 0usize;
-    for h in q.from.max(1)..end.min(node.head_height + 1) {
-        match node.store.block_at(h).map_err(ApiError::internal)? {
-            Some(b) => {
-                txs += b.txs.len();
-                blocks.push(b);
-                // Keep one answer to a bounded size (full blocks are large); the
-                // caller asks again from where this one ends.
-                if txs >= MAX_SYNC_TXS {
-                    break;
-                }
-            }
-            None => break,
-        }
+    let heights = q.from.max(1)..end.min(node.head_height + 1);
+    let stored = heights.map_while(|h| node.store.block_at(h).transpose());
+    for b in within_tx_budget(stored, MAX_SYNC_TXS) {
+        blocks.push(b.map_err(ApiError::internal)?);
     }
     Ok(Json(
         serde_json::json!({ "head": node.head_height, "blocks": blocks }),
     ))
+}
+
+/// Blocks in order until their transactions reach `max` (the block that reaches it is
+/// included; at least one block whenever there is one): one sync answer stays bounded
+/// however full the blocks are, and the caller asks again from where it ends.
+fn within_tx_budget<E>(
+    blocks: impl Iterator<Item = Result<Block, E>>,
+    max: usize,
+) -> impl Iterator<Item = Result<Block, E>> {
+    let mut txs = 0usize;
+    blocks.take_while(move |b| {
+        let go_on = txs < max;
+        if let Ok(b) = b {
+            txs += b.txs.len();
+        }
+        go_on
+    })
 }
 
 /// `POST /v1/blocks`: a block pushed by another node of our chain.
@@ -481,6 +488,38 @@ async fn openapi() -> impl IntoResponse {
 mod tests {
     use super::*;
     use distpos_chain::{testkit::TestChain, Body, QualifiedAddress};
+
+    #[test]
+    fn sync_answers_stop_at_the_transaction_budget() {
+        let mut c = TestChain::new(0xa, 1, 1, TestChain::dev_params());
+        let key = c.users[0].clone();
+        let to = QualifiedAddress::local(distpos_chain::Address::ZERO);
+        for n in [3usize, 0, 4, 2, 5] {
+            let txs: Vec<_> = (0..n)
+                .map(|_| {
+                    c.tx(
+                        &key,
+                        1,
+                        Body::Transfer {
+                            to,
+                            amount: 1,
+                            memo: vec![],
+                            deliver_by: 0,
+                        },
+                    )
+                })
+                .collect();
+            c.produce(&txs).unwrap();
+        }
+        let sizes = |max| -> Vec<usize> {
+            within_tx_budget(c.blocks.iter().cloned().map(Ok::<_, ()>), max)
+                .map(|b| b.unwrap().txs.len())
+                .collect()
+        };
+        assert_eq!(sizes(5), vec![3, 0, 4], "stops once 5 is reached (3+0+4)");
+        assert_eq!(sizes(1), vec![3], "at least one block, even a large one");
+        assert_eq!(sizes(100), vec![3, 0, 4, 2, 5]);
+    }
 
     #[test]
     fn parallel_checks_stay_aligned_with_their_transactions() {

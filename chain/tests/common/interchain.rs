@@ -1,22 +1,10 @@
 //! Helpers shared by the interchain rule tests (`rules_interchain*.rs`).
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code)]
 
 use super::*;
 
-use distpos_chain::{
-    address::QualifiedAddress,
-    block::receipts_root,
-    interchain::{inbound_record, settled_record, InboundRecord, SettledRecord},
-    ledger,
-    testkit::{address_of, peer_pair, registration_of, TestChain},
-    tx::{BounceReason, Outcome},
-    Address, Body, Receipt, Transaction, TxError,
-};
-use distpos_proofs::{
-    light_client::{Finalized, LightClient},
-    merkle::{self, MerkleProof},
-    BlockHeader, ChainId, Hash32, SecretKey,
-};
+use distpos_chain::{testkit::TestChain, Body, Receipt, TxError};
+use distpos_proofs::{ChainId, SecretKey};
 
 /// Funded users per chain: 0 sends, 1 deposits collateral, 3 relays.
 pub(crate) const USERS: usize = 4;
