@@ -67,6 +67,30 @@ pub struct RelayAck {
     pub reason: Option<String>,
 }
 
+/// Most items in one batch call (`POST /v1/relay/deliveries/batch`,
+/// `POST /v1/relay/receipts/batch`).
+pub const MAX_BATCH: usize = 500;
+
+/// A peer's answer to one item of a batch: its ack, or why it was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchAnswer {
+    /// The ack, when the item was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<RelayAck>,
+    /// The refusal, when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<BatchError>,
+}
+
+/// Why a peer refused one item of a batch (the body of a single call's error).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchError {
+    /// Machine-readable code.
+    pub code: String,
+    /// Explanation.
+    pub message: String,
+}
+
 /// A page of a peer's headers (`GET /v1/headers`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeaderPage {
@@ -163,6 +187,20 @@ pub trait PeerChain {
         endpoint: &str,
         receipt: &ReceiptDelivery,
     ) -> impl Future<Output = Result<RelayAck, AdapterError>> + Send;
+    /// Delivers up to [`MAX_BATCH`] transfers in one call: one answer per delivery,
+    /// in order.
+    fn deliver_batch(
+        &self,
+        endpoint: &str,
+        deliveries: &[Delivery],
+    ) -> impl Future<Output = Result<Vec<BatchAnswer>, AdapterError>> + Send;
+    /// Delivers up to [`MAX_BATCH`] receipts in one call: one answer per receipt, in
+    /// order.
+    fn deliver_receipt_batch(
+        &self,
+        endpoint: &str,
+        receipts: &[ReceiptDelivery],
+    ) -> impl Future<Output = Result<Vec<BatchAnswer>, AdapterError>> + Send;
 }
 
 /// [`PeerChain`] over a distpos peer's HTTP API.
@@ -224,6 +262,41 @@ impl HttpPeer {
         })
     }
 
+    /// A batch call: the answer must hold exactly one well-formed answer per item.
+    async fn batch<T: Serialize + Sync>(
+        &self,
+        endpoint: &str,
+        path: &str,
+        items: &[T],
+    ) -> Result<Vec<BatchAnswer>, AdapterError> {
+        let answers: Vec<BatchAnswer> = self
+            .read(
+                endpoint,
+                self.http.post(Self::url(endpoint, path)).json(items),
+            )
+            .await?;
+        let bad = |reason: String| AdapterError::BadResponse {
+            endpoint: endpoint.to_string(),
+            reason,
+        };
+        if answers.len() != items.len() {
+            return Err(bad(format!(
+                "{} answers to a batch of {}",
+                answers.len(),
+                items.len()
+            )));
+        }
+        if let Some(i) = answers
+            .iter()
+            .position(|a| a.ack.is_some() == a.error.is_some())
+        {
+            return Err(bad(format!(
+                "answer {i} has neither or both of ack and error"
+            )));
+        }
+        Ok(answers)
+    }
+
     fn url(endpoint: &str, path: &str) -> String {
         format!("{}{path}", endpoint.trim_end_matches('/'))
     }
@@ -281,6 +354,24 @@ impl PeerChain for HttpPeer {
                 .json(receipt),
         )
         .await
+    }
+
+    async fn deliver_batch(
+        &self,
+        endpoint: &str,
+        deliveries: &[Delivery],
+    ) -> Result<Vec<BatchAnswer>, AdapterError> {
+        self.batch(endpoint, "/v1/relay/deliveries/batch", deliveries)
+            .await
+    }
+
+    async fn deliver_receipt_batch(
+        &self,
+        endpoint: &str,
+        receipts: &[ReceiptDelivery],
+    ) -> Result<Vec<BatchAnswer>, AdapterError> {
+        self.batch(endpoint, "/v1/relay/receipts/batch", receipts)
+            .await
     }
 }
 

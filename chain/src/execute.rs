@@ -413,17 +413,45 @@ pub fn validate_checked(
     time_ms: u64,
     nonce_slack: u64,
 ) -> Result<(), TxError> {
-    let mut ex = Executor::for_state(state, time_ms)?;
-    ex.nonce_slack = nonce_slack;
-    // The block that would include it writes the TaPoS entry of the current head.
-    let head_num = (ex.env.height - 1) as u16;
-    ledger::write(
-        &mut ex.o,
-        keys::tapos(head_num),
-        &tapos_prefix(&state.head_id),
-    );
-    ex.o.commit_tx();
-    ex.apply_tx(tx, check)
+    Validator::new(state, time_ms)?.validate(tx, check, nonce_slack)
+}
+
+/// Validates many transactions against one state at one time, each on its own (as
+/// [`validate_checked`] does), decoding the chain's parameters and consensus once
+/// rather than per transaction.
+pub struct Validator<'a> {
+    ex: Executor<'a>,
+}
+
+impl<'a> Validator<'a> {
+    /// A validator for `state` at `time_ms`.
+    pub fn new(state: &'a State, time_ms: u64) -> Result<Self, StateError> {
+        let mut ex = Executor::for_state(state, time_ms)?;
+        // The block that would include them writes the TaPoS entry of the current head.
+        let head_num = (ex.env.height - 1) as u16;
+        ledger::write(
+            &mut ex.o,
+            keys::tapos(head_num),
+            &tapos_prefix(&state.head_id),
+        );
+        ex.o.commit_tx();
+        Ok(Self { ex })
+    }
+
+    /// Checks `tx` (signature already verified as `check`) as [`validate_checked`]
+    /// does. Nothing it would write stays: the next one is checked against the same
+    /// state.
+    pub fn validate(
+        &mut self,
+        tx: &Transaction,
+        check: &TxCheck,
+        nonce_slack: u64,
+    ) -> Result<(), TxError> {
+        self.ex.nonce_slack = nonce_slack;
+        let r = self.ex.try_apply(tx, check).map(|_| ());
+        self.ex.o.rollback_tx();
+        r
+    }
 }
 
 #[cfg(test)]

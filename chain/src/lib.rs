@@ -37,7 +37,7 @@ pub use block::{
     apply_block, build_block, build_block_with, AppliedBlock, Block, BuiltBlock, Undo,
 };
 pub use error::{BlockError, StateError, TxError};
-pub use execute::{validate_checked, validate_tx, verify_tx_signature, TxCheck};
+pub use execute::{validate_checked, validate_tx, verify_tx_signature, TxCheck, Validator};
 pub use genesis::genesis_state;
 pub use params::{ChainParams, Genesis};
 pub use state::{ChangeSet, State};

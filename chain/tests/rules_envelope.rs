@@ -291,3 +291,50 @@ fn a_later_nonce_within_the_slack_is_validated_in_full() {
         "never below the account's"
     );
 }
+
+#[test]
+fn a_validator_checks_each_transaction_against_the_same_state() {
+    // Many at once (the mempool's batch admission): each gives what
+    // `validate_checked` gives alone, and nothing one of them would write is seen by
+    // the next.
+    let (c, u0, u1) = setup();
+    let at = c.slot_time(c.next_slot(0));
+    let txs = [
+        c.unsigned(1, 1, transfer(address_of(&u1), USER_BALANCE - 1))
+            .sign(&u0),
+        // Would fail after the first if its writes stayed: same nonce, all the funds.
+        c.unsigned(1, 1, transfer(address_of(&u1), USER_BALANCE - 1))
+            .sign(&u0),
+        c.unsigned(1, 1, transfer(address_of(&u1), u128::MAX / 4))
+            .sign(&u0),
+        c.unsigned(2, 1, transfer(address_of(&u0), 3)).sign(&u1),
+        c.unsigned(7, 1, transfer(address_of(&u0), 3)).sign(&u1),
+    ];
+    let mut v = distpos_chain::Validator::new(&c.state, at).unwrap();
+    for (i, tx) in txs.iter().enumerate() {
+        let chk = distpos_chain::verify_tx_signature(tx).unwrap();
+        for slack in [0, 1] {
+            assert_eq!(
+                v.validate(tx, &chk, slack),
+                distpos_chain::validate_checked(&c.state, tx, &chk, at, slack),
+                "transaction {i}, slack {slack}"
+            );
+        }
+    }
+    let chk = |tx| distpos_chain::verify_tx_signature(tx).unwrap();
+    assert_eq!(v.validate(&txs[0], &chk(&txs[0]), 0), Ok(()));
+    assert_eq!(
+        v.validate(&txs[1], &chk(&txs[1]), 0),
+        Ok(()),
+        "no writes kept"
+    );
+    assert!(matches!(
+        v.validate(&txs[2], &chk(&txs[2]), 0),
+        Err(TxError::InsufficientFunds { .. })
+    ));
+    assert!(matches!(v.validate(&txs[3], &chk(&txs[3]), 1), Ok(())));
+    assert!(matches!(
+        v.validate(&txs[4], &chk(&txs[4]), 1),
+        Err(TxError::BadNonce { .. })
+    ));
+}

@@ -5,7 +5,7 @@
 //! asserts nothing about speed. `DISTPOS_BENCH_TXS` sets the number of transfers.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../../testnets/tests/support/mod.rs"]
 mod support;
 
 use distpos_chain::{ChainParams, UnsignedTx};

@@ -155,40 +155,66 @@ async fn post_txs(
             "at most 10000 transactions per batch",
         ));
     }
-    let parsed: Vec<Result<Transaction, String>> = items
-        .into_iter()
-        .map(|item| serde_json::from_value::<Transaction>(item).map_err(|e| e.to_string()))
-        .collect();
-    // Signatures are the costly part: verify them on every core, outside the node lock.
+    // Decoding and signatures are the costly part: both run on every core, outside
+    // the node lock and off the async threads.
     let (parsed, checks) = tokio::task::spawn_blocking(move || {
+        let parsed: Vec<Result<Transaction, String>> = crate::cpu::par_map(items, |item| {
+            serde_json::from_value::<Transaction>(item).map_err(|e| e.to_string())
+        })
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("could not be decoded".to_string())))
+        .collect();
         let checks = verify_parallel(&parsed);
         (parsed, checks)
     })
     .await
     .map_err(ApiError::internal)?;
     let now = now_ms();
-    let mut results = Vec::with_capacity(parsed.len());
-    let mut accepted = Vec::new();
-    {
+    // Refused before the ledger is asked: undecodable, or a bad signature.
+    let mut results: Vec<Option<Result<Hash32, ApiError>>> = Vec::with_capacity(parsed.len());
+    let mut checked = Vec::new();
+    for (p, check) in parsed.into_iter().zip(checks) {
+        results.push(match (p, check) {
+            (Err(msg), _) => Some(Err(ApiError::bad_request("invalid_transaction", msg))),
+            (Ok(_), Some(Err(e))) => Some(Err(ApiError::from(crate::node::NodeError::Tx(e)))),
+            (Ok(tx), Some(Ok(check))) => {
+                checked.push((tx, check));
+                None
+            }
+            (Ok(_), None) => Some(Err(ApiError::internal("signature check missing"))),
+        });
+    }
+    let copies: Vec<Transaction> = if gossip {
+        Vec::new()
+    } else {
+        checked.iter().map(|(tx, _)| tx.clone()).collect()
+    };
+    let admitted = {
         let mut node = s.node.lock().await;
-        for (p, check) in parsed.into_iter().zip(checks) {
-            let r = match (p, check) {
-                (Err(msg), _) => Err(ApiError::bad_request("invalid_transaction", msg)),
-                (Ok(_), Some(Err(e))) => Err(ApiError::from(crate::node::NodeError::Tx(e))),
-                (Ok(tx), Some(Ok(check))) => match node.submit_checked(tx.clone(), check, now) {
-                    Ok((hash, new)) => {
+        node.submit_checked_many(checked, now)
+    };
+    let mut accepted = Vec::new();
+    let mut admitted = admitted.into_iter();
+    let mut copies = copies.into_iter();
+    let mut results: Vec<Result<Hash32, ApiError>> = results
+        .into_iter()
+        .map(|r| match r {
+            Some(refused) => refused,
+            None => {
+                let copy = copies.next();
+                match admitted.next() {
+                    Some(Ok((hash, new))) => {
                         if new {
-                            accepted.push(tx);
+                            accepted.extend(copy);
                         }
                         Ok(hash)
                     }
-                    Err(e) => Err(ApiError::from(e)),
-                },
-                (Ok(_), None) => Err(ApiError::internal("signature check missing")),
-            };
-            results.push(r);
-        }
-    }
+                    Some(Err(e)) => Err(ApiError::from(e)),
+                    None => Err(ApiError::internal("admission result missing")),
+                }
+            }
+        })
+        .collect();
     if !gossip && !accepted.is_empty() {
         s.peers.forward_txs(accepted);
     }
@@ -445,35 +471,12 @@ async fn get_supply(State(s): State<Arc<Shared>>) -> Result<Json<serde_json::Val
 fn verify_parallel(
     parsed: &[Result<Transaction, String>],
 ) -> Vec<Option<Result<distpos_chain::TxCheck, distpos_chain::TxError>>> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .max(1);
-    let chunk = parsed.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parsed
-            .chunks(chunk)
-            .map(|part| {
-                let n = part.len();
-                let h = scope.spawn(move || {
-                    part.iter()
-                        .map(|p| p.as_ref().ok().map(distpos_chain::verify_tx_signature))
-                        .collect::<Vec<_>>()
-                });
-                (n, h)
-            })
-            .collect();
-        // One result per input, in order, whatever happens to a thread: a lost chunk
-        // becomes "no check" for each of its transactions (refused as an internal
-        // error), never a shift that pairs a check with the wrong transaction.
-        handles
-            .into_iter()
-            .flat_map(|(n, h)| match h.join() {
-                Ok(v) if v.len() == n => v,
-                _ => vec![None; n],
-            })
-            .collect()
+    crate::cpu::par_map(parsed.iter().collect(), |p| {
+        p.as_ref().ok().map(distpos_chain::verify_tx_signature)
     })
+    .into_iter()
+    .map(Option::flatten)
+    .collect()
 }
 
 /// `GET /v1/openapi.yaml`: the published API description (`docs/openapi.yaml`).

@@ -13,7 +13,7 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use distpos_adapters::{Delivery, ReceiptDelivery, RelayAck};
+use distpos_adapters::{BatchAnswer, BatchError, Delivery, ReceiptDelivery, RelayAck, MAX_BATCH};
 use distpos_proofs::ChainId;
 use distpos_routing::StaticEndpoint;
 use std::sync::Arc;
@@ -22,7 +22,9 @@ use std::sync::Arc;
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/v1/relay/deliveries", post(post_delivery))
+        .route("/v1/relay/deliveries/batch", post(post_delivery_batch))
         .route("/v1/relay/receipts", post(post_receipt))
+        .route("/v1/relay/receipts/batch", post(post_receipt_batch))
         .route("/v1/relay/queue", get(get_queue))
         .route("/v1/relay/queue/{id}/{action}", post(post_queue_action))
         .route("/v1/correspondents", get(get_correspondents))
@@ -80,18 +82,82 @@ async fn post_delivery(
         let mut node = s.node.lock().await;
         tokio::task::block_in_place(|| node.handle_delivery(d, now_ms()))?
     };
+    after_delivery(&s, &transfer, &ack);
+    Ok((ack_status(&ack), Json(ack)))
+}
+
+/// `POST /v1/relay/deliveries/batch`: up to [`MAX_BATCH`] deliveries, one answer
+/// each, in order; the node lock is taken once for all of them.
+async fn post_delivery_batch(
+    State(s): State<Arc<Shared>>,
+    ApiJson(ds): ApiJson<Vec<Delivery>>,
+) -> Result<Json<Vec<BatchAnswer>>, ApiError> {
+    check_batch(ds.len())?;
+    let transfers: Vec<_> = ds.iter().map(|d| d.source_tx.hash()).collect();
+    let results: Vec<_> = {
+        let mut node = s.node.lock().await;
+        tokio::task::block_in_place(|| {
+            let now = now_ms();
+            ds.into_iter()
+                .map(|d| node.handle_delivery(d, now))
+                .collect()
+        })
+    };
+    let answers = results
+        .into_iter()
+        .zip(&transfers)
+        .map(|(r, transfer)| match r {
+            Ok(ack) => {
+                after_delivery(&s, transfer, &ack);
+                answer(Ok(ack))
+            }
+            Err(e) => answer(Err(ApiError::from(e))),
+        })
+        .collect();
+    Ok(Json(answers))
+}
+
+fn check_batch(n: usize) -> Result<(), ApiError> {
+    if n > MAX_BATCH {
+        return Err(ApiError::bad_request(
+            "batch_too_large",
+            format!("at most {MAX_BATCH} items per batch, got {n}"),
+        ));
+    }
+    Ok(())
+}
+
+fn answer(r: Result<RelayAck, ApiError>) -> BatchAnswer {
+    match r {
+        Ok(ack) => BatchAnswer {
+            ack: Some(ack),
+            error: None,
+        },
+        Err(e) => BatchAnswer {
+            ack: None,
+            error: Some(BatchError {
+                code: e.code.to_string(),
+                message: e.message,
+            }),
+        },
+    }
+}
+
+fn after_delivery(s: &Shared, transfer: &distpos_proofs::Hash32, ack: &RelayAck) {
     if ack.status == "already_consumed" {
         // The source may have missed our receipt: send it again now.
         let _ = s
             .queue
             .operate(&format!("receipt-{transfer}"), "retry", now_ms());
     }
-    let status = if ack.status == "accepted" || ack.status == "pending" {
+}
+
+fn ack_status(ack: &RelayAck) -> StatusCode {
+    if ack.status == "accepted" || ack.status == "pending" {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK
-    };
-    Ok((status, Json(ack)))
+    }
 }
 
 async fn post_receipt(
@@ -102,12 +168,31 @@ async fn post_receipt(
         let mut node = s.node.lock().await;
         tokio::task::block_in_place(|| node.handle_receipt(r, now_ms()))?
     };
-    let status = if ack.status == "accepted" || ack.status == "pending" {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
+    Ok((ack_status(&ack), Json(ack)))
+}
+
+/// `POST /v1/relay/receipts/batch`: up to [`MAX_BATCH`] receipts, one answer each,
+/// in order.
+async fn post_receipt_batch(
+    State(s): State<Arc<Shared>>,
+    ApiJson(rs): ApiJson<Vec<ReceiptDelivery>>,
+) -> Result<Json<Vec<BatchAnswer>>, ApiError> {
+    check_batch(rs.len())?;
+    let results: Vec<_> = {
+        let mut node = s.node.lock().await;
+        tokio::task::block_in_place(|| {
+            let now = now_ms();
+            rs.into_iter()
+                .map(|r| node.handle_receipt(r, now))
+                .collect()
+        })
     };
-    Ok((status, Json(ack)))
+    Ok(Json(
+        results
+            .into_iter()
+            .map(|r| answer(r.map_err(ApiError::from)))
+            .collect(),
+    ))
 }
 
 async fn get_queue(State(s): State<Arc<Shared>>) -> Result<Json<serde_json::Value>, ApiError> {

@@ -43,7 +43,8 @@ pub struct NodeConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RelayConfig {
-    /// Deliveries in flight per destination chain.
+    /// Items (deliveries or receipts) sent per destination chain per round of the
+    /// relay, in batches of up to 500 per call.
     pub per_destination: usize,
     /// How long an item is retried before it is marked expired.
     pub max_lifetime_ms: u64,
@@ -58,7 +59,7 @@ pub struct RelayConfig {
 impl Default for RelayConfig {
     fn default() -> Self {
         Self {
-            per_destination: 64,
+            per_destination: 1_000,
             max_lifetime_ms: 24 * 60 * 60 * 1000,
             timeout_ms: 5_000,
             max_response_bytes: 16 * 1024 * 1024,

@@ -18,6 +18,7 @@ pub mod api_interchain;
 pub mod bench;
 pub mod client;
 pub mod config;
+pub mod cpu;
 pub mod demo;
 pub mod keyfile;
 pub mod launcher;

@@ -20,6 +20,15 @@ pub enum MempoolError {
     /// Full, and the transaction does not pay more than the cheapest one held.
     #[error("mempool is full ({0} transactions) and the fee is not above the cheapest held")]
     Full(usize),
+    /// Another transaction of the sender with the same nonce is pending and pays at
+    /// least as much.
+    #[error("a transaction with nonce {nonce} is already pending for this sender ({pending}); pay a higher fee to replace it")]
+    NonceTaken {
+        /// The nonce.
+        nonce: u64,
+        /// The pending transaction's hash.
+        pending: Hash32,
+    },
 }
 
 /// Pending transactions.
@@ -62,6 +71,17 @@ impl Mempool {
         self.by_sender.get(sender).map_or(0, |m| m.len())
     }
 
+    /// The nonce after `sender`'s last pending transaction, or after `account_nonce`
+    /// if none is pending (or the pending ones are all used already).
+    pub fn next_nonce_of(&self, sender: &Address, account_nonce: u64) -> u64 {
+        let last = self
+            .by_sender
+            .get(sender)
+            .and_then(|q| q.keys().next_back().copied())
+            .unwrap_or(0);
+        last.max(account_nonce) + 1
+    }
+
     /// Adds a validated transaction. Returns `false` if it was already pending.
     pub fn insert(
         &mut self,
@@ -71,6 +91,20 @@ impl Mempool {
     ) -> Result<bool, MempoolError> {
         if self.by_hash.contains_key(&hash) {
             return Ok(false);
+        }
+        // Same sender, same nonce: only one can ever apply. The newcomer replaces
+        // the pending one only if it pays more.
+        if let Some(pending) = self.by_sender.get(&sender).and_then(|q| q.get(&tx.nonce)) {
+            let pending = *pending;
+            match self.by_hash.get(&pending) {
+                Some(e) if e.tx.fee >= tx.fee => {
+                    return Err(MempoolError::NonceTaken {
+                        nonce: tx.nonce,
+                        pending,
+                    })
+                }
+                _ => self.remove(&pending),
+            }
         }
         if self.by_hash.len() >= self.max_txs {
             // Evict the cheapest if the newcomer pays more; otherwise refuse.
@@ -98,7 +132,11 @@ impl Mempool {
     pub fn remove(&mut self, hash: &Hash32) {
         if let Some(e) = self.by_hash.remove(hash) {
             if let Some(m) = self.by_sender.get_mut(&e.sender) {
-                m.retain(|_, h| h != hash);
+                // One entry per (sender, nonce): removal is a lookup, not a scan
+                // (a sender with tens of thousands pending must not cost n² per block).
+                if m.get(&e.tx.nonce) == Some(hash) {
+                    m.remove(&e.tx.nonce);
+                }
                 if m.is_empty() {
                     self.by_sender.remove(&e.sender);
                 }
@@ -291,5 +329,76 @@ mod tests {
         assert_eq!(m.pending_of(&s), 2);
         assert_eq!(m.prune_expired(1_002), 1);
         assert_eq!(m.len(), 1);
+    }
+
+    #[test]
+    fn same_nonce_replaces_only_for_a_higher_fee() {
+        let k = SecretKey::from_seed(b"k");
+        let mut m = Mempool::new(10);
+        let (t1, h1, s) = tx(&k, 1, 5);
+        m.insert(t1, h1, s).unwrap();
+        // Same nonce, another body (memo), same fee: refused; the first stays.
+        let mut u = t_with_memo(&k, 1, 5);
+        let hu = u.hash();
+        assert_eq!(
+            m.insert(u.clone(), hu, s),
+            Err(MempoolError::NonceTaken {
+                nonce: 1,
+                pending: h1
+            })
+        );
+        assert!(m.contains(&h1) && !m.contains(&hu));
+        // Higher fee: replaces, and the old one is gone from every index.
+        u = t_with_memo(&k, 1, 6);
+        let hu = u.hash();
+        assert!(m.insert(u, hu, s).unwrap());
+        assert!(!m.contains(&h1) && m.contains(&hu));
+        assert_eq!(m.len(), 1);
+        assert_eq!(m.pending_of(&s), 1);
+        assert_eq!(m.candidates(10).len(), 1);
+        m.remove(&hu);
+        assert!(m.is_empty());
+        assert_eq!(m.pending_of(&s), 0);
+    }
+
+    #[test]
+    fn next_nonce_follows_the_last_pending_one() {
+        let k = SecretKey::from_seed(b"k");
+        let mut m = Mempool::new(10_000);
+        let (_, _, s) = tx(&k, 1, 1);
+        assert_eq!(m.next_nonce_of(&s, 4), 5, "nothing pending");
+        for n in [5, 6, 8] {
+            let (t, h, _) = tx(&k, n, 1);
+            m.insert(t, h, s).unwrap();
+        }
+        assert_eq!(m.next_nonce_of(&s, 4), 9, "after the last, gap or not");
+        assert_eq!(m.next_nonce_of(&s, 12), 13, "pending ones already used");
+        // Removing many of one sender's transactions leaves the others intact.
+        for n in 0..2_000u64 {
+            let (t, h, _) = tx(&k, 100 + n, 1);
+            m.insert(t, h, s).unwrap_or_else(|_| panic!("{n}"));
+            if n % 2 == 0 {
+                m.remove(&h);
+            }
+        }
+        assert_eq!(m.pending_of(&s), 3 + 1_000);
+    }
+
+    fn t_with_memo(key: &SecretKey, nonce: u64, fee: u128) -> Transaction {
+        UnsignedTx {
+            chain_id: ChainId(1),
+            nonce,
+            fee,
+            ref_block_num: 0,
+            ref_block_prefix: 0,
+            expiration: 1_000 + nonce,
+            body: Body::Transfer {
+                to: QualifiedAddress::local(Address::ZERO),
+                amount: 1,
+                memo: b"again".to_vec(),
+                deliver_by: 0,
+            },
+        }
+        .sign(key)
     }
 }

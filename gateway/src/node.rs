@@ -17,8 +17,8 @@ use distpos_chain::{
     execute::chain_rules,
     forkdb::{ForkDb, ForkError},
     genesis::GenesisError,
-    genesis_state, ledger, validate_checked, verify_tx_signature, AppliedBlock, Block, BlockError,
-    Body, Genesis, State, Transaction, TxCheck, TxError,
+    genesis_state, ledger, verify_tx_signature, AppliedBlock, Block, BlockError, Body, Genesis,
+    State, Transaction, TxCheck, TxError,
 };
 use distpos_proofs::{
     consensus::{ChainRules, ConsensusState},
@@ -207,32 +207,67 @@ impl Node {
         check: TxCheck,
         now_ms: u64,
     ) -> Result<(Hash32, bool), NodeError> {
-        let hash = check.hash;
-        if hash != tx.hash() {
-            // A caller bug, never a client's: refuse rather than admit under the
-            // wrong sender.
-            return Err(NodeError::Inconsistent(format!(
-                "signature check for {hash} given with another transaction"
-            )));
+        self.submit_checked_many(vec![(tx, check)], now_ms)
+            .pop()
+            .unwrap_or_else(|| Err(NodeError::Inconsistent("no admission result".into())))
+    }
+
+    /// Admits many transactions whose signatures were verified, in order, each on its
+    /// own: one result per transaction, as [`Self::submit_checked`] would give. The
+    /// chain's parameters and consensus are decoded once for the lot.
+    pub fn submit_checked_many(
+        &mut self,
+        items: Vec<(Transaction, TxCheck)>,
+        now_ms: u64,
+    ) -> Vec<Result<(Hash32, bool), NodeError>> {
+        let mut validator = match distpos_chain::Validator::new(&self.state, now_ms) {
+            Ok(v) => v,
+            Err(e) => {
+                let msg = e.to_string();
+                return items
+                    .iter()
+                    .map(|_| Err(NodeError::Inconsistent(msg.clone())))
+                    .collect();
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (tx, check) in items {
+            let r = (|| {
+                let hash = check.hash;
+                if hash != tx.hash() {
+                    // A caller bug, never a client's: refuse rather than admit under
+                    // the wrong sender.
+                    return Err(NodeError::Inconsistent(format!(
+                        "signature check for {hash} given with another transaction"
+                    )));
+                }
+                if self.mempool.contains(&hash) {
+                    return Ok((hash, false));
+                }
+                if self.store.tx_location(&hash)?.is_some() {
+                    return Err(TxError::Duplicate(hash).into());
+                }
+                // Later nonces of a sender whose earlier transactions wait here are
+                // fine (up to one past the last pending nonce: a gap left by a dropped
+                // transaction may be filled, and nothing further ahead is held); the
+                // body is checked in full either way.
+                let account_nonce = ledger::account(&self.state, &check.sender)?.nonce;
+                let slack =
+                    self.mempool.next_nonce_of(&check.sender, account_nonce) - account_nonce - 1;
+                validator.validate(&tx, &check, slack)?;
+                let new = self.mempool.insert(tx, hash, check.sender)?;
+                Ok((hash, new))
+            })();
+            out.push(r);
         }
-        if self.mempool.contains(&hash) {
-            return Ok((hash, false));
-        }
-        if self.store.tx_location(&hash)?.is_some() {
-            return Err(TxError::Duplicate(hash).into());
-        }
-        // Later nonces of a sender whose earlier transactions wait here are fine; the
-        // body is checked in full either way.
-        let slack = self.mempool.pending_of(&check.sender) as u64;
-        validate_checked(&self.state, &tx, &check, now_ms, slack)?;
-        let new = self.mempool.insert(tx, hash, check.sender)?;
         self.metrics.mempool.set(self.mempool.len() as i64);
-        Ok((hash, new))
+        out
     }
 
     /// Imports a block from a peer (or a sync batch): header checks into the fork
     /// database, double-sign detection, then fork choice.
     pub fn on_block(&mut self, block: Block, now_ms: u64) -> Result<BlockOutcome, NodeError> {
+        let _serial = crate::cpu::SerialWork::start();
         let id = block.id();
         if self.forkdb.contains(&id) {
             return Ok(BlockOutcome::Known);
@@ -313,18 +348,25 @@ impl Node {
                 newly_final.push(id);
             }
         }
+        let hashes: Vec<Hash32> = block.txs.iter().map(Transaction::hash).collect();
         let undo = self.state.commit(applied);
-        if let Err(e) = self.store.commit_block(block, applied, &undo, &newly_final) {
+        if let Err(e) = self
+            .store
+            .commit_block(block, &hashes, applied, &undo, &newly_final)
+        {
             self.state.revert(&undo);
             return Err(e.into());
         }
         self.head_height = applied.height;
-        let mut senders = std::collections::BTreeSet::new();
-        for tx in &block.txs {
-            self.mempool.remove(&tx.hash());
-            if let Ok(a) = distpos_chain::Address::from_public_key(&tx.pubkey) {
-                senders.insert(a);
-            }
+        // Senders by key: an address costs a point decompression, once per key.
+        let keys: std::collections::BTreeSet<&distpos_proofs::PublicKey> =
+            block.txs.iter().map(|tx| &tx.pubkey).collect();
+        let senders: std::collections::BTreeSet<distpos_chain::Address> = keys
+            .into_iter()
+            .filter_map(|k| distpos_chain::Address::from_public_key(k).ok())
+            .collect();
+        for hash in &hashes {
+            self.mempool.remove(hash);
         }
         for s in senders {
             if let Ok(acct) = ledger::account(&self.state, &s) {
@@ -392,6 +434,7 @@ impl Node {
             return Ok(None);
         }
         self.store.set_watermark(slot)?;
+        let _serial = crate::cpu::SerialWork::start();
         self.mempool.prune_expired(now_ms);
         let params = ledger::params(&self.state)?;
         let candidates = self

@@ -74,7 +74,7 @@ impl Node {
         let params = ledger::params(&self.state)?;
         let tx = UnsignedTx {
             chain_id: self.genesis.chain_id,
-            nonce: acct.nonce + 1 + self.mempool.pending_of(&sender) as u64,
+            nonce: self.mempool.next_nonce_of(&sender, acct.nonce),
             fee: params.min_fee,
             ref_block_num: self.head_height as u16,
             ref_block_prefix: tapos_prefix(&self.state.head_id),
@@ -245,6 +245,7 @@ impl Node {
     /// Retries pending deliveries and receipts (after our light clients advanced), and
     /// forgets those that are done, refused, or too old.
     pub fn retry_pending(&mut self, now_ms: u64) {
+        let mut submitted = 0usize;
         for inbound in [true, false] {
             let keys: Vec<(ChainId, Hash32)> = if inbound {
                 self.relay.inbound.keys().copied().collect()
@@ -291,7 +292,8 @@ impl Node {
                 }
                 match self.submit_pending(key, p.body.clone(), p.amount, inbound, now_ms) {
                     Ok(a) if a.status == "accepted" => {
-                        info!(peer = %key.0, transfer = %key.1, tx = ?a.tx, "relay item now provable; submitted")
+                        submitted += 1;
+                        debug!(peer = %key.0, transfer = %key.1, tx = ?a.tx, "relay item now provable; submitted")
                     }
                     Ok(_) => {}
                     Err(e) => {
@@ -299,6 +301,12 @@ impl Node {
                     }
                 }
             }
+        }
+        if submitted > 0 {
+            info!(
+                submitted,
+                "relay items now provable (our light client caught up); submitted"
+            );
         }
     }
 

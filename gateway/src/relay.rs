@@ -53,19 +53,24 @@ async fn scan_once(shared: &Shared) -> Result<(), String> {
             .receipts(&id)
             .map_err(|e| e.to_string())?
             .unwrap_or_default();
-        let tx_leaves: Vec<Hash32> = block
-            .txs
-            .iter()
-            .map(|t| merkle::leaf_hash(&t.encode()))
-            .collect();
-        let r_leaves: Vec<Hash32> = receipts
-            .iter()
-            .map(|r| merkle::leaf_hash(&r.encode()))
-            .collect();
+        // Each tree is built once per block, then proves any number of its leaves.
+        let tx_tree = merkle::Prover::new(
+            &block
+                .txs
+                .iter()
+                .map(|t| merkle::leaf_hash(&t.encode()))
+                .collect::<Vec<Hash32>>(),
+        );
+        let r_tree = merkle::Prover::new(
+            &receipts
+                .iter()
+                .map(|r| merkle::leaf_hash(&r.encode()))
+                .collect::<Vec<Hash32>>(),
+        );
         for (i, r) in receipts.iter().enumerate() {
             match &r.outcome {
                 Outcome::InFlight { destination } => {
-                    let Some(proof) = merkle::prove(&tx_leaves, i) else {
+                    let Some(proof) = tx_tree.prove(i) else {
                         continue;
                     };
                     let d = Delivery {
@@ -82,7 +87,7 @@ async fn scan_once(shared: &Shared) -> Result<(), String> {
                 | Outcome::Bounced {
                     source, source_tx, ..
                 } => {
-                    let Some(proof) = merkle::prove(&r_leaves, i) else {
+                    let Some(proof) = r_tree.prove(i) else {
                         continue;
                     };
                     let rd = ReceiptDelivery {
@@ -112,7 +117,8 @@ async fn scan_once(shared: &Shared) -> Result<(), String> {
     Ok(())
 }
 
-/// Sends what is due.
+/// Sends what is due: per destination and kind, in batches of up to
+/// [`distpos_adapters::MAX_BATCH`], one call each.
 async fn send_loop(shared: Arc<Shared>) {
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -124,20 +130,23 @@ async fn send_loop(shared: Arc<Shared>) {
                 continue;
             }
         };
-        let mut depth = std::collections::BTreeMap::<ChainId, i64>::new();
-        if let Ok(all) = shared.queue.list() {
-            for it in all
-                .iter()
-                .filter(|i| matches!(i.state, ItemState::Queued | ItemState::Delivered))
-            {
-                *depth.entry(it.destination).or_default() += 1;
+        shared.metrics.set_queue_depth(&shared.queue.depth());
+        let mut groups = std::collections::BTreeMap::<(ChainId, bool), Vec<QueueItem>>::new();
+        for item in due {
+            let is_receipt = matches!(item.payload, Payload::Receipt(_));
+            groups
+                .entry((item.destination, is_receipt))
+                .or_default()
+                .push(item);
+        }
+        let mut tasks = Vec::new();
+        for (_, mut items) in groups {
+            while !items.is_empty() {
+                let rest = items.split_off(items.len().min(distpos_adapters::MAX_BATCH));
+                tasks.push(attempt_batch(shared.clone(), items));
+                items = rest;
             }
         }
-        shared.metrics.set_queue_depth(&depth);
-        let tasks: Vec<_> = due
-            .into_iter()
-            .map(|item| attempt(shared.clone(), item))
-            .collect();
         futures_join_all(tasks).await;
     }
 }
@@ -149,29 +158,172 @@ async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
     }
 }
 
-/// One attempt at one item: every endpoint of its destination in route order.
-async fn attempt(shared: Arc<Shared>, mut item: QueueItem) {
+/// Items finished without a call: settled deliveries and expired items.
+async fn triage(shared: &Shared, items: Vec<QueueItem>) -> (Vec<QueueItem>, Vec<QueueItem>) {
     let now = now_ms();
-    // Finished already? A delivery is finished once our ledger settled it.
-    if let Payload::Delivery(_) = &item.payload {
-        let node = shared.node.lock().await;
-        let settled = interchain::settled_record(&node.state, &item.transfer)
-            .ok()
-            .flatten()
-            .is_some();
-        drop(node);
+    let node = shared.node.lock().await;
+    let mut finished = Vec::new();
+    let mut live = Vec::new();
+    for mut item in items {
+        // A delivery is finished once our ledger settled it.
+        let settled = matches!(item.payload, Payload::Delivery(_))
+            && interchain::settled_record(&node.state, &item.transfer)
+                .ok()
+                .flatten()
+                .is_some();
         if settled {
             item.state = ItemState::Done;
-            let _ = shared.queue.update(&item);
-            return;
+            finished.push(item);
+        } else if now.saturating_sub(item.created_ms) > shared.config.relay.max_lifetime_ms {
+            warn!(item = %item.id, attempts = item.attempts, "relay item expired");
+            item.state = ItemState::Expired;
+            finished.push(item);
+        } else {
+            live.push(item);
         }
     }
-    if now.saturating_sub(item.created_ms) > shared.config.relay.max_lifetime_ms {
-        warn!(item = %item.id, attempts = item.attempts, "relay item expired");
-        item.state = ItemState::Expired;
-        let _ = shared.queue.update(&item);
-        return;
+    (finished, live)
+}
+
+/// Records a peer's ack of an item.
+fn record_ack(item: &mut QueueItem, ack: RelayAck, endpoint: &str) {
+    item.attempts += 1;
+    item.last_endpoint = Some(endpoint.to_string());
+    item.last_error = ack.reason.clone();
+    item.peer_tx = ack.tx.or(item.peer_tx);
+    match (&item.payload, ack.status.as_str()) {
+        (Payload::Receipt(_), _) => item.state = ItemState::Done,
+        (Payload::Delivery(_), "pending") => {
+            // The destination is still syncing our headers: retry soon.
+            item.next_attempt_ms = now_ms() + 1_000;
+        }
+        (Payload::Delivery(_), _) => {
+            item.state = ItemState::Delivered;
+            item.next_attempt_ms = now_ms() + REDELIVER_MS;
+        }
     }
+    debug!(item = %item.id, endpoint, status = %ack.status, "relay: delivered");
+}
+
+/// One attempt at a batch of items of one destination and kind: every endpoint of
+/// the destination in route order, one call each, until one answers.
+async fn attempt_batch(shared: Arc<Shared>, items: Vec<QueueItem>) {
+    let (mut done, mut live) = triage(&shared, items).await;
+    let Some(destination) = live.first().map(|i| i.destination) else {
+        let _ = shared.queue.update_many(&done);
+        return;
+    };
+    let now = now_ms();
+    let identity = {
+        let node = shared.node.lock().await;
+        ledger::peer(&node.state, destination)
+            .ok()
+            .flatten()
+            .map(|p| p.registration.identity)
+    };
+    let endpoints = match shared.routes.resolve(destination, identity, now).await {
+        Ok(e) => e,
+        Err(e) => {
+            for item in &mut live {
+                item.failed(format!("no route: {e}"), now);
+            }
+            done.append(&mut live);
+            let _ = shared.queue.update_many(&done);
+            return;
+        }
+    };
+    let mut last_error = String::from("no endpoints");
+    for ep in endpoints {
+        shared.metrics.relay_attempts.inc_by(live.len() as u64);
+        let started = std::time::Instant::now();
+        let result = match &live[0].payload {
+            Payload::Delivery(_) => {
+                let ds: Vec<Delivery> = live
+                    .iter()
+                    .filter_map(|i| match &i.payload {
+                        Payload::Delivery(d) => Some(d.clone()),
+                        Payload::Receipt(_) => None,
+                    })
+                    .collect();
+                shared.peer.deliver_batch(&ep.url, &ds).await
+            }
+            Payload::Receipt(_) => {
+                let rs: Vec<ReceiptDelivery> = live
+                    .iter()
+                    .filter_map(|i| match &i.payload {
+                        Payload::Receipt(r) => Some(r.clone()),
+                        Payload::Delivery(_) => None,
+                    })
+                    .collect();
+                shared.peer.deliver_receipt_batch(&ep.url, &rs).await
+            }
+        };
+        match result {
+            Ok(answers) if answers.len() == live.len() => {
+                shared.routes.report_success(
+                    &ep.url,
+                    started.elapsed().as_millis() as u64,
+                    now_ms(),
+                );
+                for (item, a) in live.iter_mut().zip(answers) {
+                    match (a.ack, a.error) {
+                        (Some(ack), _) => record_ack(item, ack, &ep.url),
+                        (None, Some(e)) => {
+                            shared.metrics.relay_failures.inc();
+                            debug!(item = %item.id, endpoint = %ep.url, code = %e.code, "relay: refused");
+                            item.failed(format!("{}: {}", e.code, e.message), now_ms());
+                        }
+                        (None, None) => item.failed("empty answer".into(), now_ms()),
+                    }
+                }
+                done.append(&mut live);
+                let _ = shared.queue.update_many(&done);
+                return;
+            }
+            Ok(answers) => {
+                // Mixed kinds cannot happen (grouped by kind); a short answer is the
+                // peer's fault, and is handled as a bad response.
+                last_error = format!("{} answers for {} items", answers.len(), live.len());
+            }
+            Err(AdapterError::Status {
+                status: 404 | 405, ..
+            }) => {
+                // A peer without batch calls: one call per item.
+                let _ = shared.queue.update_many(&done);
+                for item in live {
+                    attempt(shared.clone(), item).await;
+                }
+                return;
+            }
+            Err(e) => {
+                shared.metrics.relay_failures.inc();
+                if e.is_retryable() {
+                    shared.routes.report_failure(&ep.url, now_ms());
+                }
+                last_error = e.to_string();
+                debug!(endpoint = %ep.url, items = live.len(), error = %e, "relay: batch attempt failed; trying next endpoint");
+                if !e.is_retryable() {
+                    break;
+                }
+            }
+        }
+    }
+    for item in &mut live {
+        item.failed(last_error.clone(), now_ms());
+    }
+    done.append(&mut live);
+    let _ = shared.queue.update_many(&done);
+}
+
+/// One attempt at one item: every endpoint of its destination in route order (for
+/// peers without batch calls).
+async fn attempt(shared: Arc<Shared>, item: QueueItem) {
+    let (mut done, live) = triage(&shared, vec![item]).await;
+    let Some(mut item) = live.into_iter().next() else {
+        let _ = shared.queue.update_many(&done);
+        return;
+    };
+    let now = now_ms();
     let identity = {
         let node = shared.node.lock().await;
         ledger::peer(&node.state, item.destination)
@@ -183,7 +335,8 @@ async fn attempt(shared: Arc<Shared>, mut item: QueueItem) {
         Ok(e) => e,
         Err(e) => {
             item.failed(format!("no route: {e}"), now);
-            let _ = shared.queue.update(&item);
+            done.push(item);
+            let _ = shared.queue.update_many(&done);
             return;
         }
     };
@@ -202,23 +355,9 @@ async fn attempt(shared: Arc<Shared>, mut item: QueueItem) {
                     started.elapsed().as_millis() as u64,
                     now_ms(),
                 );
-                item.attempts += 1;
-                item.last_endpoint = Some(ep.url.clone());
-                item.last_error = ack.reason.clone();
-                item.peer_tx = ack.tx.or(item.peer_tx);
-                match (&item.payload, ack.status.as_str()) {
-                    (Payload::Receipt(_), _) => item.state = ItemState::Done,
-                    (Payload::Delivery(_), "pending") => {
-                        // The destination is still syncing our headers: retry soon.
-                        item.next_attempt_ms = now_ms() + 1_000;
-                    }
-                    (Payload::Delivery(_), _) => {
-                        item.state = ItemState::Delivered;
-                        item.next_attempt_ms = now_ms() + REDELIVER_MS;
-                    }
-                }
-                debug!(item = %item.id, endpoint = %ep.url, status = %ack.status, "relay: delivered");
-                let _ = shared.queue.update(&item);
+                record_ack(&mut item, ack, &ep.url);
+                done.push(item);
+                let _ = shared.queue.update_many(&done);
                 return;
             }
             Err(e) => {
@@ -235,7 +374,8 @@ async fn attempt(shared: Arc<Shared>, mut item: QueueItem) {
         }
     }
     item.failed(last_error, now_ms());
-    let _ = shared.queue.update(&item);
+    done.push(item);
+    let _ = shared.queue.update_many(&done);
 }
 
 /// Keeps our light clients of every registered peer fed with its headers.

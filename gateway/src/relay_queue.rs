@@ -133,18 +133,62 @@ impl QueueItem {
 const ITEM: &[u8] = b"q/";
 const CURSOR: &[u8] = b"m/scanned";
 
+/// When an unfinished item is next due, kept in memory so that finding due items
+/// does not read the whole queue (finished items stay stored for their status).
+#[derive(Clone, Copy, Debug)]
+struct Schedule {
+    destination: ChainId,
+    next_attempt_ms: u64,
+}
+
 /// The queue, in its own sled tree.
 #[derive(Clone)]
 pub struct OutboundQueue {
     tree: sled::Tree,
+    /// Unfinished, unheld items by id.
+    schedule: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, Schedule>>>,
 }
 
 impl OutboundQueue {
     /// Opens the queue in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
-        Ok(Self {
+        let q = Self {
             tree: db.open_tree("relay")?,
-        })
+            schedule: Default::default(),
+        };
+        for it in q.list()? {
+            q.reschedule(&it);
+        }
+        Ok(q)
+    }
+
+    fn schedule(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Schedule>> {
+        self.schedule.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn reschedule(&self, it: &QueueItem) {
+        let mut s = self.schedule();
+        if !it.held && matches!(it.state, ItemState::Queued | ItemState::Delivered) {
+            s.insert(
+                it.id.clone(),
+                Schedule {
+                    destination: it.destination,
+                    next_attempt_ms: it.next_attempt_ms,
+                },
+            );
+        } else {
+            s.remove(&it.id);
+        }
+    }
+
+    /// Unfinished items per destination (not counting held ones, which wait for an
+    /// operator), for the queue-depth gauge.
+    pub fn depth(&self) -> std::collections::BTreeMap<ChainId, i64> {
+        let mut out = std::collections::BTreeMap::new();
+        for s in self.schedule().values() {
+            *out.entry(s.destination).or_default() += 1;
+        }
+        out
     }
 
     fn key(id: &str) -> Vec<u8> {
@@ -185,6 +229,13 @@ impl OutboundQueue {
         batch.insert(CURSOR, codec::encode(&cursor));
         self.tree.apply_batch(batch)?;
         self.tree.flush()?;
+        for it in items {
+            if !self.schedule().contains_key(&it.id) {
+                if let Some(stored) = self.get(&it.id)? {
+                    self.reschedule(&stored);
+                }
+            }
+        }
         Ok(added)
     }
 
@@ -196,13 +247,28 @@ impl OutboundQueue {
             .compare_and_swap(k, None as Option<&[u8]>, Some(codec::encode(item)))?
             .is_ok();
         self.tree.flush()?;
+        if added {
+            self.reschedule(item);
+        }
         Ok(added)
     }
 
     /// Saves an item's new state.
     pub fn update(&self, item: &QueueItem) -> Result<(), StoreError> {
-        self.tree.insert(Self::key(&item.id), codec::encode(item))?;
+        self.update_many(std::slice::from_ref(item))
+    }
+
+    /// Saves the new states of items, in one atomic batch, flushed.
+    pub fn update_many(&self, items: &[QueueItem]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for item in items {
+            batch.insert(Self::key(&item.id), codec::encode(item));
+        }
+        self.tree.apply_batch(batch)?;
         self.tree.flush()?;
+        for item in items {
+            self.reschedule(item);
+        }
         Ok(())
     }
 
@@ -227,12 +293,21 @@ impl OutboundQueue {
     /// Items due now, at most `per_destination` per destination.
     pub fn due(&self, now_ms: u64, per_destination: usize) -> Result<Vec<QueueItem>, StoreError> {
         let mut counts = std::collections::BTreeMap::<ChainId, usize>::new();
-        let mut out = Vec::new();
-        for it in self.list()? {
-            if it.due(now_ms) {
-                let c = counts.entry(it.destination).or_default();
-                if *c < per_destination {
-                    *c += 1;
+        let ids: Vec<String> = self
+            .schedule()
+            .iter()
+            .filter(|(_, s)| s.next_attempt_ms <= now_ms)
+            .filter(|(_, s)| {
+                let c = counts.entry(s.destination).or_default();
+                *c += 1;
+                *c <= per_destination
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(it) = self.get(&id)? {
+                if it.due(now_ms) {
                     out.push(it);
                 }
             }
@@ -342,5 +417,31 @@ mod tests {
             .collect();
         q.enqueue(&items, 1).unwrap();
         assert_eq!(q.due(0, 2).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn finished_items_leave_the_schedule_and_it_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let items: Vec<_> = (1..=3)
+            .map(|n| QueueItem::delivery(delivery(n), ChainId(0xb), 0))
+            .collect();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let q = OutboundQueue::open(&db).unwrap();
+            q.enqueue(&items, 1).unwrap();
+            assert_eq!(q.depth().get(&ChainId(0xb)), Some(&3));
+            let mut done = q.get(&items[0].id).unwrap().unwrap();
+            done.state = ItemState::Done;
+            q.update_many(&[done]).unwrap();
+            q.operate(&items[1].id, "hold", 0).unwrap();
+            assert_eq!(q.depth().get(&ChainId(0xb)), Some(&1));
+            assert_eq!(q.due(0, 10).unwrap().len(), 1);
+        }
+        let db = sled::open(dir.path()).unwrap();
+        let q = OutboundQueue::open(&db).unwrap();
+        let due = q.due(0, 10).unwrap();
+        assert_eq!(due.len(), 1, "only the unfinished, unheld one");
+        assert_eq!(due[0].id, items[2].id);
+        assert_eq!(q.list().unwrap().len(), 3, "finished ones stay listed");
     }
 }

@@ -168,11 +168,13 @@ impl Store {
         }
     }
 
-    /// Commits a block on top of the head, atomically, and flushes. `prune_undo_upto`
-    /// drops undo records of blocks that became irreversible (never reorganised again).
+    /// Commits a block on top of the head, atomically, and flushes. `tx_hashes` are
+    /// the hashes of its transactions, in order; `prune_undo` the blocks that became
+    /// irreversible, whose undo records go (they are never reorganised again).
     pub fn commit_block(
         &self,
         block: &Block,
+        tx_hashes: &[Hash32],
         applied: &AppliedBlock,
         undo: &Undo,
         prune_undo: &[Hash32],
@@ -184,13 +186,13 @@ impl Store {
         batch.insert(key(HEIGHT, &applied.height.to_be_bytes()), enc(&id));
         batch.insert(key(UNDO, &id.0), enc(undo));
         batch.insert(key(RECEIPTS, &id.0), enc(&applied.receipts));
-        for (i, tx) in block.txs.iter().enumerate() {
+        for (i, hash) in tx_hashes.iter().enumerate() {
             let loc = TxLocation {
                 height: applied.height,
                 block_id: id,
                 index: i as u32,
             };
-            batch.insert(key(TX, &tx.hash().0), enc(&loc));
+            batch.insert(key(TX, &hash.0), enc(&loc));
         }
         Self::state_writes(&mut batch, &applied.changes);
         batch.insert(

@@ -152,28 +152,53 @@ pub fn expected_proof_len(leaf_count: u64, index: u64) -> Option<usize> {
 }
 
 /// The inclusion proof for `leaves[index]` (`leaves` are leaf hashes); `None` when
-/// `index` is out of range.
+/// `index` is out of range. To prove many leaves of one tree, build a [`Prover`] once.
 pub fn prove(leaves: &[Hash32], index: usize) -> Option<MerkleProof> {
     if index >= leaves.len() {
         return None;
     }
-    let expected = expected_proof_len(
-        u64::try_from(leaves.len()).ok()?,
-        u64::try_from(index).ok()?,
-    )?;
-    let tree = build_tree(leaves);
-    // rs_merkle lists a single-leaf proof's helper hashes bottom-up, one per level that
-    // has a sibling, which is exactly our order (checked against an independent RFC 9162
-    // path computation in the tests).
-    let siblings: Vec<Hash32> = tree
-        .proof(&[index])
-        .proof_hashes()
-        .iter()
-        .copied()
-        .map(Hash32)
-        .collect();
-    // Never hand out a proof our own verifier would reject on shape.
-    (siblings.len() == expected).then_some(MerkleProof { siblings })
+    Prover::new(leaves).prove(index)
+}
+
+/// A tree built once, to prove any number of its leaves (building it is linear in
+/// the leaves; each proof after that is logarithmic).
+pub struct Prover {
+    tree: rs_merkle::MerkleTree<DomainHasher>,
+    leaf_count: usize,
+}
+
+impl Prover {
+    /// The tree over `leaves` (leaf hashes).
+    pub fn new(leaves: &[Hash32]) -> Self {
+        Self {
+            tree: build_tree(leaves),
+            leaf_count: leaves.len(),
+        }
+    }
+
+    /// The inclusion proof for leaf `index`; `None` when out of range.
+    pub fn prove(&self, index: usize) -> Option<MerkleProof> {
+        if index >= self.leaf_count {
+            return None;
+        }
+        let expected = expected_proof_len(
+            u64::try_from(self.leaf_count).ok()?,
+            u64::try_from(index).ok()?,
+        )?;
+        // rs_merkle lists a single-leaf proof's helper hashes bottom-up, one per level
+        // that has a sibling, which is exactly our order (checked against an
+        // independent RFC 9162 path computation in the tests).
+        let siblings: Vec<Hash32> = self
+            .tree
+            .proof(&[index])
+            .proof_hashes()
+            .iter()
+            .copied()
+            .map(Hash32)
+            .collect();
+        // Never hand out a proof our own verifier would reject on shape.
+        (siblings.len() == expected).then_some(MerkleProof { siblings })
+    }
 }
 
 /// Checks that `leaf` is leaf number `index` of the tree of `leaf_count` leaves whose
@@ -240,6 +265,21 @@ mod tests {
         (0..n)
             .map(|i| leaf_hash(format!("item-{i}").as_bytes()))
             .collect()
+    }
+
+    #[test]
+    fn a_prover_built_once_proves_every_leaf_like_prove_does() {
+        for n in [1usize, 2, 3, 5, 8, 13, 100] {
+            let leaves = leaves_of(n);
+            let root = merkle_root(&leaves);
+            let prover = Prover::new(&leaves);
+            for i in 0..n {
+                let p = prover.prove(i).unwrap();
+                assert_eq!(Some(p.clone()), prove(&leaves, i), "n={n} i={i}");
+                assert!(verify_inclusion(&root, n as u64, i as u64, &leaves[i], &p).is_ok());
+            }
+            assert_eq!(prover.prove(n), None, "out of range");
+        }
     }
 
     /// Largest power of two strictly less than `n` (n >= 2).

@@ -8,9 +8,10 @@
 //! `distpos demo` (what `cargo run --release` runs) uses `duo`, and `distpos bench`
 //! measures networks built the same way.
 //!
-//! The end-to-end suite that runs real `distpos` processes lives in
-//! `gateway/tests/`: only there does Cargo hand a test the path of the `distpos`
-//! binary it just built. This crate holds no code that runs.
+//! The end-to-end suite that runs real `distpos` processes lives in `tests/` here.
+//! Cargo hands the path of the `distpos` binary it just built only to the tests of
+//! the package that defines it, so `gateway/Cargo.toml` declares these files as its
+//! `[[test]]` targets; `cargo test --workspace` runs them.
 
 /// The `duo` spec.
 pub const DUO: &str = include_str!("../specs/duo.toml");

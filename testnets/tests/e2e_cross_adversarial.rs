@@ -129,6 +129,47 @@ async fn forged_premature_duplicate_and_excess_deliveries_are_not_admitted() {
         "{v}"
     );
 
+    // The batch form (what the relay sends): one answer per item, in order, each as
+    // the single call would give it; a bad batch as a whole changes nothing.
+    let (s, v) = b
+        .post(
+            0,
+            "/v1/relay/deliveries/batch",
+            &json!([d.clone(), forged.clone(), delivery_from(&proof, "c0ffee")]),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v[0]["ack"]["status"].as_str(),
+        Some("already_consumed"),
+        "{v}"
+    );
+    assert_eq!(v[1]["error"]["code"].as_str(), Some("bad_proof"), "{v}");
+    assert_eq!(v[2]["error"]["code"].as_str(), Some("unknown_peer"), "{v}");
+    assert_eq!(v.as_array().map(|a| a.len()), Some(3), "{v}");
+    let too_many: Vec<Value> = (0..501).map(|_| d.clone()).collect();
+    let (s, v) = b
+        .post(0, "/v1/relay/deliveries/batch", &json!(too_many))
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("batch_too_large")),
+        "{v}"
+    );
+    let (s, v) = b
+        .post(
+            0,
+            "/v1/relay/deliveries/batch",
+            &json!([d.clone(), {"source_chain": "a2"}]),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("invalid_json")),
+        "{v}"
+    );
+    assert_eq!(b.balance(0, &bob).await, 100);
+
     // Concurrent transfers worth more than the collateral (900 left): never more admitted.
     let mut hashes = Vec::new();
     let carol: Vec<_> = (0..5u8)
