@@ -256,7 +256,14 @@ mod tests {
     use distpos_proofs::{ChainId, SecretKey};
 
     fn tx(key: &SecretKey, nonce: u64, fee: u128) -> (Transaction, Hash32, Address) {
-        let t = UnsignedTx {
+        let t = tx_with_memo(key, nonce, fee, b"");
+        let h = t.hash();
+        let a = Address::from_public_key(&key.public_key()).unwrap();
+        (t, h, a)
+    }
+
+    fn tx_with_memo(key: &SecretKey, nonce: u64, fee: u128, memo: &[u8]) -> Transaction {
+        UnsignedTx {
             chain_id: ChainId(1),
             nonce,
             fee,
@@ -266,14 +273,11 @@ mod tests {
             body: Body::Transfer {
                 to: QualifiedAddress::local(Address::ZERO),
                 amount: 1,
-                memo: vec![],
+                memo: memo.to_vec(),
                 deliver_by: 0,
             },
         }
-        .sign(key);
-        let h = t.hash();
-        let a = Address::from_public_key(&key.public_key()).unwrap();
-        (t, h, a)
+        .sign(key)
     }
 
     #[test]
@@ -338,7 +342,7 @@ mod tests {
         let (t1, h1, s) = tx(&k, 1, 5);
         m.insert(t1, h1, s).unwrap();
         // Same nonce, another body (memo), same fee: refused; the first stays.
-        let mut u = t_with_memo(&k, 1, 5);
+        let mut u = tx_with_memo(&k, 1, 5, b"again");
         let hu = u.hash();
         assert_eq!(
             m.insert(u.clone(), hu, s),
@@ -349,7 +353,7 @@ mod tests {
         );
         assert!(m.contains(&h1) && !m.contains(&hu));
         // Higher fee: replaces, and the old one is gone from every index.
-        u = t_with_memo(&k, 1, 6);
+        u = tx_with_memo(&k, 1, 6, b"again");
         let hu = u.hash();
         assert!(m.insert(u, hu, s).unwrap());
         assert!(!m.contains(&h1) && m.contains(&hu));
@@ -382,23 +386,5 @@ mod tests {
             }
         }
         assert_eq!(m.pending_of(&s), 3 + 1_000);
-    }
-
-    fn t_with_memo(key: &SecretKey, nonce: u64, fee: u128) -> Transaction {
-        UnsignedTx {
-            chain_id: ChainId(1),
-            nonce,
-            fee,
-            ref_block_num: 0,
-            ref_block_prefix: 0,
-            expiration: 1_000 + nonce,
-            body: Body::Transfer {
-                to: QualifiedAddress::local(Address::ZERO),
-                amount: 1,
-                memo: b"again".to_vec(),
-                deliver_by: 0,
-            },
-        }
-        .sign(key)
     }
 }

@@ -185,6 +185,23 @@ async fn triage(shared: &Shared, items: Vec<QueueItem>) -> (Vec<QueueItem>, Vec<
     (finished, live)
 }
 
+/// The destination's endpoints in route order, checked against the identity it
+/// registered with us.
+async fn endpoints_for(
+    shared: &Shared,
+    destination: ChainId,
+    now: u64,
+) -> Result<Vec<distpos_routing::Endpoint>, distpos_routing::RoutingError> {
+    let identity = {
+        let node = shared.node.lock().await;
+        ledger::peer(&node.state, destination)
+            .ok()
+            .flatten()
+            .map(|p| p.registration.identity)
+    };
+    shared.routes.resolve(destination, identity, now).await
+}
+
 /// Records a peer's ack of an item.
 fn record_ack(item: &mut QueueItem, ack: RelayAck, endpoint: &str) {
     item.attempts += 1;
@@ -214,14 +231,7 @@ async fn attempt_batch(shared: Arc<Shared>, items: Vec<QueueItem>) {
         return;
     };
     let now = now_ms();
-    let identity = {
-        let node = shared.node.lock().await;
-        ledger::peer(&node.state, destination)
-            .ok()
-            .flatten()
-            .map(|p| p.registration.identity)
-    };
-    let endpoints = match shared.routes.resolve(destination, identity, now).await {
+    let endpoints = match endpoints_for(&shared, destination, now).await {
         Ok(e) => e,
         Err(e) => {
             for item in &mut live {
@@ -324,14 +334,7 @@ async fn attempt(shared: Arc<Shared>, item: QueueItem) {
         return;
     };
     let now = now_ms();
-    let identity = {
-        let node = shared.node.lock().await;
-        ledger::peer(&node.state, item.destination)
-            .ok()
-            .flatten()
-            .map(|p| p.registration.identity)
-    };
-    let endpoints = match shared.routes.resolve(item.destination, identity, now).await {
+    let endpoints = match endpoints_for(&shared, item.destination, now).await {
         Ok(e) => e,
         Err(e) => {
             item.failed(format!("no route: {e}"), now);
