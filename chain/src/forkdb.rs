@@ -158,6 +158,33 @@ impl ForkDb {
             )
     }
 
+    /// Where to start fetching another node's canonical chain so that its tip `remote`
+    /// can be considered, or `None` when there is nothing to fetch: we hold that block
+    /// already, or fork choice prefers our head `local` anyway. Sync follows fork
+    /// choice, not height: a branch with a higher LIB is fetched however short it is.
+    ///
+    /// A taller preferred tip most likely extends our head, so fetching starts just
+    /// above it; a preferred tip that is not taller is on another branch, and fetching
+    /// starts just above our root (see [`ForkDb::sync_rewind`]), which every honest
+    /// branch shares.
+    pub fn sync_from(&self, local: &ForkTip, remote: &ForkTip) -> Option<u64> {
+        if self.contains(&remote.id) || remote.prefer(local).is_le() {
+            return None;
+        }
+        Some(if remote.height > local.height {
+            local.height + 1
+        } else {
+            self.sync_rewind()
+        })
+    }
+
+    /// Where to fetch from when blocks fetched above our head did not link to it
+    /// (an unknown parent): just above the root, the last block every branch we may
+    /// still switch to shares.
+    pub fn sync_rewind(&self) -> u64 {
+        self.root_height + 1
+    }
+
     /// Ancestors of `id` up to (excluding) the root, newest first; `None` if the chain
     /// does not reach the root.
     fn ancestry(&self, id: &Hash32) -> Option<Vec<Hash32>> {

@@ -193,7 +193,12 @@ pub async fn start_with(net: &Network, dir: &Path, exe: &Path) -> anyhow::Result
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()?;
-    let mut pids: Vec<u32> = read_pids(dir);
+    // Only processes that are still ours: a PID left by a crash may belong to anything
+    // by now.
+    let mut pids: Vec<u32> = read_pids(dir)
+        .into_iter()
+        .filter(|p| is_ours(*p, &markers(net)))
+        .collect();
     if let Some((conf, port)) = &net.dns {
         let dnsmasq = find_dnsmasq().context(
             "the trio network needs dnsmasq for DNS discovery: apt-get install -y dnsmasq-base",
@@ -276,27 +281,62 @@ fn read_pids(dir: &Path) -> Vec<u32> {
         .collect()
 }
 
-/// Stops every process `start` started in `dir` (SIGTERM, then SIGKILL after 5 s).
+/// What identifies a process `start` started for `net`: a node's config path or
+/// dnsmasq's config file, as they stand on its command line.
+fn markers(net: &Network) -> Vec<String> {
+    net.chains
+        .iter()
+        .flat_map(|c| c.configs.iter().map(|p| p.display().to_string()))
+        .chain(
+            net.dns
+                .iter()
+                .map(|(conf, _)| format!("--conf-file={}", conf.display())),
+        )
+        .collect()
+}
+
+/// Whether `pid` is alive and runs with one of `markers` as an argument (read from
+/// `/proc/<pid>/cmdline`): the launcher never signals a process it did not start.
+fn is_ours(pid: u32, markers: &[String]) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    cmdline
+        .split(|b| *b == 0)
+        .filter_map(|a| std::str::from_utf8(a).ok())
+        .any(|a| markers.iter().any(|m| m == a))
+}
+
+/// Stops every process `start` started in `dir` (SIGTERM, then SIGKILL after 5 s),
+/// after checking that each PID still runs one of the network's nodes (or its
+/// dnsmasq); PIDs that died or now belong to something else are left alone.
 pub fn stop(dir: &Path) -> anyhow::Result<usize> {
-    let pids = read_pids(dir);
-    let alive = |pid: u32| Path::new(&format!("/proc/{pid}")).exists();
-    for pid in &pids {
+    let net: Option<Network> = std::fs::read_to_string(manifest(dir))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let markers = net.as_ref().map(markers).unwrap_or_default();
+    let pids: Vec<u32> = read_pids(dir)
+        .into_iter()
+        .filter(|p| is_ours(*p, &markers))
+        .collect();
+    let signal = |sig: &str, pid: u32| {
         let _ = Command::new("kill")
-            .arg("-TERM")
+            .arg(sig)
             .arg(pid.to_string())
+            .stderr(Stdio::null())
             .status();
+    };
+    for pid in &pids {
+        signal("-TERM", *pid);
     }
     for _ in 0..50 {
-        if !pids.iter().any(|p| alive(*p)) {
+        if !pids.iter().any(|p| is_ours(*p, &markers)) {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    for pid in pids.iter().filter(|p| alive(**p)) {
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg(pid.to_string())
-            .status();
+    for pid in pids.iter().filter(|p| is_ours(**p, &markers)) {
+        signal("-KILL", *pid);
     }
     let _ = std::fs::remove_file(dir.join("pids"));
     Ok(pids.len())
@@ -322,4 +362,62 @@ pub fn find_dnsmasq() -> Option<PathBuf> {
 /// The faucet key of a launched chain.
 pub fn faucet(c: &LaunchedChain) -> anyhow::Result<distpos_proofs::SecretKey> {
     Ok(keyfile::read(&c.faucet_key)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_processes_started_for_the_network_are_ours() {
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let pid = child.id();
+        // Until the child has exec'ed, its command line is still ours (the test's).
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !is_ours(pid, &["30".to_string()]) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sleep 30 never showed up"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            !is_ours(pid, &["/some/net/node-0.toml".to_string()]),
+            "a reused PID running something else is not ours"
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(!is_ours(pid, &["30".to_string()]), "a dead PID is not ours");
+    }
+
+    #[test]
+    fn stop_leaves_foreign_pids_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut stranger = Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let net = Network {
+            spec: "duo".into(),
+            chains: vec![],
+            dns: None,
+            api_token: None,
+        };
+        std::fs::write(
+            manifest(dir.path()),
+            serde_json::to_string(&net).expect("json"),
+        )
+        .expect("manifest");
+        std::fs::write(dir.path().join("pids"), format!("{}\n", stranger.id())).expect("pids");
+        assert_eq!(stop(dir.path()).expect("stop"), 0);
+        assert!(
+            matches!(stranger.try_wait(), Ok(None)),
+            "a process the launcher did not start keeps running"
+        );
+        let _ = stranger.kill();
+        let _ = stranger.wait();
+    }
 }

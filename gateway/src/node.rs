@@ -21,7 +21,7 @@ use distpos_chain::{
     State, Transaction, TxCheck, TxError,
 };
 use distpos_proofs::{
-    consensus::{ChainRules, ConsensusState},
+    consensus::{ChainRules, ConsensusState, Participation, MIN_PARTICIPATION_PERCENT},
     Hash32, SecretKey,
 };
 use std::time::Instant;
@@ -71,6 +71,26 @@ pub enum BlockOutcome {
     Added {
         /// The head changed (extended or reorganised).
         head_changed: bool,
+    },
+}
+
+/// Whether a node may produce in a slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProductionGate {
+    /// No key, not scheduled, or the slot is not after the head.
+    NotOurs,
+    /// Ours to produce.
+    Ours,
+    /// Ours, but participation is below the floor: produce only when the nodes of
+    /// ⌊2n/3⌋+1 of the scheduled producers are reachable and agree on `head`
+    /// ([`distpos_proofs::consensus::OutageQuorum`]), or with `stale_production`.
+    LowParticipation {
+        /// What this node sees.
+        participation: Participation,
+        /// Our head, which the others must agree on.
+        head: Hash32,
+        /// The schedule whose producers count.
+        schedule: distpos_proofs::ProducerSchedule,
     },
 }
 
@@ -409,23 +429,47 @@ impl Node {
         self.metrics.mempool.set(self.mempool.len() as i64);
     }
 
-    /// Produces the block for `slot` if this node holds the key scheduled for it.
-    /// Returns the block to broadcast.
-    pub fn produce(&mut self, slot: u64, now_ms: u64) -> Result<Option<Block>, NodeError> {
-        let Some(key) = self.key.clone() else {
-            return Ok(None);
+    /// Whether this node may produce the block for `slot`, as far as the chain it holds
+    /// can tell (the outage rule needs the other nodes: see [`ProductionGate`]).
+    pub fn production_gate(&self, slot: u64) -> Result<ProductionGate, NodeError> {
+        let Some(key) = self.key.as_ref() else {
+            return Ok(ProductionGate::NotOurs);
         };
         let cons = self.consensus()?;
         if slot <= cons.slot || cons.scheduled_producer(slot) != Some(&key.public_key()) {
-            return Ok(None);
+            return Ok(ProductionGate::NotOurs);
         }
         let participation = cons.participation(slot);
-        if cons.height > 0 && participation.percent() < 33 && !self.stale_production {
-            warn!(slot, filled = participation.filled, window = participation.window,
-                  "participation below 33%: not producing (a minority partition must not grow a chain); \
-                   set stale_production to restart a halted chain");
-            return Ok(None);
+        if cons.height > 0
+            && participation.percent() < MIN_PARTICIPATION_PERCENT
+            && !self.stale_production
+        {
+            return Ok(ProductionGate::LowParticipation {
+                participation,
+                head: self.state.head_id,
+                schedule: cons.active,
+            });
         }
+        Ok(ProductionGate::Ours)
+    }
+
+    /// Produces the block for `slot` if this node holds the key scheduled for it.
+    /// `agreed_head` is the head on which the outage rule was checked and met (DESIGN
+    /// §14): below the participation floor, a node produces only on that head.
+    /// Returns the block to broadcast.
+    pub fn produce(
+        &mut self,
+        slot: u64,
+        now_ms: u64,
+        agreed_head: Option<Hash32>,
+    ) -> Result<Option<Block>, NodeError> {
+        let key = match (self.production_gate(slot)?, &self.key) {
+            (ProductionGate::NotOurs, _) | (_, None) => return Ok(None),
+            (ProductionGate::LowParticipation { head, .. }, _) if agreed_head != Some(head) => {
+                return Ok(None)
+            }
+            (_, Some(key)) => key.clone(),
+        };
         if self.store.watermark()? >= slot {
             warn!(
                 slot,

@@ -15,13 +15,27 @@ pub struct PeerClient {
     peers: Vec<String>,
 }
 
-/// What a peer says about its chain (the fields sync needs).
+/// What a peer says about its chain (the fields sync and the outage check need).
 #[derive(Debug, Deserialize)]
 pub struct PeerStatus {
     /// Its head.
     pub head: PeerBlockRef,
     /// Its LIB.
     pub lib: PeerBlockRef,
+    /// Its producer key, if it produces.
+    #[serde(default)]
+    pub producer_key: Option<distpos_proofs::PublicKey>,
+}
+
+impl PeerStatus {
+    /// Its head as fork choice sees it.
+    pub fn tip(&self) -> distpos_proofs::consensus::ForkTip {
+        distpos_proofs::consensus::ForkTip {
+            lib: self.lib.height,
+            height: self.head.height,
+            id: self.head.id,
+        }
+    }
 }
 
 /// A block reference from a peer.
@@ -29,6 +43,8 @@ pub struct PeerStatus {
 pub struct PeerBlockRef {
     /// Height.
     pub height: u64,
+    /// Block id.
+    pub id: distpos_proofs::Hash32,
 }
 
 #[derive(Deserialize)]
@@ -95,12 +111,24 @@ impl PeerClient {
 
     /// A peer's status.
     pub async fn status(&self, peer: &str) -> Result<PeerStatus, String> {
-        let r = self
-            .http
-            .get(format!("{peer}/v1/status"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        self.status_request(peer, None).await
+    }
+
+    /// A peer's status, waiting at most `wait`.
+    pub async fn status_within(&self, peer: &str, wait: Duration) -> Result<PeerStatus, String> {
+        self.status_request(peer, Some(wait)).await
+    }
+
+    async fn status_request(
+        &self,
+        peer: &str,
+        wait: Option<Duration>,
+    ) -> Result<PeerStatus, String> {
+        let mut req = self.http.get(format!("{peer}/v1/status"));
+        if let Some(w) = wait {
+            req = req.timeout(w);
+        }
+        let r = req.send().await.map_err(|e| e.to_string())?;
         if !r.status().is_success() {
             return Err(format!("status {}", r.status()));
         }

@@ -4,14 +4,14 @@
 //! headers, and retrying deliveries that were not provable yet.
 
 use crate::{
-    relay_queue::{ItemState, Payload, QueueItem, REDELIVER_MS},
+    relay_queue::{ItemState, Payload, QueueItem},
     service::{now_ms, Shared},
 };
 use distpos_adapters::{AdapterError, Delivery, PeerChain, ReceiptDelivery, RelayAck};
 use distpos_chain::{interchain, ledger, tx::Outcome};
 use distpos_proofs::{merkle, ChainId, Hash32};
 use std::{sync::Arc, time::Duration};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Runs the relay loops until aborted.
 pub async fn run(shared: Arc<Shared>) {
@@ -202,24 +202,22 @@ async fn endpoints_for(
     shared.routes.resolve(destination, identity, now).await
 }
 
+/// Saves items' new states; a failed write is logged loudly (the items stay due in
+/// memory and on disk in their previous state, so nothing is lost, only repeated).
+fn save(shared: &Shared, items: &[QueueItem]) {
+    if let Err(e) = shared.queue.update_many(items) {
+        error!(error = %e, items = items.len(), "relay queue: cannot save item states");
+    }
+}
+
 /// Records a peer's ack of an item.
 fn record_ack(item: &mut QueueItem, ack: RelayAck, endpoint: &str) {
     item.attempts += 1;
     item.last_endpoint = Some(endpoint.to_string());
     item.last_error = ack.reason.clone();
     item.peer_tx = ack.tx.or(item.peer_tx);
-    match (&item.payload, ack.status.as_str()) {
-        (Payload::Receipt(_), _) => item.state = ItemState::Done,
-        (Payload::Delivery(_), "pending") => {
-            // The destination is still syncing our headers: retry soon.
-            item.next_attempt_ms = now_ms() + 1_000;
-        }
-        (Payload::Delivery(_), _) => {
-            item.state = ItemState::Delivered;
-            item.next_attempt_ms = now_ms() + REDELIVER_MS;
-        }
-    }
-    debug!(item = %item.id, endpoint, status = %ack.status, "relay: delivered");
+    item.answered(&ack.status, now_ms());
+    debug!(item = %item.id, endpoint, status = %ack.status, "relay: answered");
 }
 
 /// One attempt at a batch of items of one destination and kind: every endpoint of
@@ -227,7 +225,7 @@ fn record_ack(item: &mut QueueItem, ack: RelayAck, endpoint: &str) {
 async fn attempt_batch(shared: Arc<Shared>, items: Vec<QueueItem>) {
     let (mut done, mut live) = triage(&shared, items).await;
     let Some(destination) = live.first().map(|i| i.destination) else {
-        let _ = shared.queue.update_many(&done);
+        save(&shared, &done);
         return;
     };
     let now = now_ms();
@@ -238,7 +236,7 @@ async fn attempt_batch(shared: Arc<Shared>, items: Vec<QueueItem>) {
                 item.failed(format!("no route: {e}"), now);
             }
             done.append(&mut live);
-            let _ = shared.queue.update_many(&done);
+            save(&shared, &done);
             return;
         }
     };
@@ -287,7 +285,7 @@ async fn attempt_batch(shared: Arc<Shared>, items: Vec<QueueItem>) {
                     }
                 }
                 done.append(&mut live);
-                let _ = shared.queue.update_many(&done);
+                save(&shared, &done);
                 return;
             }
             Ok(answers) => {
@@ -299,7 +297,7 @@ async fn attempt_batch(shared: Arc<Shared>, items: Vec<QueueItem>) {
                 status: 404 | 405, ..
             }) => {
                 // A peer without batch calls: one call per item.
-                let _ = shared.queue.update_many(&done);
+                save(&shared, &done);
                 for item in live {
                     attempt(shared.clone(), item).await;
                 }
@@ -322,7 +320,7 @@ async fn attempt_batch(shared: Arc<Shared>, items: Vec<QueueItem>) {
         item.failed(last_error.clone(), now_ms());
     }
     done.append(&mut live);
-    let _ = shared.queue.update_many(&done);
+    save(&shared, &done);
 }
 
 /// One attempt at one item: every endpoint of its destination in route order (for
@@ -330,7 +328,7 @@ async fn attempt_batch(shared: Arc<Shared>, items: Vec<QueueItem>) {
 async fn attempt(shared: Arc<Shared>, item: QueueItem) {
     let (mut done, live) = triage(&shared, vec![item]).await;
     let Some(mut item) = live.into_iter().next() else {
-        let _ = shared.queue.update_many(&done);
+        save(&shared, &done);
         return;
     };
     let now = now_ms();
@@ -339,7 +337,7 @@ async fn attempt(shared: Arc<Shared>, item: QueueItem) {
         Err(e) => {
             item.failed(format!("no route: {e}"), now);
             done.push(item);
-            let _ = shared.queue.update_many(&done);
+            save(&shared, &done);
             return;
         }
     };
@@ -360,7 +358,7 @@ async fn attempt(shared: Arc<Shared>, item: QueueItem) {
                 );
                 record_ack(&mut item, ack, &ep.url);
                 done.push(item);
-                let _ = shared.queue.update_many(&done);
+                save(&shared, &done);
                 return;
             }
             Err(e) => {
@@ -378,7 +376,7 @@ async fn attempt(shared: Arc<Shared>, item: QueueItem) {
     }
     item.failed(last_error, now_ms());
     done.push(item);
-    let _ = shared.queue.update_many(&done);
+    save(&shared, &done);
 }
 
 /// Keeps our light clients of every registered peer fed with its headers.

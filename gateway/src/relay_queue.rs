@@ -11,8 +11,13 @@ use serde::{Deserialize, Serialize};
 
 /// Delay before attempt n+1 after n failures (then the last value repeats).
 pub const RETRY_SCHEDULE_MS: [u64; 8] = [500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 300_000];
-/// How often a delivered transfer is re-sent while its receipt has not come back.
+/// How often an item the other side took (its transaction is in that side's mempool,
+/// or the transfer is consumed there) is re-sent until it is final: a mempool does not
+/// survive a restart, so nothing is final until the other side's ledger says so.
 pub const REDELIVER_MS: u64 = 15_000;
+/// How soon an item is re-sent after the other side answered "pending" (its light
+/// client of us has not seen the item's block as irreversible yet).
+pub const PENDING_RETRY_MS: u64 = 1_000;
 
 /// What an item carries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,9 +35,12 @@ pub enum Payload {
 pub enum ItemState {
     /// Waiting for its next attempt.
     Queued,
-    /// Accepted by the destination; re-sent now and then until settled.
+    /// Taken by the other side, not final there yet; re-sent now and then until it
+    /// is (a delivery: until our ledger settled it; a receipt: until the source
+    /// answers that it settled or refunded the transfer).
     Delivered,
-    /// Finished (settled, or the receipt was accepted).
+    /// Final: the source settled or refunded the transfer (receipts; a delivery is
+    /// done once our own ledger settled it).
     Done,
     /// Past its maximum lifetime without finishing.
     Expired,
@@ -53,6 +61,9 @@ pub struct QueueItem {
     pub created_ms: u64,
     /// Attempts so far.
     pub attempts: u32,
+    /// Failed attempts since the last answer (what the retry schedule counts: a
+    /// destination that was down for a while is not punished for it forever).
+    pub failures: u32,
     /// Next attempt not before.
     pub next_attempt_ms: u64,
     /// State.
@@ -105,6 +116,7 @@ impl QueueItem {
             payload,
             created_ms: now_ms,
             attempts: 0,
+            failures: 0,
             next_attempt_ms: now_ms,
             state: ItemState::Queued,
             held: false,
@@ -117,9 +129,30 @@ impl QueueItem {
     /// Records a failed attempt and schedules the next one.
     pub fn failed(&mut self, error: String, now_ms: u64) {
         self.attempts += 1;
-        let i = (self.attempts as usize - 1).min(RETRY_SCHEDULE_MS.len() - 1);
+        self.failures += 1;
+        let i = (self.failures as usize - 1).min(RETRY_SCHEDULE_MS.len() - 1);
         self.next_attempt_ms = now_ms + RETRY_SCHEDULE_MS[i];
         self.last_error = Some(error);
+    }
+
+    /// Records the other side's answer. An item is finished only once the other
+    /// side's ledger has applied it; "pending" and "accepted" (a transaction in a
+    /// mempool, which a restart loses) keep it due.
+    pub fn answered(&mut self, status: &str, now_ms: u64) {
+        self.failures = 0;
+        match (&self.payload, status) {
+            (Payload::Receipt(_), "already_settled" | "already_refunded") => {
+                self.state = ItemState::Done;
+            }
+            (_, "pending") => {
+                self.state = ItemState::Queued;
+                self.next_attempt_ms = now_ms + PENDING_RETRY_MS;
+            }
+            _ => {
+                self.state = ItemState::Delivered;
+                self.next_attempt_ms = now_ms + REDELIVER_MS;
+            }
+        }
     }
 
     /// Due for an attempt at `now_ms`.
@@ -405,6 +438,63 @@ mod tests {
         q.operate(&it.id, "release", 3_000).unwrap();
         q.operate(&it.id, "retry", 3_000).unwrap();
         assert_eq!(q.due(3_000, 4).unwrap().len(), 1);
+    }
+
+    fn receipt_item() -> QueueItem {
+        let d = delivery(1);
+        let r = ReceiptDelivery {
+            receipt_chain: ChainId(0xb),
+            receipt: distpos_chain::tx::Receipt {
+                tx_hash: Hash32::ZERO,
+                outcome: distpos_chain::tx::Outcome::Delivered {
+                    source: ChainId(0xa),
+                    source_tx: d.source_tx.hash(),
+                },
+                amount: 5,
+                fee: 0,
+            },
+            proof: MerkleProof { siblings: vec![] },
+            height: 1,
+            index: 0,
+        };
+        QueueItem::receipt(r, ChainId(0xa), d.source_tx.hash(), 0)
+    }
+
+    #[test]
+    fn nothing_is_done_until_the_other_side_applied_it() {
+        for item in [
+            QueueItem::delivery(delivery(1), ChainId(0xb), 0),
+            receipt_item(),
+        ] {
+            let mut it = item.clone();
+            it.answered("pending", 1_000);
+            assert_eq!(it.state, ItemState::Queued, "{}: pending stays due", it.id);
+            assert!(it.due(1_000 + PENDING_RETRY_MS));
+            it.answered("accepted", 2_000);
+            assert_eq!(
+                it.state,
+                ItemState::Delivered,
+                "{}: a mempool is not final",
+                it.id
+            );
+            assert!(!it.due(2_000 + REDELIVER_MS - 1) && it.due(2_000 + REDELIVER_MS));
+            it.answered("something_new", 3_000);
+            assert_eq!(
+                it.state,
+                ItemState::Delivered,
+                "an unknown answer is not final"
+            );
+        }
+        let mut r = receipt_item();
+        r.answered("already_settled", 5);
+        assert_eq!(r.state, ItemState::Done);
+        let mut r = receipt_item();
+        r.answered("already_refunded", 5);
+        assert_eq!(r.state, ItemState::Done);
+        // A delivery ends only when our own ledger settles it, whatever the answer.
+        let mut d = QueueItem::delivery(delivery(1), ChainId(0xb), 0);
+        d.answered("already_settled", 5);
+        assert_ne!(d.state, ItemState::Done);
     }
 
     #[test]

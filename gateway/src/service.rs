@@ -6,12 +6,13 @@ use crate::{
     config::NodeConfig,
     keyfile,
     metrics::Metrics,
-    node::{Node, NodeError},
+    node::{Node, NodeError, ProductionGate},
     peers::PeerClient,
     store::Store,
 };
 use anyhow::Context;
 use distpos_chain::{forkdb::ForkError, Genesis};
+use distpos_proofs::consensus::OutageQuorum;
 use std::{
     future::Future,
     sync::Arc,
@@ -160,20 +161,120 @@ async fn producer_loop(shared: Arc<Shared>) {
         }
         node.rules.clock
     };
+    let mut outage = OutageLog::default();
     loop {
         let now = now_ms();
         let slot = clock.slot_of(now).map_or(1, |s| s + 1).max(1);
         let at = clock.slot_start(slot);
         tokio::time::sleep(Duration::from_millis(at.saturating_sub(now))).await;
+        let gate = shared.node.lock().await.production_gate(slot);
+        let agreed_head = match gate {
+            Ok(ProductionGate::NotOurs) => continue,
+            Ok(ProductionGate::Ours) => {
+                outage.clear();
+                None
+            }
+            Ok(ProductionGate::LowParticipation {
+                participation,
+                head,
+                schedule,
+            }) => {
+                let wait = Duration::from_millis((clock.interval_ms / 2).clamp(100, 2_000));
+                let quorum = outage_quorum(&shared, head, &schedule, wait).await;
+                outage.report(&quorum, participation, head);
+                if !quorum.met() {
+                    continue;
+                }
+                Some(head)
+            }
+            Err(e) => {
+                error!(slot, error = %e, "block production failed");
+                continue;
+            }
+        };
         let produced = {
             let mut node = shared.node.lock().await;
-            tokio::task::block_in_place(|| node.produce(slot, now_ms()))
+            tokio::task::block_in_place(|| node.produce(slot, now_ms(), agreed_head))
         };
         match produced {
             Ok(Some(block)) => shared.peers.broadcast_block(block),
             Ok(None) => {}
             Err(e) => error!(slot, error = %e, "block production failed"),
         }
+    }
+}
+
+/// The outage rule (DESIGN §14): asks this chain's other nodes for their heads and
+/// counts the scheduled producers whose nodes agree on ours (this node included).
+async fn outage_quorum(
+    shared: &Shared,
+    head: distpos_proofs::Hash32,
+    schedule: &distpos_proofs::ProducerSchedule,
+    wait: Duration,
+) -> OutageQuorum {
+    let mut asks = tokio::task::JoinSet::new();
+    for p in shared.peers.peers() {
+        let (client, p) = (shared.peers.clone(), p.clone());
+        asks.spawn(async move { client.status_within(&p, wait).await });
+    }
+    let ours = shared
+        .node
+        .lock()
+        .await
+        .key
+        .as_ref()
+        .map(|k| k.public_key());
+    let mut agreeing: Vec<distpos_proofs::PublicKey> = ours.into_iter().collect();
+    while let Some(answer) = asks.join_next().await {
+        if let Ok(Ok(s)) = answer {
+            if s.head.id == head {
+                agreeing.extend(s.producer_key);
+            }
+        }
+    }
+    OutageQuorum::count(schedule, &agreeing)
+}
+
+/// Says why a producer below the participation floor waits (at WARN, every few
+/// seconds at most) and when it resumes (at INFO, once).
+#[derive(Default)]
+struct OutageLog {
+    last_warn: Option<std::time::Instant>,
+    resumed: bool,
+}
+
+impl OutageLog {
+    const EVERY: Duration = Duration::from_secs(5);
+
+    fn clear(&mut self) {
+        self.last_warn = None;
+        self.resumed = false;
+    }
+
+    fn report(
+        &mut self,
+        q: &OutageQuorum,
+        p: distpos_proofs::consensus::Participation,
+        head: distpos_proofs::Hash32,
+    ) {
+        if q.met() {
+            if !self.resumed {
+                info!(agreeing = q.agreeing, needed = q.needed, filled = p.filled, window = p.window, head = %head,
+                      "participation below 33%, but the scheduled producers' nodes agree on our head: \
+                       resuming production after an outage");
+            }
+            self.resumed = true;
+            return;
+        }
+        self.resumed = false;
+        if self.last_warn.is_some_and(|t| t.elapsed() < Self::EVERY) {
+            return;
+        }
+        self.last_warn = Some(std::time::Instant::now());
+        warn!(agreeing = q.agreeing, needed = q.needed, filled = p.filled, window = p.window, head = %head,
+              "participation below 33% and too few scheduled producers' nodes reachable in agreement on \
+               our head: not producing (a minority partition must not grow a chain); waiting for them, \
+               or set stale_production to override");
     }
 }
 
@@ -196,26 +297,40 @@ async fn sync_loop(shared: Arc<Shared>) {
     }
 }
 
+/// Fetches `peer`'s branch when fork choice prefers its head to ours (a higher LIB, or
+/// the same LIB and taller), however short that branch is.
 async fn catch_up(shared: &Shared, peer: &str) -> Result<(), String> {
     let batch = shared.config.sync.batch;
     let status = shared.peers.status(peer).await?;
-    let mut next = shared.node.lock().await.head_height + 1;
+    let remote = status.tip();
+    let mut next = {
+        let node = shared.node.lock().await;
+        let local = node
+            .forkdb
+            .tip(&node.state.head_id)
+            .unwrap_or_else(|| node.forkdb.best());
+        match node.forkdb.sync_from(&local, &remote) {
+            Some(from) => from,
+            None => return Ok(()),
+        }
+    };
     let mut rewound = false;
-    // `next` only moves forward, except for one rewind to our LIB when the peer's
-    // chain does not extend our head (we are on another branch).
-    while next <= status.head.height {
+    // `next` only moves forward, except for one rewind to just above our root when the
+    // peer's blocks do not link to what we hold (we are on another branch).
+    while next <= remote.height {
         let blocks = shared.peers.blocks(peer, next, batch).await?;
         if blocks.is_empty() {
             break;
         }
         let mut node = shared.node.lock().await;
+        let rewind = node.forkdb.sync_rewind();
         for b in blocks {
             let height = b.height();
             match tokio::task::block_in_place(|| node.on_block(b, now_ms())) {
                 Ok(_) => next = height + 1,
-                Err(NodeError::Fork(ForkError::UnknownParent(_))) if !rewound => {
+                Err(NodeError::Fork(ForkError::UnknownParent(_))) if !rewound && next > rewind => {
                     rewound = true;
-                    next = node.forkdb.root().1 + 1;
+                    next = rewind;
                     break;
                 }
                 Err(e) => return Err(format!("block {height} from peer refused: {e}")),

@@ -359,6 +359,46 @@ impl ForkTip {
     }
 }
 
+/// Participation below which a producer stops producing (DESIGN §4.2): a minority
+/// partition must not grow a chain.
+pub const MIN_PARTICIPATION_PERCENT: u32 = 33;
+
+/// The outage rule (DESIGN §14): a producer that sees participation below
+/// [`MIN_PARTICIPATION_PERCENT`] may still produce when the nodes of ⌊2n/3⌋+1 of the
+/// scheduled producers (itself included) are reachable and agree on its head — then
+/// no partition exists and the chain was simply stopped. Otherwise it waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutageQuorum {
+    /// Scheduled producers whose nodes agree on our head (ourselves included).
+    pub agreeing: usize,
+    /// How many must (⌊2n/3⌋+1 of the schedule).
+    pub needed: usize,
+}
+
+impl OutageQuorum {
+    /// Counts the scheduled producers among `agreeing` (keys of nodes that answered
+    /// with our head, and our own key); keys outside the schedule and repeats count
+    /// for nothing.
+    pub fn count<'a>(
+        schedule: &ProducerSchedule,
+        agreeing: impl IntoIterator<Item = &'a PublicKey>,
+    ) -> Self {
+        let set: std::collections::BTreeSet<&PublicKey> = agreeing
+            .into_iter()
+            .filter(|k| schedule.contains(k))
+            .collect();
+        Self {
+            agreeing: set.len(),
+            needed: supermajority(schedule.producers.len()),
+        }
+    }
+
+    /// True when production may resume.
+    pub fn met(&self) -> bool {
+        self.agreeing >= self.needed
+    }
+}
+
 /// Proof that a producer signed two different headers for one slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DoubleSign {

@@ -166,3 +166,177 @@ fn detects_double_signing() {
     assert_eq!(other.id(), base.blocks[0].id());
     assert!(db.equivocation(&base.blocks[0].header).is_none());
 }
+
+#[test]
+fn sync_follows_fork_choice_not_height() {
+    let (base, a, b) = forked();
+    let r = rules(&base);
+    let mut db = db_at_genesis(&TestChain::from_genesis(
+        base.genesis.clone(),
+        vec![],
+        vec![],
+    ));
+    for blk in &a.blocks {
+        db.insert(blk.clone(), &r, u64::MAX / 2).unwrap();
+    }
+    let local = db.tip(&a.state.head_id).unwrap();
+    let lc = |c: &TestChain| ledger::consensus(&c.state).unwrap();
+    let remote = |c: &TestChain| ForkTip {
+        lib: lc(c).lib,
+        height: c.height(),
+        id: c.state.head_id,
+    };
+    // A known tip, or one fork choice does not prefer: nothing to fetch.
+    assert_eq!(db.sync_from(&local, &local), None);
+    let worse = ForkTip {
+        lib: 0,
+        height: 1,
+        id: Hash32([0xff; 32]),
+    };
+    assert_eq!(db.sync_from(&local, &worse), None);
+    // Taller and preferred: from above our head.
+    assert_eq!(db.sync_from(&local, &remote(&b)), Some(local.height + 1));
+    // Preferred by its LIB although shorter: from above the root.
+    let shorter_higher_lib = ForkTip {
+        lib: local.lib + 1,
+        height: local.height - 1,
+        id: Hash32([0x01; 32]),
+    };
+    assert_eq!(
+        db.sync_from(&local, &shorter_higher_lib),
+        Some(db.sync_rewind())
+    );
+    assert_eq!(db.sync_rewind(), 1);
+}
+
+mod convergence {
+    //! A deterministic simulation of catch-up sync: nodes that each hold one branch of
+    //! a random block tree talk to each other with the rule the node uses
+    //! ([`ForkDb::sync_from`], one rewind on an unknown parent) until nothing changes.
+    //! Honest nodes that can talk must end on one head, the best of all blocks.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Extend branch `i` (mod the branch count), skipping `skip` slots.
+        Extend(usize, u64),
+        /// Start a new branch as a copy of branch `i`.
+        Fork(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0usize..8, 0u64..3).prop_map(|(i, s)| Op::Extend(i, s)),
+            1 => (0usize..8).prop_map(Op::Fork),
+        ]
+    }
+
+    /// A node: its fork database and the canonical chain of its best tip.
+    struct SimNode {
+        db: ForkDb,
+    }
+
+    impl SimNode {
+        fn canonical(&self) -> Vec<Block> {
+            let best = self.db.best();
+            let mut out = Vec::new();
+            let mut cur = best.id;
+            while let Some(e) = self.db.get(&cur) {
+                out.push(e.block.clone());
+                cur = e.block.header.header.prev_id;
+            }
+            out.reverse();
+            out
+        }
+
+        /// One catch-up with `peer`, the way the node does it (blocks by height from
+        /// the peer's canonical chain). Returns whether anything was added.
+        fn catch_up(&mut self, peer: &[Block], remote: ForkTip, r: &ChainRules) -> bool {
+            let local = self.db.best();
+            let Some(mut next) = self.db.sync_from(&local, &remote) else {
+                return false;
+            };
+            let mut rewound = next == self.db.sync_rewind();
+            let mut added = false;
+            while next <= remote.height {
+                let Some(b) = peer.iter().find(|b| b.height() == next) else {
+                    break;
+                };
+                match self.db.insert(b.clone(), r, u64::MAX / 2) {
+                    Ok(new) => {
+                        added |= new;
+                        next += 1;
+                    }
+                    Err(ForkError::UnknownParent(_)) if !rewound => {
+                        rewound = true;
+                        next = self.db.sync_rewind();
+                    }
+                    Err(e) => panic!("honest block refused: {e}"),
+                }
+            }
+            added
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn honest_nodes_that_talk_converge_on_the_best_head(
+            ops in proptest::collection::vec(op(), 1..14),
+            order in proptest::collection::vec((0usize..8, 0usize..8), 8..40),
+        ) {
+            let mut base = TestChain::new(0xf1, 3, 1, TestChain::dev_params());
+            base.produce(&[]).unwrap();
+            let r = rules(&base);
+            let mut branches = vec![base.clone()];
+            for op in ops {
+                match op {
+                    Op::Extend(i, skip) => {
+                        let n = branches.len();
+                        let c = &mut branches[i % n];
+                        let slot = c.next_slot(skip);
+                        c.produce_in_slot(slot, &[]).unwrap();
+                    }
+                    Op::Fork(i) => {
+                        let c = branches[i % branches.len()].clone();
+                        branches.push(c);
+                    }
+                }
+            }
+            let genesis = TestChain::from_genesis(base.genesis.clone(), vec![], vec![]);
+            let mut everything = db_at_genesis(&genesis);
+            let mut nodes: Vec<SimNode> = branches
+                .iter()
+                .map(|c| {
+                    let mut db = db_at_genesis(&genesis);
+                    for b in &c.blocks {
+                        db.insert(b.clone(), &r, u64::MAX / 2).unwrap();
+                        let _ = everything.insert(b.clone(), &r, u64::MAX / 2);
+                    }
+                    SimNode { db }
+                })
+                .collect();
+            let n = nodes.len();
+            // Gossip in the given order first, then rounds of everyone with everyone
+            // until nothing changes (honest nodes that can talk).
+            let mut pairs: Vec<(usize, usize)> =
+                order.into_iter().map(|(i, j)| (i % n, j % n)).collect();
+            for _round in 0..n + 2 {
+                pairs.extend((0..n).flat_map(|i| (0..n).map(move |j| (i, j))));
+            }
+            for (i, j) in pairs {
+                if i == j {
+                    continue;
+                }
+                let remote = nodes[j].db.best();
+                let chain = nodes[j].canonical();
+                nodes[i].catch_up(&chain, remote, &r);
+            }
+            let want = everything.best();
+            for (i, node) in nodes.iter().enumerate() {
+                prop_assert_eq!(node.db.best(), want, "node {} did not converge", i);
+            }
+        }
+    }
+}

@@ -401,3 +401,24 @@ fn double_sign_evidence() {
         Err(EvidenceError::BadSignature(_))
     ));
 }
+
+#[test]
+fn outage_quorum_needs_a_supermajority_of_the_schedule_in_agreement() {
+    let ks = keys(4, 0x51);
+    let s = schedule(0, &ks);
+    let pk: Vec<PublicKey> = ks.iter().map(|k| k.public_key()).collect();
+    let q = OutageQuorum::count(&s, &pk[..2]);
+    assert_eq!((q.agreeing, q.needed, q.met()), (2, 3, false));
+    assert!(OutageQuorum::count(&s, &pk[..3]).met());
+    // Repeats and strangers count for nothing.
+    let stranger = SecretKey::from_seed(b"stranger").public_key();
+    let q = OutageQuorum::count(&s, [&pk[0], &pk[0], &pk[1], &stranger]);
+    assert_eq!((q.agreeing, q.met()), (2, false));
+    // One producer alone is its own supermajority.
+    let one = schedule(0, &ks[..1]);
+    assert!(OutageQuorum::count(&one, &pk[..1]).met());
+    // Three producers: all three must agree.
+    let three = schedule(0, &ks[..3]);
+    assert!(!OutageQuorum::count(&three, &pk[..2]).met());
+    assert!(OutageQuorum::count(&three, &pk[..3]).met());
+}
