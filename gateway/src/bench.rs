@@ -41,7 +41,7 @@ pub fn signature_ceiling(secs: f64) -> (usize, f64) {
     (cores, total as f64 / secs)
 }
 
-fn free_base_port() -> anyhow::Result<u16> {
+pub(crate) fn free_base_port() -> anyhow::Result<u16> {
     for _ in 0..50 {
         let l = std::net::TcpListener::bind("127.0.0.1:0")?;
         let p = l.local_addr()?.port();
@@ -350,7 +350,7 @@ pub async fn local(n: usize) -> anyhow::Result<f64> {
     Ok(rate)
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }

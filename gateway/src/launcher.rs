@@ -232,18 +232,7 @@ pub async fn start_with(net: &Network, dir: &Path, exe: &Path) -> anyhow::Result
                 continue;
             }
             let log_path = cfg.parent().unwrap_or(dir).join(format!("node-{k}.log"));
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log_path)?;
-            let child = Command::new(exe)
-                .arg("node")
-                .arg("--config")
-                .arg(cfg)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()
+            let child = crate::fleet::spawn_node(exe, cfg, &log_path)
                 .with_context(|| format!("cannot start node {k} of chain {}", c.chain))?;
             pids.push(child.id());
         }

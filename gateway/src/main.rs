@@ -69,9 +69,11 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Benchmarks (JSON lines): `local`, `cross`, or `all`.
+    /// Benchmarks and soaks (JSON lines): `local`, `cross`, `all`; `chaos`,
+    /// `crash-restart`, `outage`.
     Bench {
-        /// local, cross or all.
+        /// local, cross or all (the throughput benchmarks); chaos, crash-restart or
+        /// outage (the crash soaks).
         #[arg(default_value = "all")]
         which: String,
         /// Transfers for the local benchmark.
@@ -80,9 +82,27 @@ enum Command {
         /// Transfers for the cross-chain benchmark.
         #[arg(long, default_value_t = 2_000)]
         cross_txs: usize,
-        /// Producers per chain in the cross-chain benchmark.
-        #[arg(long, default_value_t = 1)]
-        producers: usize,
+        /// Producers per chain (cross: 1; chaos: 3).
+        #[arg(long)]
+        producers: Option<usize>,
+        /// Transfers in the chaos soak (half each way).
+        #[arg(long, default_value_t = 1_000)]
+        transfers: usize,
+        /// Concurrent senders per chain in the chaos soak.
+        #[arg(long, default_value_t = 16)]
+        senders: usize,
+        /// Seconds of faults in the chaos soak (the transfers are spread over them).
+        #[arg(long, default_value_t = 60)]
+        fault_secs: u64,
+        /// Seed of a soak's faults and restart orders (default: from the clock).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Full crashes in the crash-restart soak.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// Seconds every node stays stopped in the outage soak.
+        #[arg(long, default_value_t = 90)]
+        stop_secs: u64,
     },
     /// Key management.
     Keys {
@@ -331,10 +351,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             local_txs,
             cross_txs,
             producers,
+            transfers,
+            senders,
+            fault_secs,
+            seed,
+            runs,
+            stop_secs,
         } => {
-            if !matches!(which.as_str(), "local" | "cross" | "all") {
-                anyhow::bail!("bench: expected local, cross or all");
+            let seed = seed.unwrap_or_else(service::now_ms);
+            let soak = match which.as_str() {
+                "local" | "cross" | "all" => None,
+                "chaos" => Some(
+                    distpos_gateway::soak::chaos(distpos_gateway::soak::ChaosOptions {
+                        transfers,
+                        seed,
+                        producers: producers.unwrap_or(3),
+                        senders,
+                        fault_secs,
+                    })
+                    .await?,
+                ),
+                "crash-restart" => Some(distpos_gateway::soak::crash_restart(runs, seed).await?),
+                "outage" => Some(distpos_gateway::soak::outage(stop_secs, seed).await?),
+                other => anyhow::bail!(
+                    "bench: unknown {other:?}; expected local, cross, all, chaos, crash-restart or outage"
+                ),
+            };
+            if let Some(line) = soak {
+                say!("{line}");
+                return Ok(());
             }
+            let producers = producers.unwrap_or(1);
             let local = if which == "local" || which == "all" {
                 Some(distpos_gateway::bench::local(local_txs).await?)
             } else {

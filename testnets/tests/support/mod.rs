@@ -38,7 +38,7 @@ pub struct NodeProc {
 }
 
 impl NodeProc {
-    fn spawn(config: &Path, url: &str, log: &Path, extra: &[&str]) -> Self {
+    pub fn spawn(config: &Path, url: &str, log: &Path, extra: &[&str]) -> Self {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
