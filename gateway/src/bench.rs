@@ -54,6 +54,21 @@ pub(crate) fn free_base_port() -> anyhow::Result<u16> {
     bail!("no free port range")
 }
 
+/// A folder for a benchmark's or soak's network, removed afterwards unless
+/// `DISTPOS_BENCH_KEEP=1` asks to keep it (every node's log and data) for a look; its
+/// path is printed on stderr.
+pub(crate) fn network_dir(what: &str) -> anyhow::Result<tempfile::TempDir> {
+    let mut b = tempfile::Builder::new();
+    let prefix = format!("distpos-{what}-");
+    b.prefix(&prefix);
+    if std::env::var_os("DISTPOS_BENCH_KEEP").is_some() {
+        b.disable_cleanup(true);
+    }
+    let dir = b.tempdir()?;
+    eprintln!("{what} network folder: {}", dir.path().display());
+    Ok(dir)
+}
+
 struct Bench {
     http: reqwest::Client,
     dir: tempfile::TempDir,
@@ -72,18 +87,7 @@ impl Bench {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(120))
                 .build()?,
-            dir: {
-                let mut b = tempfile::Builder::new();
-                b.prefix("distpos-bench-");
-                // DISTPOS_BENCH_KEEP=1 keeps the network's folder (logs, data) for a
-                // look afterwards; its path is printed on stderr.
-                if std::env::var_os("DISTPOS_BENCH_KEEP").is_some() {
-                    b.disable_cleanup(true);
-                }
-                let dir = b.tempdir()?;
-                eprintln!("bench network folder: {}", dir.path().display());
-                dir
-            },
+            dir: network_dir("bench")?,
         })
     }
 

@@ -498,6 +498,34 @@ mod tests {
     }
 
     #[test]
+    fn retry_revives_what_is_not_final_and_only_that() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let q = OutboundQueue::open(&db).unwrap();
+        let mut expired = receipt_item();
+        expired.state = ItemState::Expired;
+        let mut waiting = QueueItem::delivery(delivery(2), ChainId(0xb), 0);
+        waiting.answered("accepted", 0);
+        let mut done = QueueItem::delivery(delivery(3), ChainId(0xb), 0);
+        done.state = ItemState::Done;
+        q.enqueue(&[expired.clone(), waiting.clone(), done.clone()], 1)
+            .unwrap();
+        assert!(q.due(100, 10).unwrap().is_empty());
+        for it in [&expired, &waiting, &done] {
+            q.operate(&it.id, "retry", 100).unwrap();
+        }
+        let due: Vec<String> = q.due(100, 10).unwrap().into_iter().map(|i| i.id).collect();
+        assert!(due.contains(&expired.id), "an expired item is revived");
+        assert!(due.contains(&waiting.id), "a taken item is re-sent now");
+        assert!(!due.contains(&done.id), "a final item stays final");
+        assert_eq!(
+            q.get(&expired.id).unwrap().unwrap().created_ms,
+            100,
+            "with a new lifetime"
+        );
+    }
+
+    #[test]
     fn per_destination_limit() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();

@@ -47,6 +47,8 @@ fn chaos_loses_and_doubles_nothing() {
         "200",
         "--senders",
         "8",
+        "--fault-secs",
+        "45",
         "--seed",
         &seed,
     ]);
@@ -64,6 +66,10 @@ fn chaos_loses_and_doubles_nothing() {
         + f["node_pauses"].as_u64().unwrap()
         + f["chain_crashes"].as_u64().unwrap();
     assert!(injected > 0, "faults were injected: {r}");
+    assert!(
+        f["chain_crashes"].as_u64().unwrap() >= 1,
+        "a whole chain crashed: {r}"
+    );
 }
 
 #[test]

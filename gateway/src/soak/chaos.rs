@@ -145,6 +145,7 @@ pub async fn chaos(opts: ChaosOptions) -> anyhow::Result<Value> {
         Rng::new(opts.seed),
         sending.clone(),
         counts.clone(),
+        Duration::from_secs(opts.fault_secs),
     ));
     let mut tasks = tokio::task::JoinSet::new();
     // Each sender spreads its transfers over the fault window.
@@ -346,7 +347,9 @@ async fn inject_faults(
     mut rng: Rng,
     sending: Arc<AtomicBool>,
     counts: Arc<FaultCounts>,
+    window: Duration,
 ) -> anyhow::Result<()> {
+    let began = Instant::now();
     while sending.load(Ordering::SeqCst) {
         tokio::time::sleep(rng.ms(1_500, 4_000)).await;
         if !sending.load(Ordering::SeqCst) {
@@ -355,7 +358,12 @@ async fn inject_faults(
         let c = rng.below(2) as usize;
         let mut f = fleet.lock().await;
         let k = rng.below(f.size(c) as u64) as usize;
-        match rng.below(100) {
+        // At least one whole chain crashes in every run: past half the window, the
+        // next fault is one if none happened yet.
+        let must_crash =
+            counts.chain_crashes.load(Ordering::SeqCst) == 0 && began.elapsed() > window / 2;
+        let roll = if must_crash { 60 } else { rng.below(100) };
+        match roll {
             0..=34 => {
                 f.kill(c, k);
                 counts.kills.fetch_add(1, Ordering::SeqCst);

@@ -136,16 +136,9 @@ pub(crate) fn network(
     launcher::prepare(&spec, dir, free_base_port()?, now_ms())
 }
 
-/// The soak's folder: removed afterwards unless `DISTPOS_BENCH_KEEP` is set.
+/// The soak's folder (see [`crate::bench::network_dir`]).
 pub(crate) fn soak_dir() -> anyhow::Result<tempfile::TempDir> {
-    let mut b = tempfile::Builder::new();
-    b.prefix("distpos-soak-");
-    if std::env::var_os("DISTPOS_BENCH_KEEP").is_some() {
-        b.disable_cleanup(true);
-    }
-    let dir = b.tempdir()?;
-    eprintln!("soak network folder: {}", dir.path().display());
-    Ok(dir)
+    crate::bench::network_dir("soak")
 }
 
 pub(crate) fn exe() -> anyhow::Result<std::path::PathBuf> {
