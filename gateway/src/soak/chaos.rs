@@ -137,16 +137,19 @@ pub async fn chaos(opts: ChaosOptions) -> anyhow::Result<Value> {
     // Senders, and faults while they send.
     let sending = Arc::new(AtomicBool::new(true));
     let counts = Arc::new(FaultCounts::default());
-    let faults = tokio::spawn(inject_faults(
-        fleet.clone(),
-        http.clone(),
-        token.clone(),
-        chains.clone(),
-        Rng::new(opts.seed),
-        sending.clone(),
-        counts.clone(),
-        Duration::from_secs(opts.fault_secs),
-    ));
+    let faults = tokio::spawn(
+        FaultInjector {
+            fleet: fleet.clone(),
+            http: http.clone(),
+            token: token.clone(),
+            chains: chains.clone(),
+            rng: Rng::new(opts.seed),
+            sending: sending.clone(),
+            counts: counts.clone(),
+            window: Duration::from_secs(opts.fault_secs),
+        }
+        .run(),
+    );
     let mut tasks = tokio::task::JoinSet::new();
     // Each sender spreads its transfers over the fault window.
     let pace = Duration::from_secs(opts.fault_secs) / per_sender.max(1) as u32;
@@ -339,77 +342,83 @@ pub async fn chaos(opts: ChaosOptions) -> anyhow::Result<Value> {
 
 /// Injects faults until `sending` turns false: node kills and restarts, pauses, whole
 /// chain crashes, and duplicated deliveries and receipts.
-async fn inject_faults(
+struct FaultInjector {
     fleet: Arc<Mutex<Fleet>>,
     http: Http,
+    /// The operator token (to read a node's queue).
     token: Option<String>,
     chains: Vec<ChainId>,
-    mut rng: Rng,
+    rng: Rng,
     sending: Arc<AtomicBool>,
     counts: Arc<FaultCounts>,
+    /// How long faults go on.
     window: Duration,
-) -> anyhow::Result<()> {
-    let began = Instant::now();
-    while sending.load(Ordering::SeqCst) {
-        tokio::time::sleep(rng.ms(1_500, 4_000)).await;
-        if !sending.load(Ordering::SeqCst) {
-            break;
-        }
-        let c = rng.below(2) as usize;
-        let mut f = fleet.lock().await;
-        let k = rng.below(f.size(c) as u64) as usize;
-        // At least one whole chain crashes in every run: past half the window, the
-        // next fault is one if none happened yet.
-        let must_crash =
-            counts.chain_crashes.load(Ordering::SeqCst) == 0 && began.elapsed() > window / 2;
-        let roll = if must_crash { 60 } else { rng.below(100) };
-        match roll {
-            0..=34 => {
-                f.kill(c, k);
-                counts.kills.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(rng.ms(1_000, 4_000)).await;
-                f.start(c, k)?;
+}
+
+impl FaultInjector {
+    async fn run(mut self) -> anyhow::Result<()> {
+        let began = Instant::now();
+        while self.sending.load(Ordering::SeqCst) {
+            tokio::time::sleep(self.rng.ms(1_500, 4_000)).await;
+            if !self.sending.load(Ordering::SeqCst) {
+                break;
             }
-            35..=54 => {
-                f.pause(c, k);
-                counts.pauses.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(rng.ms(1_000, 3_000)).await;
-                f.resume(c, k);
-            }
-            55..=69 => {
-                let n = f.size(c);
-                for k in 0..n {
+            let c = self.rng.below(2) as usize;
+            let mut f = self.fleet.lock().await;
+            let k = self.rng.below(f.size(c) as u64) as usize;
+            // At least one whole chain crashes in every run: past half the window, the
+            // next fault is one if none happened yet.
+            let must_crash = self.counts.chain_crashes.load(Ordering::SeqCst) == 0
+                && began.elapsed() > self.window / 2;
+            let roll = if must_crash { 60 } else { self.rng.below(100) };
+            match roll {
+                0..=34 => {
                     f.kill(c, k);
-                }
-                counts.chain_crashes.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(rng.ms(2_000, 5_000)).await;
-                let mut order: Vec<usize> = (0..n).collect();
-                rng.shuffle(&mut order);
-                for k in order {
+                    self.counts.kills.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(self.rng.ms(1_000, 4_000)).await;
                     f.start(c, k)?;
-                    tokio::time::sleep(rng.ms(0, 1_500)).await;
                 }
-            }
-            _ => {
-                let url = f.url(c, k).to_string();
-                let dest_urls: Vec<String> = (0..f.size(1 - c))
-                    .map(|j| f.url(1 - c, j).to_string())
-                    .collect();
-                drop(f);
-                let n = duplicate(
-                    &http,
-                    &url,
-                    token.as_deref(),
-                    chains[1 - c],
-                    &dest_urls,
-                    &mut rng,
-                )
-                .await;
-                counts.duplicated_items.fetch_add(n, Ordering::SeqCst);
+                35..=54 => {
+                    f.pause(c, k);
+                    self.counts.pauses.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(self.rng.ms(1_000, 3_000)).await;
+                    f.resume(c, k);
+                }
+                55..=69 => {
+                    let n = f.size(c);
+                    for k in 0..n {
+                        f.kill(c, k);
+                    }
+                    self.counts.chain_crashes.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(self.rng.ms(2_000, 5_000)).await;
+                    let mut order: Vec<usize> = (0..n).collect();
+                    self.rng.shuffle(&mut order);
+                    for k in order {
+                        f.start(c, k)?;
+                        tokio::time::sleep(self.rng.ms(0, 1_500)).await;
+                    }
+                }
+                _ => {
+                    let url = f.url(c, k).to_string();
+                    let dest_urls: Vec<String> = (0..f.size(1 - c))
+                        .map(|j| f.url(1 - c, j).to_string())
+                        .collect();
+                    drop(f);
+                    let n = duplicate(
+                        &self.http,
+                        &url,
+                        self.token.as_deref(),
+                        self.chains[1 - c],
+                        &dest_urls,
+                        &mut self.rng,
+                    )
+                    .await;
+                    self.counts.duplicated_items.fetch_add(n, Ordering::SeqCst);
+                }
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Sends again (at most 50 of each kind) what node `url` has queued for `dest`:
