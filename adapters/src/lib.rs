@@ -9,7 +9,10 @@
 //! Every response is untrusted input: bodies are size-limited, requests time out, and
 //! nothing a peer says is believed until the light client has checked it. Adapters to
 //! other kinds of chain can implement the same trait later.
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod client;
+
+pub use client::Client;
 
 use distpos_chain::{Receipt, Transaction};
 use distpos_proofs::{
@@ -144,6 +147,9 @@ pub enum AdapterError {
         /// Why.
         reason: String,
     },
+    /// What was waited for did not happen in time.
+    #[error("{0}")]
+    TimedOut(String),
 }
 
 impl AdapterError {
@@ -151,7 +157,9 @@ impl AdapterError {
     /// 408 or 429. A 4xx refusal is the peer's final word on this request.
     pub fn is_retryable(&self) -> bool {
         match self {
-            AdapterError::Unreachable { .. } | AdapterError::BadResponse { .. } => true,
+            AdapterError::Unreachable { .. }
+            | AdapterError::BadResponse { .. }
+            | AdapterError::TimedOut(_) => true,
             AdapterError::Status { status, .. } => {
                 *status >= 500 || *status == 408 || *status == 429
             }

@@ -12,7 +12,6 @@
 //! needs the ledger (election, commit/reveal, balances).
 //!
 //! Start reading at [`block`], then [`execute`].
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod address;
 pub mod amount;

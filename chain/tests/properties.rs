@@ -1,6 +1,8 @@
 //! Property tests of the ledger, driven through real blocks: the supply invariant,
 //! determinism (same blocks → same state digest), and vote totals with proxies against
 //! a brute-force count.
+// Helpers and property tests outside `#[test]` functions: a panic is the failure
+// report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use distpos_chain::{

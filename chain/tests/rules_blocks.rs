@@ -2,6 +2,8 @@
 //! (tx root and count, receipts root, state digest, new schedule, reveal) or
 //! transactions do not match, with the exact `BlockError`, and leaves the state alone;
 //! commit then revert restores the exact previous state (the reorg primitive).
+// Helpers and property tests outside `#[test]` functions: a panic is the failure
+// report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -2,6 +2,7 @@
 //! the schedule through `new_schedule` at a round boundary, the change takes effect
 //! once that header is irreversible, the new producer then signs blocks; with a full
 //! set the least-voted producer leaves; unvoting removes a candidate.
+// Helpers outside `#[test]` functions: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -2,7 +2,6 @@
 //! chain id, nonce, duplicates, expiration, TaPoS and signatures — through the mempool
 //! check (`validate_tx`) and through block production, where an invalid transaction is
 //! left out and changes nothing.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! Double-sign evidence and slashing (DESIGN §4.4): two different headers signed by
 //! one producer for one slot burn `slash_fraction_bps` of its stake exactly once, mark
 //! it slashed and keep it out of the next schedule; anything else is not evidence.
+// Helpers and property tests outside `#[test]` functions: a panic is the failure
+// report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

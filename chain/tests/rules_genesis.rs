@@ -1,6 +1,5 @@
 //! Genesis rules (DESIGN §2, §4.2, §5): what a valid genesis is, and the identity hash
 //! that names a chain (its genesis without the peer list).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Governance by the active producers and correspondent collateral (DESIGN §3.1, §5):
 //! proposal thresholds (⌊2n/3⌋+1), approvals, expiry, parameter changes, and deposits
 //! and withdrawals of peer collateral.
+// Helpers outside `#[test]` functions: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

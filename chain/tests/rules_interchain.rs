@@ -3,6 +3,8 @@
 //! ways; exactly-once delivery and settlement; proof, source-transaction and receipt
 //! forgeries; `PeerHeaders` verification and the light client's LIB; determinism.
 //! Bounces, refunds and collateral accounting are in `rules_interchain_bounce.rs`.
+// Helpers and property tests outside `#[test]` functions: a panic is the failure
+// report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

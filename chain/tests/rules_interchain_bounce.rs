@@ -3,6 +3,8 @@
 //! passed or the recipient is invalid; a bounce is consumed like a delivery and refunds
 //! the sender exactly once on the source chain; the correspondent account never goes
 //! below minus the credit limit, which governance can raise.
+// Helpers and property tests outside `#[test]` functions: a panic is the failure
+// report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -1,6 +1,8 @@
 //! Slots, missed slots and participation (DESIGN §4.2): skipped slots are counted
 //! against exactly the producers scheduled for them, and participation is the share of
 //! the last (up to) 128 slots that have a block.
+// Helpers and property tests outside `#[test]` functions: a panic is the failure
+// report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -1,6 +1,5 @@
 //! Stake, unbonding, producer registration, votes and proxies (DESIGN §3.1, §4.2):
 //! the per-transaction rules and the vote totals they keep.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

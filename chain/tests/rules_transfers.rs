@@ -1,7 +1,6 @@
 //! Transfer rules (DESIGN §3.1, §6 steps 1–2): local transfers and fees, memo and
 //! amount bounds, and outbound cross-chain transfers to registered, suspended and
 //! unknown peers.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

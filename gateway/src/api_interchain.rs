@@ -145,10 +145,11 @@ fn answer(r: Result<RelayAck, ApiError>) -> BatchAnswer {
 
 fn after_delivery(s: &Shared, transfer: &distpos_proofs::Hash32, ack: &RelayAck) {
     if ack.status == "already_consumed" {
-        // The source may have missed our receipt: send it again now.
-        let _ = s
-            .queue
-            .operate(&format!("receipt-{transfer}"), "retry", now_ms());
+        // The source delivers again, so it has not settled: send our receipt again
+        // now, even if an earlier answer had made it look final.
+        if let Err(e) = s.queue.revive(&format!("receipt-{transfer}"), now_ms()) {
+            tracing::error!(error = %e, transfer = %transfer, "relay queue: cannot revive a receipt");
+        }
     }
 }
 

@@ -170,6 +170,19 @@ impl Node {
             .into());
         }
         if let Some(done) = interchain::settled_record(&self.state, &transfer)? {
+            // Final only once the settling block is irreversible: a block above our
+            // LIB may still be undone by a reorganisation, and the receipt must then
+            // come again.
+            if done.height > self.consensus()?.lib {
+                return Ok(ack(
+                    "accepted",
+                    None,
+                    Some(format!(
+                        "settled in block {}, not irreversible yet",
+                        done.height
+                    )),
+                ));
+            }
             let status = if done.delivered {
                 "already_settled"
             } else {

@@ -162,15 +162,17 @@ async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
 async fn triage(shared: &Shared, items: Vec<QueueItem>) -> (Vec<QueueItem>, Vec<QueueItem>) {
     let now = now_ms();
     let node = shared.node.lock().await;
+    let lib = node.consensus().map(|c| c.lib).unwrap_or(0);
     let mut finished = Vec::new();
     let mut live = Vec::new();
     for mut item in items {
-        // A delivery is finished once our ledger settled it.
+        // A delivery is finished once our ledger settled it irreversibly (a
+        // settlement above our LIB may still be undone).
         let settled = matches!(item.payload, Payload::Delivery(_))
             && interchain::settled_record(&node.state, &item.transfer)
                 .ok()
                 .flatten()
-                .is_some();
+                .is_some_and(|s| s.height <= lib);
         if settled {
             item.state = ItemState::Done;
             finished.push(item);

@@ -348,6 +348,24 @@ impl OutboundQueue {
         Ok(out)
     }
 
+    /// Makes an item due now whatever its state, done included: for a receipt whose
+    /// transfer the source still delivers (so the source has not settled it, whatever
+    /// it answered before). Unknown ids are ignored.
+    pub fn revive(&self, id: &str, now_ms: u64) -> Result<(), StoreError> {
+        let Some(mut it) = self.get(id)? else {
+            return Ok(());
+        };
+        if it.state == ItemState::Queued && it.next_attempt_ms <= now_ms {
+            return Ok(());
+        }
+        if it.state == ItemState::Expired {
+            it.created_ms = now_ms;
+        }
+        it.state = ItemState::Queued;
+        it.next_attempt_ms = now_ms;
+        self.update(&it)
+    }
+
     /// Operator action on an item: `retry` (due now), `hold`, or `release`.
     pub fn operate(
         &self,
@@ -518,6 +536,11 @@ mod tests {
         assert!(due.contains(&expired.id), "an expired item is revived");
         assert!(due.contains(&waiting.id), "a taken item is re-sent now");
         assert!(!due.contains(&done.id), "a final item stays final");
+        // A source that still delivers has not settled: its receipt comes back to
+        // life even when it was done.
+        q.revive(&done.id, 200).unwrap();
+        q.revive("receipt-unknown", 200).unwrap();
+        assert!(q.due(200, 10).unwrap().iter().any(|i| i.id == done.id));
         assert_eq!(
             q.get(&expired.id).unwrap().unwrap().created_ms,
             100,

@@ -13,7 +13,6 @@
 //! unit- and property-testable in milliseconds.
 //!
 //! Start reading at [`consensus`], which ties the others together.
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod chain_id;
 pub mod codec;

@@ -11,7 +11,6 @@
 //! in `distpos-chain`), never deliver anything itself (the relay does), and never read
 //! the clock: callers pass `now_ms`. Start reading at [`RouteTable`] (`table.rs`); the
 //! config is in `config.rs`, DNS in `dns.rs`, ordering in `order.rs`.
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod config;
 mod dns;

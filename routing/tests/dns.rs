@@ -4,6 +4,7 @@
 //! puts it at `/usr/sbin/dnsmasq`); set `DISTPOS_DNSMASQ=/path/to/dnsmasq` to use
 //! another binary. Without it these tests fail, on purpose: DNS discovery is not
 //! tested otherwise.
+// The dnsmasq harness below is test code outside `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{

@@ -1,17 +1,23 @@
 //! # distpos-testnets
 //!
-//! The ready-made local networks, as data: `specs/duo.toml` (two chains of three
-//! producers, static routes) and `specs/trio.toml` (three chains that find each other
-//! through DNS SRV/TXT records served by dnsmasq on loopback). `distpos testnet up
-//! <spec>` (the launcher, in `distpos-gateway`'s `launcher` module) turns a spec into
-//! keys, genesis files, peer registrations, routes and running node processes;
-//! `distpos demo` (what `cargo run --release` runs) uses `duo`, and `distpos bench`
-//! measures networks built the same way.
+//! Local networks of real `distpos` processes, as a library: the ready-made specs
+//! (`specs/duo.toml`: two chains of three producers, static routes; `specs/trio.toml`:
+//! three chains that find each other through DNS SRV/TXT records served by dnsmasq on
+//! loopback), writing keys, genesis files and node configs ([`testnet`]), the launcher
+//! behind `distpos testnet up|down` ([`launcher`]), a [`fleet`] of node processes a
+//! harness owns (kill, pause, restart), the demo that `cargo run --release` runs
+//! ([`demo`]), the throughput benchmarks ([`bench`]) and the crash soaks ([`soak`]).
 //!
-//! The end-to-end suite that runs real `distpos` processes lives in `tests/` here.
-//! Cargo hands the path of the `distpos` binary it just built only to the tests of
-//! the package that defines it, so `gateway/Cargo.toml` declares these files as its
-//! `[[test]]` targets; `cargo test --workspace` runs them.
+//! It never runs inside a node: the daemon is `distpos-gateway`, and the `distpos`
+//! binary (`bin/distpos`) calls into both. The end-to-end suite in `tests/e2e/` is one
+//! test binary that runs the `distpos` binary cargo built next to it.
+
+pub mod bench;
+pub mod demo;
+pub mod fleet;
+pub mod launcher;
+pub mod soak;
+pub mod testnet;
 
 /// The `duo` spec.
 pub const DUO: &str = include_str!("../specs/duo.toml");

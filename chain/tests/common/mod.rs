@@ -1,5 +1,7 @@
 //! Helpers shared by the `rules_*` integration tests (each test binary uses a subset).
 #![allow(dead_code)]
+// Test helpers outside `#[test]` functions: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub(crate) mod interchain;
 

@@ -1,0 +1,483 @@
+//! The benchmark harness (`distpos bench local|cross|all`): real `distpos` processes on
+//! loopback, fed over HTTP, measured from the outside. Prints JSON lines, each figure
+//! next to the limit it is measured against in the same run. Nothing here is asserted.
+
+use crate::launcher;
+use anyhow::{bail, Context};
+use distpos_chain::{Body, QualifiedAddress, Transaction, UnsignedTx};
+use distpos_gateway::service::now_ms;
+use distpos_proofs::{header::tapos_prefix, Hash32, SecretKey};
+use serde_json::Value;
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+
+/// k256 verifications per second on all cores at once, measured for `secs`.
+pub fn signature_ceiling(secs: f64) -> (usize, f64) {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let key = SecretKey::from_seed(b"bench ceiling");
+    let msg = distpos_proofs::sha256(b"bench");
+    let sig = key.sign(&msg);
+    let pk = key.public_key();
+    let total: u64 = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..cores)
+            .map(|_| {
+                s.spawn(|| {
+                    let start = Instant::now();
+                    let mut n = 0u64;
+                    while start.elapsed().as_secs_f64() < secs {
+                        if distpos_proofs::keys::verify(&pk, &msg, &sig).is_ok() {
+                            n += 1;
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    (cores, total as f64 / secs)
+}
+
+pub(crate) fn free_base_port() -> anyhow::Result<u16> {
+    for _ in 0..50 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let p = l.local_addr()?.port();
+        drop(l);
+        if p < 60_000 && (0..30).all(|k| std::net::TcpListener::bind(("127.0.0.1", p + k)).is_ok())
+        {
+            return Ok(p);
+        }
+    }
+    bail!("no free port range")
+}
+
+/// A folder for a benchmark's or soak's network, removed afterwards unless
+/// `DISTPOS_BENCH_KEEP=1` asks to keep it (every node's log and data) for a look; its
+/// path is printed on stderr.
+pub(crate) fn network_dir(what: &str) -> anyhow::Result<tempfile::TempDir> {
+    let mut b = tempfile::Builder::new();
+    let prefix = format!("distpos-{what}-");
+    b.prefix(&prefix);
+    if std::env::var_os("DISTPOS_BENCH_KEEP").is_some() {
+        b.disable_cleanup(true);
+    }
+    let dir = b.tempdir()?;
+    eprintln!("{what} network folder: {}", dir.path().display());
+    Ok(dir)
+}
+
+struct Bench {
+    http: reqwest::Client,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Bench {
+    /// Every node started for a benchmark stops with it, also when it fails.
+    fn drop(&mut self) {
+        let _ = launcher::stop(self.dir.path());
+    }
+}
+
+impl Bench {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()?,
+            dir: network_dir("bench")?,
+        })
+    }
+
+    async fn get(&self, url: &str) -> anyhow::Result<Value> {
+        let r = self.http.get(url).send().await?;
+        if !r.status().is_success() {
+            bail!("GET {url}: {}", r.status());
+        }
+        Ok(r.json().await?)
+    }
+
+    /// A counter from the node's `/metrics`.
+    async fn counter(&self, url: &str, name: &str) -> anyhow::Result<u64> {
+        let text = self
+            .http
+            .get(format!("{url}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .map(|v| v as u64)
+            .with_context(|| format!("{name} not in {url}/metrics"))
+    }
+
+    async fn network(
+        &self,
+        chains: &[&str],
+        producers: usize,
+    ) -> anyhow::Result<launcher::Network> {
+        let mut text = String::from(
+            "name = \"bench\"\ninterval_ms = 500\ndiscovery = \"static\"\nlow_watermark = \"0\"\n",
+        );
+        for c in chains {
+            text.push_str(&format!(
+                "[[chains]]\nid = \"{c}\"\nproducers = {producers}\n"
+            ));
+        }
+        let spec_path = self.dir.path().join("spec.toml");
+        std::fs::write(&spec_path, text)?;
+        let spec = launcher::builtin(spec_path.to_str().context("path")?)?;
+        let net = launcher::prepare(&spec, self.dir.path(), free_base_port()?, now_ms())?;
+        launcher::start(&net, self.dir.path()).await?;
+        Ok(net)
+    }
+
+    /// Pre-signed transfers from `key` with nonces from `first_nonce`.
+    async fn presign(
+        &self,
+        url: &str,
+        key: &SecretKey,
+        n: usize,
+        body: impl Fn(usize) -> Body,
+    ) -> anyhow::Result<Vec<Transaction>> {
+        let st = self.get(&format!("{url}/v1/status")).await?;
+        let chain = distpos_proofs::ChainId::parse(st["chain_id"].as_str().unwrap_or(""))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let head_id: Hash32 = st["head"]["id"]
+            .as_str()
+            .unwrap_or("")
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e))?;
+        let head = st["head"]["height"].as_u64().unwrap_or(0);
+        let addr = distpos_gateway::keyfile::address(key);
+        let acct = self.get(&format!("{url}/v1/accounts/{addr}")).await?;
+        let first = acct["next_nonce"].as_u64().unwrap_or(1);
+        Ok((0..n)
+            .map(|i| {
+                UnsignedTx {
+                    chain_id: chain,
+                    nonce: first + i as u64,
+                    fee: 1,
+                    ref_block_num: head as u16,
+                    ref_block_prefix: tapos_prefix(&head_id),
+                    expiration: now_ms() + 50 * 60 * 1000,
+                    body: body(i),
+                }
+                .sign(key)
+            })
+            .collect())
+    }
+
+    async fn submit_all(
+        &self,
+        url: &str,
+        txs: &[Transaction],
+    ) -> anyhow::Result<Vec<(Hash32, u64)>> {
+        self.submit_prepared(url, prepare(txs)?).await
+    }
+
+    /// Sends prepared streams at once, as independent clients would: each stream's
+    /// batches in order (one sender's nonces must arrive in sequence), the streams
+    /// concurrently. Returns each transaction's hash with the time its batch was sent.
+    async fn submit_streams(
+        &self,
+        url: &str,
+        streams: Vec<Vec<Batch>>,
+    ) -> anyhow::Result<Vec<(Hash32, u64)>> {
+        let url = format!("{url}/v1/txs");
+        let mut tasks = tokio::task::JoinSet::new();
+        for stream in streams {
+            let (http, url) = (self.http.clone(), url.clone());
+            tasks.spawn(async move {
+                let mut out = Vec::new();
+                for batch in stream {
+                    let sent = now_ms();
+                    let r = http
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(batch.body)
+                        .send()
+                        .await?;
+                    let status = r.status();
+                    let v: Value = r.json().await.unwrap_or(Value::Null);
+                    if !status.is_success() {
+                        bail!("POST {url}: {status}: {v}");
+                    }
+                    let answers = v.as_array().context("batch answer")?;
+                    for (a, h) in answers.iter().zip(batch.hashes) {
+                        if !a["error"].is_null() {
+                            bail!("transfer refused: {a}");
+                        }
+                        out.push((h, sent));
+                    }
+                }
+                anyhow::Ok(out)
+            });
+        }
+        let mut all = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            all.extend(r??);
+        }
+        Ok(all)
+    }
+
+    async fn submit_prepared(
+        &self,
+        url: &str,
+        batches: Vec<Batch>,
+    ) -> anyhow::Result<Vec<(Hash32, u64)>> {
+        self.submit_streams(url, vec![batches]).await
+    }
+
+    /// `SENDERS` fresh accounts funded by `faucet` (committed before this returns),
+    /// and `n` transfers split between them, pre-signed and batched, one stream each.
+    async fn senders(
+        &self,
+        url: &str,
+        faucet: &SecretKey,
+        n: usize,
+        body: impl Fn(usize) -> Body + Copy,
+    ) -> anyhow::Result<Vec<Vec<Batch>>> {
+        let keys: Vec<SecretKey> = (0..SENDERS)
+            .map(|i| SecretKey::from_seed(format!("bench sender {i}").as_bytes()))
+            .collect();
+        let per = n.div_ceil(SENDERS);
+        let funding = self
+            .presign(url, faucet, SENDERS, |i| Body::Transfer {
+                to: QualifiedAddress::local(distpos_gateway::keyfile::address(&keys[i])),
+                amount: (per as u128 + 10) * 10,
+                memo: vec![],
+                deliver_by: 0,
+            })
+            .await?;
+        let hashes = self.submit_all(url, &funding).await?;
+        for (h, _) in &hashes {
+            wait_status(self, url, h, &["included", "irreversible"]).await?;
+        }
+        let mut streams = Vec::new();
+        for (k, key) in keys.iter().enumerate() {
+            let count = per.min(n.saturating_sub(k * per));
+            let txs = self.presign(url, key, count, |i| body(k * per + i)).await?;
+            streams.push(prepare(&txs)?);
+        }
+        Ok(streams)
+    }
+}
+
+/// Concurrent senders (each its own client stream), and transactions per batch.
+const SENDERS: usize = 8;
+const BATCH_TXS: usize = 1_000;
+
+/// A `POST /v1/txs` body, serialized ahead of time (clients sign and encode on their
+/// own machines; the clock measures the node).
+struct Batch {
+    body: Vec<u8>,
+    hashes: Vec<Hash32>,
+}
+
+fn prepare(txs: &[Transaction]) -> anyhow::Result<Vec<Batch>> {
+    txs.chunks(BATCH_TXS)
+        .map(|chunk| {
+            Ok(Batch {
+                body: serde_json::to_vec(chunk)?,
+                hashes: chunk.iter().map(Transaction::hash).collect(),
+            })
+        })
+        .collect()
+}
+
+/// `bench local`: committed transfers/s on a one-producer chain fed over HTTP.
+///
+/// The ceiling is measured just before and just after the run and averaged: on a
+/// shared machine the CPU's speed drifts, and one reading can be far off.
+pub async fn local(n: usize) -> anyhow::Result<f64> {
+    let (cores, before) = signature_ceiling(1.5);
+    let b = Bench::new()?;
+    let net = b.network(&["be1"], 1).await?;
+    let url = net.chains[0].urls[0].clone();
+    let key = launcher::faucet(&net.chains[0])?;
+    let sink = distpos_gateway::keyfile::address(&SecretKey::from_seed(b"sink"));
+    let streams = b
+        .senders(&url, &key, n, |_| Body::Transfer {
+            to: QualifiedAddress::local(sink),
+            amount: 1,
+            memo: vec![],
+            deliver_by: 0,
+        })
+        .await?;
+    let start_head = b.get(&format!("{url}/v1/status")).await?["head"]["height"]
+        .as_u64()
+        .unwrap_or(0);
+    let applied_before = b.counter(&url, "distpos_txs_applied_total").await?;
+    let started = Instant::now();
+    b.submit_streams(&url, streams).await?;
+    // Timed by the node's own counter (cheap to poll); checked below against the
+    // blocks themselves.
+    let done_at = loop {
+        let applied = b.counter(&url, "distpos_txs_applied_total").await?;
+        if applied.saturating_sub(applied_before) >= n as u64 {
+            break started.elapsed();
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!(
+                "only {}/{n} committed after 10 minutes",
+                applied - applied_before
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let head = b.get(&format!("{url}/v1/status")).await?["head"]["height"]
+        .as_u64()
+        .unwrap_or(0);
+    let mut committed = 0usize;
+    for h in start_head + 1..=head {
+        let blk = b.get(&format!("{url}/v1/blocks/{h}")).await?;
+        committed += blk["block"]["txs"].as_array().map_or(0, |t| t.len());
+    }
+    if committed < n {
+        bail!("the counter says {n} committed, but the blocks hold {committed}");
+    }
+    launcher::stop(b.dir.path())?;
+    let (_, after) = signature_ceiling(1.5);
+    let ceiling = (before + after) / 2.0;
+    let rate = n as f64 / done_at.as_secs_f64();
+    println!(
+        "{{\"bench\":\"local\",\"producers\":1,\"block_interval_ms\":500,\"senders\":{SENDERS},\"txs\":{n},\"seconds\":{:.2},\"committed_per_s\":{rate:.0},\
+         \"ceiling_verifies_per_s\":{ceiling:.0},\"ceiling_before\":{before:.0},\"ceiling_after\":{after:.0},\"cores\":{cores},\
+         \"ratio_to_ceiling\":{:.3},\"target_ratio\":0.5}}",
+        done_at.as_secs_f64(),
+        rate / ceiling
+    );
+    Ok(rate)
+}
+
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// `bench cross`: delivered A→B transfers/s and latency against the floor.
+pub async fn cross(n: usize, producers: usize, local_rate: Option<f64>) -> anyhow::Result<()> {
+    let b = Bench::new()?;
+    let net = b.network(&["ca1", "cb2"], producers.max(1)).await?;
+    let (a, bb) = (&net.chains[0], &net.chains[1]);
+    let (ua, ub) = (a.urls[0].clone(), bb.urls[0].clone());
+    let (ka, kb) = (launcher::faucet(a)?, launcher::faucet(bb)?);
+    // Collateral for everything, on B.
+    let dep = b
+        .presign(&ub, &kb, 1, |_| Body::DepositCollateral {
+            peer: a.chain,
+            amount: 1_000_000_000,
+        })
+        .await?;
+    let h = b.submit_all(&ub, &dep).await?[0].0;
+    wait_irreversible(&b, &ub, &h).await?;
+
+    // The floor: source finality (submit → irreversible on A) + one B block interval.
+    let probe = b
+        .presign(&ua, &ka, 1, |_| Body::Transfer {
+            to: QualifiedAddress::local(distpos_gateway::keyfile::address(&SecretKey::from_seed(
+                b"probe",
+            ))),
+            amount: 1,
+            memo: vec![],
+            deliver_by: 0,
+        })
+        .await?;
+    let t = Instant::now();
+    let ph = b.submit_all(&ua, &probe).await?[0].0;
+    wait_irreversible(&b, &ua, &ph).await?;
+    let finality_ms = t.elapsed().as_millis() as u64;
+    let floor_ms = finality_ms + 500;
+
+    let to = distpos_gateway::keyfile::address(&SecretKey::from_seed(b"cross sink"));
+    let streams = b
+        .senders(&ua, &ka, n, |_| Body::Transfer {
+            to: QualifiedAddress::new(bb.chain, to),
+            amount: 1,
+            memo: vec![],
+            deliver_by: 0,
+        })
+        .await?;
+    let b_start = b.get(&format!("{ub}/v1/status")).await?["head"]["height"]
+        .as_u64()
+        .unwrap_or(0);
+    let started_ms = now_ms();
+    let sent: BTreeMap<Hash32, u64> = b.submit_streams(&ua, streams).await?.into_iter().collect();
+    // Deliveries appear on B as receipts `Delivered { source_tx }` in B's blocks.
+    let mut delivered: BTreeMap<Hash32, u64> = BTreeMap::new();
+    let mut next = b_start + 1;
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while delivered.len() < n {
+        let head = b.get(&format!("{ub}/v1/status")).await?["head"]["height"]
+            .as_u64()
+            .unwrap_or(0);
+        while next <= head {
+            let blk = b.get(&format!("{ub}/v1/blocks/{next}")).await?;
+            let time = blk["block"]["header"]["header"]["timestamp_ms"]
+                .as_u64()
+                .unwrap_or(0);
+            for r in blk["receipts"].as_array().into_iter().flatten() {
+                if let Some(src) = r["outcome"]["delivered"]["source_tx"].as_str() {
+                    if let Ok(h) = src.parse::<Hash32>() {
+                        if sent.contains_key(&h) {
+                            delivered.insert(h, time);
+                        }
+                    }
+                }
+            }
+            next += 1;
+        }
+        if Instant::now() > deadline {
+            bail!("only {}/{n} delivered after 15 minutes", delivered.len());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last = delivered.values().max().copied().unwrap_or(started_ms);
+    let secs = (last.saturating_sub(started_ms)) as f64 / 1000.0;
+    let rate = n as f64 / secs.max(0.001);
+    let mut lat: Vec<u64> = delivered
+        .iter()
+        .map(|(h, t)| t.saturating_sub(sent[h]))
+        .collect();
+    lat.sort_unstable();
+    let (p50, p95) = (percentile(&lat, 0.5), percentile(&lat, 0.95));
+    let local = local_rate.map_or("null".to_string(), |r| format!("{r:.0}"));
+    let ratio = local_rate.map_or("null".to_string(), |r| format!("{:.3}", rate / r));
+    println!(
+        "{{\"bench\":\"cross\",\"producers_per_chain\":{producers},\"txs\":{n},\"seconds\":{secs:.2},\"delivered_per_s\":{rate:.0},\"local_committed_per_s\":{local},\
+         \"ratio_to_local\":{ratio},\"target_ratio_to_local\":0.5,\"latency_p50_ms\":{p50},\"latency_p95_ms\":{p95},\
+         \"floor_ms\":{floor_ms},\"source_finality_ms\":{finality_ms},\"dest_block_interval_ms\":500,\
+         \"p95_over_floor\":{:.2},\"target_p95_over_floor\":1.5}}",
+        p95 as f64 / floor_ms as f64
+    );
+    launcher::stop(b.dir.path())?;
+    Ok(())
+}
+
+async fn wait_irreversible(b: &Bench, url: &str, h: &Hash32) -> anyhow::Result<()> {
+    wait_status(b, url, h, &["irreversible"]).await
+}
+
+/// Waits until transaction `h` has one of `statuses` on the node at `url`.
+async fn wait_status(b: &Bench, url: &str, h: &Hash32, statuses: &[&str]) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(v) = b.get(&format!("{url}/v1/txs/{h}")).await {
+            if statuses.iter().any(|s| v["status"] == *s) {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("{h} not {statuses:?} in 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,144 @@
+//! End-to-end: the operator's command line against a running node.
+
+use crate::support::*;
+use distpos_chain::ChainParams;
+use distpos_gateway::keyfile;
+use std::process::Command;
+
+fn distpos(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(crate::support::distpos_exe())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_keys_transfer_stake_and_metrics() {
+    let _serial = crate::support::serial();
+    let net = Net::start(0xc11, 1, 250, ChainParams::default()).await;
+    let dir = net.dir.path();
+    let faucet = dir.join("keys/faucet.json");
+    let new_key = dir.join("keys/alice.json");
+
+    let (ok, out, err) = distpos(&["keys", "new", "--out", new_key.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let alice = keyfile::read(&new_key).unwrap();
+    let alice_addr = keyfile::address(&alice).to_string();
+    assert!(out.contains(&alice_addr), "{out}");
+    let (ok, _, err) = distpos(&["keys", "new", "--out", new_key.to_str().unwrap()]);
+    assert!(!ok && err.contains("exists"), "refuses to overwrite: {err}");
+
+    let url = net.url(0).to_string();
+    let (ok, out, err) = distpos(&[
+        "tx",
+        "--node",
+        &url,
+        "--key",
+        faucet.to_str().unwrap(),
+        "--wait",
+        "transfer",
+        "--to",
+        &alice_addr,
+        "--amount",
+        "5000",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("\"applied\""), "{out}");
+    assert_eq!(net.balance(0, &keyfile::address(&alice)).await, 5000);
+
+    let (ok, out, err) = distpos(&[
+        "tx",
+        "--node",
+        &url,
+        "--key",
+        new_key.to_str().unwrap(),
+        "--wait",
+        "stake",
+        "--amount",
+        "1000",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("\"applied\""), "{out}");
+    let acct = net.get(0, &format!("/v1/accounts/{alice_addr}")).await;
+    assert_eq!(acct["stake"], "1000");
+
+    // Refusals are clear and exit non-zero.
+    let (ok, _, err) = distpos(&[
+        "tx",
+        "--node",
+        &url,
+        "--key",
+        new_key.to_str().unwrap(),
+        "transfer",
+        "--to",
+        "e2e4x63ea7f78107df4c6fd8b17e7b05b1b3d41a5b1ab",
+        "--amount",
+        "1",
+    ]);
+    assert!(!ok && err.contains("unknown_peer"), "{err}");
+    let (ok, _, err) = distpos(&[
+        "tx",
+        "--node",
+        &url,
+        "--key",
+        new_key.to_str().unwrap(),
+        "transfer",
+        "--to",
+        "0x1234",
+        "--amount",
+        "1",
+    ]);
+    assert!(!ok && err.contains("--to"), "{err}");
+
+    // Metrics with stable names.
+    let text = net
+        .http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "distpos_head_height",
+        "distpos_lib_height",
+        "distpos_mempool_txs",
+        "distpos_txs_applied_total",
+        "distpos_missed_slots",
+        "distpos_block_apply_seconds",
+    ] {
+        assert!(text.contains(name), "metric {name} missing:\n{text}");
+    }
+    let applied: f64 = text
+        .lines()
+        .find(|l| l.starts_with("distpos_txs_applied_total"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(applied >= 2.0, "{text}");
+}
+
+#[test]
+fn bad_config_names_the_field() {
+    let _serial = crate::support::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("node.toml");
+    std::fs::write(
+        &cfg,
+        "listen = \"127.0.0.1:1\"\n[mempool]\nmax_txs = \"many\"\n",
+    )
+    .unwrap();
+    let (ok, _, err) = distpos(&["node", "--config", cfg.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("max_txs"), "{err}");
+    std::fs::write(&cfg, "genesis = \"missing.json\"\n").unwrap();
+    let (ok, _, err) = distpos(&["node", "--config", cfg.to_str().unwrap()]);
+    assert!(!ok && err.contains("missing.json"), "{err}");
+}

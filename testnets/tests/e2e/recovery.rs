@@ -1,0 +1,74 @@
+//! End-to-end: what a node needs to finish a transfer survives its restart.
+//!
+//! The source's light client of the destination is held back (a route override to a
+//! dead port), so the destination's receipt is answered "pending"; then every node of
+//! the source is killed and restarted, losing whatever it held in memory. The
+//! destination keeps its receipt due until the source answers that it settled, so the
+//! transfer still settles.
+
+use crate::support::*;
+use distpos_chain::ChainParams;
+use distpos_gateway::keyfile;
+use distpos_proofs::SecretKey;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_receipt_survives_a_restart_of_every_source_node() {
+    let _serial = crate::support::serial();
+    let (mut a, b) = Net::start_pair(0xa71, 0xb71, 3, 500, ChainParams::default()).await;
+    deposit(&b, a.chain, 1_000_000).await;
+    let to = keyfile::address(&SecretKey::from_seed(b"recovery recipient"));
+    let h = send_cross(&a, b.chain, to, 700).await;
+    // Once B took the delivery, A stops hearing from B: its light client of B stalls.
+    wait_stage(&a, &h, "delivered", 60).await;
+    let dead = format!("http://127.0.0.1:{}", free_ports(1)[0]);
+    for i in 0..a.nodes.len() {
+        let (s, v) = a
+            .operator(
+                i,
+                reqwest::Method::PUT,
+                &format!("/v1/routes/{}", b.chain),
+                Some(json!([{ "url": dead, "priority": 1, "weight": 1 }])),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    // B delivers, then sends its receipt back: A answers "pending" (it cannot prove
+    // B's block yet), and B keeps the receipt due.
+    let path = format!("/v1/txs/{h}");
+    b.wait_for("B's receipt answered pending by A", 60, || async {
+        matches!(b.try_get(0, &path).await, Ok((200, v))
+            if v["cross_chain"]["relay"]["attempts"].as_u64().unwrap_or(0) >= 1
+                && v["cross_chain"]["relay"]["last_error"].is_string())
+    })
+    .await;
+    let v = b.get(0, &path).await;
+    assert_eq!(v["cross_chain"]["stage"], "delivered", "{v}");
+    assert_ne!(
+        v["cross_chain"]["relay"]["state"], "done",
+        "a receipt answered pending is not done: {v}"
+    );
+    assert_eq!(b.balance(0, &to).await, 700);
+    // Every node of A goes down at once (what it held in memory is gone) and comes
+    // back without the override.
+    for n in &mut a.nodes {
+        n.kill();
+    }
+    for i in 0..a.nodes.len() {
+        a.restart(i).await;
+    }
+    let v = wait_stage(&a, &h, "settled_delivered", 120).await;
+    assert_eq!(v["cross_chain"]["settled"]["amount"], "700", "{v}");
+    let s = a.get(0, "/v1/supply").await;
+    assert_eq!(
+        (s["holds"].as_bool(), s["in_flight"].as_str()),
+        (Some(true), Some("0")),
+        "{s}"
+    );
+    // B hears of it too: its receipt item ends done.
+    b.wait_for("B's receipt item done", 60, || async {
+        matches!(b.try_get(0, &path).await, Ok((200, v))
+            if v["cross_chain"]["relay"]["state"] == "done")
+    })
+    .await;
+}
