@@ -56,18 +56,83 @@ pub struct ReceiptDelivery {
     pub index: u32,
 }
 
-/// What a peer answers to a delivery.
+/// What a peer answers to a delivery or a receipt. Only `already_settled` and
+/// `already_refunded` (to a receipt) are final; everything else leaves the item due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AckStatus {
+    /// Taken: its transaction waits in the peer's mempool (a restart loses it), or a
+    /// settlement is in a block that is not irreversible yet.
+    Accepted,
+    /// Not provable yet: the peer's light client has not seen the block as
+    /// irreversible.
+    Pending,
+    /// The transfer was consumed already (delivered or bounced) on the destination.
+    AlreadyConsumed,
+    /// The source settled the transfer as delivered, irreversibly.
+    AlreadySettled,
+    /// The source refunded the transfer, irreversibly.
+    AlreadyRefunded,
+}
+
+impl AckStatus {
+    /// The source settled or refunded the transfer for good: a receipt is done.
+    pub fn settles_receipt(self) -> bool {
+        matches!(self, AckStatus::AlreadySettled | AckStatus::AlreadyRefunded)
+    }
+
+    /// The answer's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AckStatus::Accepted => "accepted",
+            AckStatus::Pending => "pending",
+            AckStatus::AlreadyConsumed => "already_consumed",
+            AckStatus::AlreadySettled => "already_settled",
+            AckStatus::AlreadyRefunded => "already_refunded",
+        }
+    }
+}
+
+impl std::fmt::Display for AckStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a peer answers to a delivery or a receipt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelayAck {
-    /// `accepted`, `pending` (waiting for our light client), `already_consumed`,
-    /// `already_settled`.
-    pub status: String,
+    /// The answer.
+    pub status: AckStatus,
     /// The transaction the peer created for it, if any.
     #[serde(default)]
     pub tx: Option<Hash32>,
     /// Why it is pending, if it is.
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// Where an outbound transfer is, as the source sees it, or how an inbound one ended
+/// (`GET /v1/txs/{hash}`, `cross_chain.stage`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferStage {
+    /// Outbound: in a block, waiting for it to be irreversible before it is relayed.
+    InFlight,
+    /// Outbound: queued to the destination, not yet taken.
+    Forwarding,
+    /// Outbound: taken by the destination, waiting for its receipt. Inbound: the
+    /// recipient was credited.
+    Delivered,
+    /// Outbound: the destination's receipt of delivery settled it.
+    SettledDelivered,
+    /// Outbound: the destination bounced it and the sender was refunded.
+    Refunded,
+    /// Outbound: the relay item outlived its maximum lifetime (an operator can retry).
+    Expired,
+    /// Inbound: refused (collateral short, deadline passed, peer suspended, bad
+    /// recipient); the source refunds it.
+    Bounced,
 }
 
 /// Most items in one batch call (`POST /v1/relay/deliveries/batch`,
@@ -386,6 +451,40 @@ impl PeerChain for HttpPeer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_statuses_keep_the_strings_clients_see() {
+        for (status, text) in [
+            (AckStatus::Accepted, "accepted"),
+            (AckStatus::Pending, "pending"),
+            (AckStatus::AlreadyConsumed, "already_consumed"),
+            (AckStatus::AlreadySettled, "already_settled"),
+            (AckStatus::AlreadyRefunded, "already_refunded"),
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), text);
+            assert_eq!(status.as_str(), text);
+            assert_eq!(
+                serde_json::from_value::<AckStatus>(text.into()).unwrap(),
+                status
+            );
+            assert_eq!(
+                status.settles_receipt(),
+                text.starts_with("already_") && text != "already_consumed"
+            );
+        }
+        assert!(serde_json::from_value::<AckStatus>("done".into()).is_err());
+        for (stage, text) in [
+            (TransferStage::InFlight, "in_flight"),
+            (TransferStage::Forwarding, "forwarding"),
+            (TransferStage::Delivered, "delivered"),
+            (TransferStage::SettledDelivered, "settled_delivered"),
+            (TransferStage::Refunded, "refunded"),
+            (TransferStage::Expired, "expired"),
+            (TransferStage::Bounced, "bounced"),
+        ] {
+            assert_eq!(serde_json::to_value(stage).unwrap(), text);
+        }
+    }
 
     #[test]
     fn retryable_errors() {

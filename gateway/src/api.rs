@@ -4,7 +4,7 @@
 use crate::{
     api_error::{ApiError, ApiJson},
     node::BlockOutcome,
-    service::{now_ms, Shared},
+    service::{now_ms, AppState},
     views,
 };
 use axum::{
@@ -33,7 +33,7 @@ pub const MAX_SYNC_TXS: usize = 20_000;
 pub const MAX_SYNC_BLOCKS: u64 = 200;
 
 /// The router with its middleware.
-pub fn app(shared: Arc<Shared>) -> Router {
+pub fn app(shared: Arc<AppState>) -> Router {
     let http = shared.config.http.clone();
     Router::new()
         .route("/v1/status", get(status))
@@ -100,12 +100,12 @@ fn parse_hash(s: &str) -> Result<Hash32, ApiError> {
         .map_err(|e| ApiError::bad_request("invalid_hash", format!("invalid hash: {e}")))
 }
 
-async fn status(State(s): State<Arc<Shared>>) -> Result<Json<views::StatusView>, ApiError> {
+async fn status(State(s): State<Arc<AppState>>) -> Result<Json<views::StatusView>, ApiError> {
     let node = s.node.lock().await;
     Ok(Json(views::status(&node, now_ms())?))
 }
 
-async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     let dns = s.routes.dns_stats();
     s.metrics.dns_lookups.set(dns.lookups as i64);
     s.metrics.dns_failures.set(dns.failures as i64);
@@ -140,7 +140,7 @@ struct TxResult {
 /// `POST /v1/txs`: one transaction (→ 202 `{"hash"}` or an error) or a JSON array
 /// (→ 200 with one result per transaction, in order).
 async fn post_txs(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
@@ -249,7 +249,7 @@ async fn post_txs(
 }
 
 async fn get_tx(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     Path(hash): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let hash = parse_hash(&hash)?;
@@ -275,7 +275,7 @@ async fn get_tx(
 }
 
 async fn get_block(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     Path(which): Path<String>,
 ) -> Result<Json<views::BlockView>, ApiError> {
     let node = s.node.lock().await;
@@ -307,7 +307,7 @@ struct RangeQuery {
 
 /// `GET /v1/blocks?from=&limit=`: canonical blocks for catch-up sync.
 async fn get_blocks(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
@@ -344,7 +344,7 @@ fn within_tx_budget<E>(
 
 /// `POST /v1/blocks`: a block pushed by another node of our chain.
 async fn post_block(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     ApiJson(block): ApiJson<Block>,
 ) -> Result<Response, ApiError> {
     let now = now_ms();
@@ -373,7 +373,7 @@ async fn post_block(
 }
 
 async fn get_account(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     Path(addr): Path<String>,
 ) -> Result<Json<views::AccountView>, ApiError> {
     let address = distpos_chain::QualifiedAddress::parse(&addr)
@@ -393,7 +393,7 @@ async fn get_account(
 }
 
 async fn get_producers(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
 ) -> Result<Json<views::ProducersView>, ApiError> {
     let node = s.node.lock().await;
     Ok(Json(views::producers(&node, now_ms())?))
@@ -409,7 +409,7 @@ struct HeaderRange {
 /// `GET /v1/headers?from=&to=`: signed canonical headers `from..=to` (at most
 /// [`MAX_HEADERS`]), for peer chains' light clients.
 async fn get_headers(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     query: Result<Query<HeaderRange>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
@@ -440,7 +440,7 @@ async fn get_headers(
 }
 
 async fn get_tx_proof(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     Path(hash): Path<String>,
 ) -> Result<Json<views::TxProofView>, ApiError> {
     let hash = parse_hash(&hash)?;
@@ -451,7 +451,7 @@ async fn get_tx_proof(
 }
 
 /// `GET /v1/supply`: where every token is, and whether the invariant holds.
-async fn get_supply(State(s): State<Arc<Shared>>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn get_supply(State(s): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
     let node = s.node.lock().await;
     let r = distpos_chain::supply::audit_supply(&node.state).map_err(ApiError::internal)?;
     Ok(Json(serde_json::json!({

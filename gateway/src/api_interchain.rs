@@ -4,7 +4,7 @@
 
 use crate::{
     api_error::{ApiError, ApiJson},
-    service::{now_ms, Shared},
+    service::{now_ms, AppState},
     views_interchain,
 };
 use axum::{
@@ -13,13 +13,15 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use distpos_adapters::{BatchAnswer, BatchError, Delivery, ReceiptDelivery, RelayAck, MAX_BATCH};
+use distpos_adapters::{
+    AckStatus, BatchAnswer, BatchError, Delivery, ReceiptDelivery, RelayAck, MAX_BATCH,
+};
 use distpos_proofs::ChainId;
 use distpos_routing::StaticEndpoint;
 use std::sync::Arc;
 
 /// The cross-chain routes (merged into the main router).
-pub fn routes() -> Router<Arc<Shared>> {
+pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/relay/deliveries", post(post_delivery))
         .route("/v1/relay/deliveries/batch", post(post_delivery_batch))
@@ -46,7 +48,7 @@ fn parse_chain(s: &str) -> Result<ChainId, ApiError> {
 }
 
 /// Checks the operator's bearer token.
-pub fn require_operator(s: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
+pub fn require_operator(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = s.config.api_token.as_deref() else {
         return Err(ApiError {
             status: StatusCode::FORBIDDEN,
@@ -74,7 +76,7 @@ pub fn require_operator(s: &Shared, headers: &HeaderMap) -> Result<(), ApiError>
 }
 
 async fn post_delivery(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     ApiJson(d): ApiJson<Delivery>,
 ) -> Result<(StatusCode, Json<RelayAck>), ApiError> {
     let transfer = d.source_tx.hash();
@@ -89,7 +91,7 @@ async fn post_delivery(
 /// `POST /v1/relay/deliveries/batch`: up to [`MAX_BATCH`] deliveries, one answer
 /// each, in order; the node lock is taken once for all of them.
 async fn post_delivery_batch(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     ApiJson(ds): ApiJson<Vec<Delivery>>,
 ) -> Result<Json<Vec<BatchAnswer>>, ApiError> {
     check_batch(ds.len())?;
@@ -143,8 +145,8 @@ fn answer(r: Result<RelayAck, ApiError>) -> BatchAnswer {
     }
 }
 
-fn after_delivery(s: &Shared, transfer: &distpos_proofs::Hash32, ack: &RelayAck) {
-    if ack.status == "already_consumed" {
+fn after_delivery(s: &AppState, transfer: &distpos_proofs::Hash32, ack: &RelayAck) {
+    if ack.status == AckStatus::AlreadyConsumed {
         // The source delivers again, so it has not settled: send our receipt again
         // now, even if an earlier answer had made it look final.
         if let Err(e) = s.queue.revive(&format!("receipt-{transfer}"), now_ms()) {
@@ -154,7 +156,7 @@ fn after_delivery(s: &Shared, transfer: &distpos_proofs::Hash32, ack: &RelayAck)
 }
 
 fn ack_status(ack: &RelayAck) -> StatusCode {
-    if ack.status == "accepted" || ack.status == "pending" {
+    if matches!(ack.status, AckStatus::Accepted | AckStatus::Pending) {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK
@@ -162,7 +164,7 @@ fn ack_status(ack: &RelayAck) -> StatusCode {
 }
 
 async fn post_receipt(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     ApiJson(r): ApiJson<ReceiptDelivery>,
 ) -> Result<(StatusCode, Json<RelayAck>), ApiError> {
     let ack = {
@@ -175,7 +177,7 @@ async fn post_receipt(
 /// `POST /v1/relay/receipts/batch`: up to [`MAX_BATCH`] receipts, one answer each,
 /// in order.
 async fn post_receipt_batch(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     ApiJson(rs): ApiJson<Vec<ReceiptDelivery>>,
 ) -> Result<Json<Vec<BatchAnswer>>, ApiError> {
     check_batch(rs.len())?;
@@ -196,13 +198,13 @@ async fn post_receipt_batch(
     ))
 }
 
-async fn get_queue(State(s): State<Arc<Shared>>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn get_queue(State(s): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
     let items = s.queue.list().map_err(ApiError::internal)?;
     Ok(Json(serde_json::json!({ "items": items })))
 }
 
 async fn post_queue_action(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -227,7 +229,7 @@ async fn post_queue_action(
 }
 
 async fn get_correspondents(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let node = s.node.lock().await;
     let list = views_interchain::correspondents(&node, now_ms())?;
@@ -235,7 +237,7 @@ async fn get_correspondents(
 }
 
 async fn get_correspondent(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     Path(chain): Path<String>,
 ) -> Result<Json<views_interchain::CorrespondentView>, ApiError> {
     let chain = parse_chain(&chain)?;
@@ -245,13 +247,13 @@ async fn get_correspondent(
         .ok_or_else(|| ApiError::not_found(format!("chain {chain} is not a registered peer")))
 }
 
-async fn get_routes(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
+async fn get_routes(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
     let stats = s.routes.dns_stats();
     Json(serde_json::json!({ "routes": s.routes.snapshot(now_ms()), "dns": stats }))
 }
 
 async fn get_route(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     Path(chain): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let chain = parse_chain(&chain)?;
@@ -287,7 +289,7 @@ async fn get_route(
 }
 
 async fn put_route(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(chain): Path<String>,
     ApiJson(endpoints): ApiJson<Vec<StaticEndpoint>>,
@@ -303,7 +305,7 @@ async fn put_route(
 }
 
 async fn delete_route(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(chain): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {

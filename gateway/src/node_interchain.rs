@@ -8,7 +8,7 @@
 //! that nothing waits forever.
 
 use crate::node::{Node, NodeError};
-use distpos_adapters::{Delivery, ReceiptDelivery, RelayAck};
+use distpos_adapters::{AckStatus, Delivery, ReceiptDelivery, RelayAck};
 use distpos_chain::{
     interchain::{self, proven_transfer},
     ledger,
@@ -53,12 +53,8 @@ pub struct RelayState {
     pub headers_tx: BTreeMap<ChainId, Hash32>,
 }
 
-fn ack(status: &str, tx: Option<Hash32>, reason: Option<String>) -> RelayAck {
-    RelayAck {
-        status: status.into(),
-        tx,
-        reason,
-    }
+fn ack(status: AckStatus, tx: Option<Hash32>, reason: Option<String>) -> RelayAck {
+    RelayAck { status, tx, reason }
 }
 
 impl Node {
@@ -121,12 +117,12 @@ impl Node {
             Err(e) => return Err(e.into()),
         }
         if let Some(rec) = interchain::inbound_record(&self.state, d.source_chain, &t.tx)? {
-            return Ok(ack("already_consumed", Some(rec.tx), None));
+            return Ok(ack(AckStatus::AlreadyConsumed, Some(rec.tx), None));
         }
         let key = (d.source_chain, t.tx);
         if let Some(p) = self.relay.inbound.get(&key) {
             if let Some(h) = p.tx.filter(|h| self.mempool.contains(h)) {
-                return Ok(ack("accepted", Some(h), None));
+                return Ok(ack(AckStatus::Accepted, Some(h), None));
             }
         }
         let body = Body::Inbound {
@@ -175,7 +171,7 @@ impl Node {
             // come again.
             if done.height > self.consensus()?.lib {
                 return Ok(ack(
-                    "accepted",
+                    AckStatus::Accepted,
                     None,
                     Some(format!(
                         "settled in block {}, not irreversible yet",
@@ -184,9 +180,9 @@ impl Node {
                 ));
             }
             let status = if done.delivered {
-                "already_settled"
+                AckStatus::AlreadySettled
             } else {
-                "already_refunded"
+                AckStatus::AlreadyRefunded
             };
             return Ok(ack(status, None, None));
         }
@@ -196,7 +192,7 @@ impl Node {
         let key = (r.receipt_chain, transfer);
         if let Some(p) = self.relay.settle.get(&key) {
             if let Some(h) = p.tx.filter(|h| self.mempool.contains(h)) {
-                return Ok(ack("accepted", Some(h), None));
+                return Ok(ack(AckStatus::Accepted, Some(h), None));
             }
         }
         let amount = r.receipt.amount;
@@ -240,13 +236,13 @@ impl Node {
             Ok(h) => {
                 entry.tx = Some(h);
                 entry.reason = None;
-                Ok(ack("accepted", Some(h), None))
+                Ok(ack(AckStatus::Accepted, Some(h), None))
             }
             Err(NodeError::Tx(TxError::NotYetProvable(why))) => {
                 entry.tx = None;
                 entry.reason = Some(why.clone());
                 entry.tried_at_lib = lc_lib;
-                Ok(ack("pending", None, Some(why)))
+                Ok(ack(AckStatus::Pending, None, Some(why)))
             }
             Err(e) => {
                 map.remove(&key);
@@ -304,7 +300,7 @@ impl Node {
                     continue;
                 }
                 match self.submit_pending(key, p.body.clone(), p.amount, inbound, now_ms) {
-                    Ok(a) if a.status == "accepted" => {
+                    Ok(a) if a.status == AckStatus::Accepted => {
                         submitted += 1;
                         debug!(peer = %key.0, transfer = %key.1, tx = ?a.tx, "relay item now provable; submitted")
                     }

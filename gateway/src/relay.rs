@@ -5,7 +5,7 @@
 
 use crate::{
     relay_queue::{ItemState, Payload, QueueItem},
-    service::{now_ms, Shared},
+    service::{now_ms, AppState},
 };
 use distpos_adapters::{AdapterError, Delivery, PeerChain, ReceiptDelivery, RelayAck};
 use distpos_chain::{interchain, ledger, tx::Outcome};
@@ -13,17 +13,38 @@ use distpos_proofs::{merkle, ChainId, Hash32};
 use std::{sync::Arc, time::Duration};
 use tracing::{debug, error, info, warn};
 
-/// Runs the relay loops until aborted.
-pub async fn run(shared: Arc<Shared>) {
-    let scan = tokio::spawn(scan_loop(shared.clone()));
-    let send = tokio::spawn(send_loop(shared.clone()));
-    let headers = tokio::spawn(header_loop(shared.clone()));
-    let pending = tokio::spawn(pending_loop(shared.clone()));
-    let _ = tokio::join!(scan, send, headers, pending);
+/// Runs the relay loops until dropped (which stops them all). The loops never end on
+/// their own: if one does (a panic), this returns why, and the node stops.
+pub async fn run(shared: Arc<AppState>) -> Result<(), String> {
+    let mut loops = tokio::task::JoinSet::new();
+    let s = shared.clone();
+    loops.spawn(async move {
+        scan_loop(s).await;
+        "scan"
+    });
+    let s = shared.clone();
+    loops.spawn(async move {
+        send_loop(s).await;
+        "send"
+    });
+    let s = shared.clone();
+    loops.spawn(async move {
+        header_loop(s).await;
+        "header sync"
+    });
+    loops.spawn(async move {
+        pending_loop(shared).await;
+        "pending"
+    });
+    match loops.join_next().await {
+        Some(Ok(name)) => Err(format!("the relay's {name} loop ended")),
+        Some(Err(e)) => Err(format!("a relay loop stopped: {e}")),
+        None => Err("no relay loops".into()),
+    }
 }
 
 /// Finds deliveries and receipts in blocks that became irreversible.
-async fn scan_loop(shared: Arc<Shared>) {
+async fn scan_loop(shared: Arc<AppState>) {
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         if let Err(e) = scan_once(&shared).await {
@@ -32,7 +53,7 @@ async fn scan_loop(shared: Arc<Shared>) {
     }
 }
 
-async fn scan_once(shared: &Shared) -> Result<(), String> {
+async fn scan_once(shared: &AppState) -> Result<(), String> {
     let cursor = shared.queue.cursor().map_err(|e| e.to_string())?;
     let node = shared.node.lock().await;
     let lib = node.consensus().map_err(|e| e.to_string())?.lib;
@@ -119,7 +140,7 @@ async fn scan_once(shared: &Shared) -> Result<(), String> {
 
 /// Sends what is due: per destination and kind, in batches of up to
 /// [`distpos_adapters::MAX_BATCH`], one call each.
-async fn send_loop(shared: Arc<Shared>) {
+async fn send_loop(shared: Arc<AppState>) {
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let now = now_ms();
@@ -159,7 +180,7 @@ async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
 }
 
 /// Items finished without a call: settled deliveries and expired items.
-async fn triage(shared: &Shared, items: Vec<QueueItem>) -> (Vec<QueueItem>, Vec<QueueItem>) {
+async fn triage(shared: &AppState, items: Vec<QueueItem>) -> (Vec<QueueItem>, Vec<QueueItem>) {
     let now = now_ms();
     let node = shared.node.lock().await;
     let lib = node.consensus().map(|c| c.lib).unwrap_or(0);
@@ -190,7 +211,7 @@ async fn triage(shared: &Shared, items: Vec<QueueItem>) -> (Vec<QueueItem>, Vec<
 /// The destination's endpoints in route order, checked against the identity it
 /// registered with us.
 async fn endpoints_for(
-    shared: &Shared,
+    shared: &AppState,
     destination: ChainId,
     now: u64,
 ) -> Result<Vec<distpos_routing::Endpoint>, distpos_routing::RoutingError> {
@@ -206,7 +227,7 @@ async fn endpoints_for(
 
 /// Saves items' new states; a failed write is logged loudly (the items stay due in
 /// memory and on disk in their previous state, so nothing is lost, only repeated).
-fn save(shared: &Shared, items: &[QueueItem]) {
+fn save(shared: &AppState, items: &[QueueItem]) {
     if let Err(e) = shared.queue.update_many(items) {
         error!(error = %e, items = items.len(), "relay queue: cannot save item states");
     }
@@ -218,13 +239,13 @@ fn record_ack(item: &mut QueueItem, ack: RelayAck, endpoint: &str) {
     item.last_endpoint = Some(endpoint.to_string());
     item.last_error = ack.reason.clone();
     item.peer_tx = ack.tx.or(item.peer_tx);
-    item.answered(&ack.status, now_ms());
+    item.answered(ack.status, now_ms());
     debug!(item = %item.id, endpoint, status = %ack.status, "relay: answered");
 }
 
 /// One attempt at a batch of items of one destination and kind: every endpoint of
 /// the destination in route order, one call each, until one answers.
-async fn attempt_batch(shared: Arc<Shared>, items: Vec<QueueItem>) {
+async fn attempt_batch(shared: Arc<AppState>, items: Vec<QueueItem>) {
     let (mut done, mut live) = triage(&shared, items).await;
     let Some(destination) = live.first().map(|i| i.destination) else {
         save(&shared, &done);
@@ -327,7 +348,7 @@ async fn attempt_batch(shared: Arc<Shared>, items: Vec<QueueItem>) {
 
 /// One attempt at one item: every endpoint of its destination in route order (for
 /// peers without batch calls).
-async fn attempt(shared: Arc<Shared>, item: QueueItem) {
+async fn attempt(shared: Arc<AppState>, item: QueueItem) {
     let (mut done, live) = triage(&shared, vec![item]).await;
     let Some(mut item) = live.into_iter().next() else {
         save(&shared, &done);
@@ -382,7 +403,7 @@ async fn attempt(shared: Arc<Shared>, item: QueueItem) {
 }
 
 /// Keeps our light clients of every registered peer fed with its headers.
-async fn header_loop(shared: Arc<Shared>) {
+async fn header_loop(shared: Arc<AppState>) {
     let every = Duration::from_millis(shared.config.relay.header_sync_ms);
     loop {
         tokio::time::sleep(every).await;
@@ -418,7 +439,7 @@ async fn header_loop(shared: Arc<Shared>) {
 }
 
 async fn sync_peer(
-    shared: &Shared,
+    shared: &AppState,
     peer: ChainId,
     identity: Hash32,
     head: u64,
@@ -461,7 +482,7 @@ async fn sync_peer(
 }
 
 /// Retries deliveries and receipts that were not provable yet.
-async fn pending_loop(shared: Arc<Shared>) {
+async fn pending_loop(shared: Arc<AppState>) {
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut node = shared.node.lock().await;

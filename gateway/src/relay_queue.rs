@@ -5,7 +5,7 @@
 //! held, released or retried now by an operator.
 
 use crate::store::StoreError;
-use distpos_adapters::{Delivery, ReceiptDelivery};
+use distpos_adapters::{AckStatus, Delivery, ReceiptDelivery};
 use distpos_proofs::{codec, ChainId, Hash32};
 use serde::{Deserialize, Serialize};
 
@@ -138,13 +138,13 @@ impl QueueItem {
     /// Records the other side's answer. An item is finished only once the other
     /// side's ledger has applied it; "pending" and "accepted" (a transaction in a
     /// mempool, which a restart loses) keep it due.
-    pub fn answered(&mut self, status: &str, now_ms: u64) {
+    pub fn answered(&mut self, status: AckStatus, now_ms: u64) {
         self.failures = 0;
         match (&self.payload, status) {
-            (Payload::Receipt(_), "already_settled" | "already_refunded") => {
+            (Payload::Receipt(_), s) if s.settles_receipt() => {
                 self.state = ItemState::Done;
             }
-            (_, "pending") => {
+            (_, AckStatus::Pending) => {
                 self.state = ItemState::Queued;
                 self.next_attempt_ms = now_ms + PENDING_RETRY_MS;
             }
@@ -485,10 +485,10 @@ mod tests {
             receipt_item(),
         ] {
             let mut it = item.clone();
-            it.answered("pending", 1_000);
+            it.answered(AckStatus::Pending, 1_000);
             assert_eq!(it.state, ItemState::Queued, "{}: pending stays due", it.id);
             assert!(it.due(1_000 + PENDING_RETRY_MS));
-            it.answered("accepted", 2_000);
+            it.answered(AckStatus::Accepted, 2_000);
             assert_eq!(
                 it.state,
                 ItemState::Delivered,
@@ -496,22 +496,18 @@ mod tests {
                 it.id
             );
             assert!(!it.due(2_000 + REDELIVER_MS - 1) && it.due(2_000 + REDELIVER_MS));
-            it.answered("something_new", 3_000);
-            assert_eq!(
-                it.state,
-                ItemState::Delivered,
-                "an unknown answer is not final"
-            );
+            it.answered(AckStatus::AlreadyConsumed, 3_000);
+            assert_eq!(it.state, ItemState::Delivered, "consumed is not settled");
         }
         let mut r = receipt_item();
-        r.answered("already_settled", 5);
+        r.answered(AckStatus::AlreadySettled, 5);
         assert_eq!(r.state, ItemState::Done);
         let mut r = receipt_item();
-        r.answered("already_refunded", 5);
+        r.answered(AckStatus::AlreadyRefunded, 5);
         assert_eq!(r.state, ItemState::Done);
         // A delivery ends only when our own ledger settles it, whatever the answer.
         let mut d = QueueItem::delivery(delivery(1), ChainId(0xb), 0);
-        d.answered("already_settled", 5);
+        d.answered(AckStatus::AlreadySettled, 5);
         assert_ne!(d.state, ItemState::Done);
     }
 
@@ -523,7 +519,7 @@ mod tests {
         let mut expired = receipt_item();
         expired.state = ItemState::Expired;
         let mut waiting = QueueItem::delivery(delivery(2), ChainId(0xb), 0);
-        waiting.answered("accepted", 0);
+        waiting.answered(AckStatus::Accepted, 0);
         let mut done = QueueItem::delivery(delivery(3), ChainId(0xb), 0);
         done.state = ItemState::Done;
         q.enqueue(&[expired.clone(), waiting.clone(), done.clone()], 1)

@@ -14,15 +14,15 @@ use anyhow::Context;
 use distpos_chain::{forkdb::ForkError, Genesis};
 use distpos_proofs::consensus::OutageQuorum;
 use std::{
-    future::Future,
+    future::{Future, IntoFuture},
     sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 use tokio::sync::{Mutex, Notify};
 use tracing::{error, info, warn};
 
-/// Shared by every handler and background task.
-pub struct Shared {
+/// The state every handler and background task shares.
+pub struct AppState {
     /// The node.
     pub node: Mutex<Node>,
     /// This chain's other nodes.
@@ -61,7 +61,21 @@ pub fn read_genesis(path: &std::path::Path) -> anyhow::Result<Genesis> {
 }
 
 /// Opens everything and returns the shared state and the bound listener.
-pub async fn prepare(config: NodeConfig) -> anyhow::Result<(Arc<Shared>, tokio::net::TcpListener)> {
+pub async fn prepare(
+    config: NodeConfig,
+) -> anyhow::Result<(Arc<AppState>, tokio::net::TcpListener)> {
+    let listen = config.listen;
+    let shared = open(config)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    Ok((shared, listener))
+}
+
+/// Opens the node's state (genesis, key, store, queue, routes, clients) without
+/// binding a port or starting a task: what [`serve`] runs, and what handler tests
+/// drive with `tower::ServiceExt::oneshot` on [`crate::api::app`].
+pub fn open(config: NodeConfig) -> anyhow::Result<Arc<AppState>> {
     let genesis = read_genesis(&config.genesis)?;
     let key = match &config.producer_key {
         Some(p) => Some(keyfile::read(p)?),
@@ -89,10 +103,7 @@ pub async fn prepare(config: NodeConfig) -> anyhow::Result<(Arc<Shared>, tokio::
         config.peers.clone(),
         Duration::from_millis(config.sync.timeout_ms),
     )?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let shared = Arc::new(Shared {
+    Ok(Arc::new(AppState {
         node: Mutex::new(node),
         peers,
         config,
@@ -101,35 +112,132 @@ pub async fn prepare(config: NodeConfig) -> anyhow::Result<(Arc<Shared>, tokio::
         routes,
         queue,
         peer,
-    });
-    Ok((shared, listener))
+    }))
 }
 
-/// Runs a node until `shutdown` completes.
+/// Runs a node until `shutdown` completes, or until one of its background tasks
+/// fails (then the error names the task and why, and the process should exit
+/// non-zero: a node that answers HTTP but no longer produces or relays is worse than
+/// one that is down).
 pub async fn run(
     config: NodeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (shared, listener) = prepare(config).await?;
+    serve(listener, shared, shutdown).await
+}
+
+/// How long shutdown waits for the HTTP server and the background tasks to finish.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// A background task's end: `Ok` when it had nothing to do (no key, no peers),
+/// `Err(why)` when it failed.
+type TaskResult = Result<(), String>;
+
+/// A background task of the node.
+type Task = std::pin::Pin<Box<dyn Future<Output = TaskResult> + Send>>;
+
+/// Serves `listener` and runs the node's background tasks, supervised.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     {
         let node = shared.node.lock().await;
         info!(chain = %node.genesis.chain_id, url = %format!("http://{addr}"), head = node.head_height,
               producer = ?node.key.as_ref().map(|k| k.public_key()), "node listening");
     }
-    let producer = tokio::spawn(producer_loop(shared.clone()));
-    let sync = tokio::spawn(sync_loop(shared.clone()));
-    let relay = tokio::spawn(crate::relay::run(shared.clone()));
-    let served = axum::serve(listener, api::app(shared.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    producer.abort();
-    sync.abort();
-    relay.abort();
+    let stop = Arc::new(Notify::new());
+    let mut tasks: tokio::task::JoinSet<(&'static str, TaskResult)> = tokio::task::JoinSet::new();
+    let loops: [(&'static str, Task); 3] = [
+        ("producer", Box::pin(producer_loop(shared.clone()))),
+        ("sync", Box::pin(sync_loop(shared.clone()))),
+        ("relay", Box::pin(crate::relay::run(shared.clone()))),
+    ];
+    let mut names = std::collections::HashMap::new();
+    for (name, task) in loops {
+        let task = with_fault_hook(name, task);
+        let handle = tasks.spawn(async move { (name, task.await) });
+        names.insert(handle.id(), name);
+    }
+    let stopping = stop.clone();
+    let server = axum::serve(listener, api::app(shared.clone()))
+        .with_graceful_shutdown(async move { stopping.notified().await })
+        .into_future();
+    let mut server = std::pin::pin!(server);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut server_done = false;
+    let mut failure: Option<String> = None;
+    loop {
+        tokio::select! {
+            r = &mut server => {
+                server_done = true;
+                failure = Some(match r {
+                    Ok(()) => "the HTTP server stopped".to_string(),
+                    Err(e) => format!("the HTTP server failed: {e}"),
+                });
+                break;
+            }
+            _ = &mut shutdown => break,
+            Some(ended) = tasks.join_next() => match ended {
+                Ok((name, Ok(()))) => info!(task = name, "background task has nothing to do here"),
+                Ok((name, Err(why))) => {
+                    failure = Some(format!("the {name} task failed: {why}"));
+                    break;
+                }
+                Err(e) => {
+                    let name = names.get(&e.id()).copied().unwrap_or("background");
+                    failure = Some(format!("the {name} task {}: {e}", if e.is_panic() { "panicked" } else { "was cancelled" }));
+                    break;
+                }
+            },
+        }
+    }
+    if let Some(why) = &failure {
+        error!(reason = %why, "stopping the node: a part of it failed");
+    }
+    // Stop taking requests, stop the tasks, and give both a bounded time to finish.
+    stop.notify_one();
+    tasks.abort_all();
+    let drain = async {
+        if !server_done {
+            let _ = (&mut server).await;
+        }
+        while tasks.join_next().await.is_some() {}
+    };
+    if tokio::time::timeout(DRAIN, drain).await.is_err() {
+        warn!(
+            seconds = DRAIN.as_secs(),
+            "shutdown: still draining after the bound; stopping anyway"
+        );
+    }
     let node = shared.node.lock().await;
-    node.store.flush()?;
+    tokio::task::block_in_place(|| node.store.flush())?;
     info!(height = node.head_height, "node stopped");
-    served.context("HTTP server failed")
+    match failure {
+        Some(why) => Err(anyhow::anyhow!(why)),
+        None => Ok(()),
+    }
+}
+
+/// The supervision test's hook: `DISTPOS_FAULT=<task>` makes that background task
+/// panic a second after the node starts. Nothing else reads it.
+fn with_fault_hook(name: &'static str, task: Task) -> Task {
+    if std::env::var("DISTPOS_FAULT").as_deref() != Ok(name) {
+        return task;
+    }
+    warn!(
+        task = name,
+        "DISTPOS_FAULT is set: this task will fail in one second"
+    );
+    Box::pin(async move {
+        tokio::select! {
+            r = task => r,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => panic!("fault injected into the {name} task (DISTPOS_FAULT)"),
+        }
+    })
 }
 
 /// Waits for SIGINT or SIGTERM.
@@ -153,11 +261,11 @@ pub async fn shutdown_signal() {
 }
 
 /// At every slot boundary, produces a block if this node holds the scheduled key.
-async fn producer_loop(shared: Arc<Shared>) {
+async fn producer_loop(shared: Arc<AppState>) -> TaskResult {
     let clock = {
         let node = shared.node.lock().await;
         if node.key.is_none() {
-            return;
+            return Ok(());
         }
         node.rules.clock
     };
@@ -207,7 +315,7 @@ async fn producer_loop(shared: Arc<Shared>) {
 /// The outage rule (DESIGN §14): asks this chain's other nodes for their heads and
 /// counts the scheduled producers whose nodes agree on ours (this node included).
 async fn outage_quorum(
-    shared: &Shared,
+    shared: &AppState,
     head: distpos_proofs::Hash32,
     schedule: &distpos_proofs::ProducerSchedule,
     wait: Duration,
@@ -279,9 +387,9 @@ impl OutageLog {
 }
 
 /// Polls the peers for a longer chain and fetches what we miss.
-async fn sync_loop(shared: Arc<Shared>) {
+async fn sync_loop(shared: Arc<AppState>) -> TaskResult {
     if shared.peers.peers().is_empty() {
-        return;
+        return Ok(());
     }
     let interval = Duration::from_millis(shared.config.sync.interval_ms);
     loop {
@@ -299,7 +407,7 @@ async fn sync_loop(shared: Arc<Shared>) {
 
 /// Fetches `peer`'s branch when fork choice prefers its head to ours (a higher LIB, or
 /// the same LIB and taller), however short that branch is.
-async fn catch_up(shared: &Shared, peer: &str) -> Result<(), String> {
+async fn catch_up(shared: &AppState, peer: &str) -> Result<(), String> {
     let batch = shared.config.sync.batch;
     let status = shared.peers.status(peer).await?;
     let remote = status.tip();

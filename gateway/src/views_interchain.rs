@@ -5,6 +5,7 @@ use crate::{
     node::{Node, NodeError},
     relay_queue::{OutboundQueue, QueueItem},
 };
+use distpos_adapters::TransferStage;
 use distpos_chain::{
     interchain::{self, correspondent_status, CorrespondentStatus, InboundRecord, SettledRecord},
     ledger::{self, PeerChain},
@@ -141,9 +142,8 @@ pub fn correspondent(
 pub struct CrossChainView {
     /// `outbound` (we sent it) or `inbound` (we received it).
     pub direction: &'static str,
-    /// `in_flight`, `forwarding`, `delivered` (awaiting settlement), `settled_delivered`,
-    /// `refunded` — or for inbound: `delivered` / `bounced`.
-    pub stage: String,
+    /// Where the transfer is (outbound) or how it ended (inbound).
+    pub stage: TransferStage,
     /// The other chain.
     pub peer: ChainId,
     /// The relay item, if queued.
@@ -172,14 +172,14 @@ pub fn cross_chain(
             .or(relay.as_ref().map(|r| r.destination))
             .unwrap_or_default();
         let stage = match (&settled, &relay) {
-            (Some(s), _) if s.delivered => "settled_delivered".to_string(),
-            (Some(_), _) => "refunded".to_string(),
+            (Some(s), _) if s.delivered => TransferStage::SettledDelivered,
+            (Some(_), _) => TransferStage::Refunded,
             (None, Some(r)) => match r.state {
-                crate::relay_queue::ItemState::Delivered => "delivered".into(),
-                crate::relay_queue::ItemState::Expired => "expired".into(),
-                _ => "forwarding".into(),
+                crate::relay_queue::ItemState::Delivered => TransferStage::Delivered,
+                crate::relay_queue::ItemState::Expired => TransferStage::Expired,
+                _ => TransferStage::Forwarding,
             },
-            (None, None) => "in_flight".into(),
+            (None, None) => TransferStage::InFlight,
         };
         return Ok(Some(CrossChainView {
             direction: "outbound",
@@ -198,13 +198,13 @@ pub fn cross_chain(
         let peer = p.registration.chain;
         if let Some(rec) = interchain::inbound_record(&node.state, peer, hash)? {
             let stage = match rec.outcome {
-                distpos_chain::tx::Outcome::Delivered { .. } => "delivered",
-                _ => "bounced",
+                distpos_chain::tx::Outcome::Delivered { .. } => TransferStage::Delivered,
+                _ => TransferStage::Bounced,
             };
             let relay = queue.get(&format!("receipt-{hash}"))?;
             return Ok(Some(CrossChainView {
                 direction: "inbound",
-                stage: stage.into(),
+                stage,
                 peer,
                 relay,
                 settled: None,

@@ -42,19 +42,6 @@ pub fn signature_ceiling(secs: f64) -> (usize, f64) {
     (cores, total as f64 / secs)
 }
 
-pub(crate) fn free_base_port() -> anyhow::Result<u16> {
-    for _ in 0..50 {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let p = l.local_addr()?.port();
-        drop(l);
-        if p < 60_000 && (0..30).all(|k| std::net::TcpListener::bind(("127.0.0.1", p + k)).is_ok())
-        {
-            return Ok(p);
-        }
-    }
-    bail!("no free port range")
-}
-
 /// A folder for a benchmark's or soak's network, removed afterwards unless
 /// `DISTPOS_BENCH_KEEP=1` asks to keep it (every node's log and data) for a look; its
 /// path is printed on stderr.
@@ -131,7 +118,12 @@ impl Bench {
         let spec_path = self.dir.path().join("spec.toml");
         std::fs::write(&spec_path, text)?;
         let spec = launcher::builtin(spec_path.to_str().context("path")?)?;
-        let net = launcher::prepare(&spec, self.dir.path(), free_base_port()?, now_ms())?;
+        let net = launcher::prepare(
+            &spec,
+            self.dir.path(),
+            launcher::free_port_range(100)?,
+            now_ms(),
+        )?;
         launcher::start(&net, self.dir.path()).await?;
         Ok(net)
     }

@@ -178,6 +178,21 @@ pub fn prepare(spec: &NetSpec, dir: &Path, base_port: u16, now_ms: u64) -> anyho
     Ok(net)
 }
 
+/// The first of `len` consecutive free TCP ports on 127.0.0.1 (a network's base
+/// port: chain i, node k at base + 10·i + k, DNS at base + 99).
+pub fn free_port_range(len: u16) -> anyhow::Result<u16> {
+    for _ in 0..50 {
+        let p = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        if p < 60_000 && (0..len).all(|k| std::net::TcpListener::bind(("127.0.0.1", p + k)).is_ok())
+        {
+            return Ok(p);
+        }
+    }
+    bail!("no {len} consecutive free ports on 127.0.0.1")
+}
+
 /// Whether a node answers.
 pub async fn answers(http: &reqwest::Client, url: &str) -> bool {
     matches!(http.get(format!("{url}/v1/status")).send().await, Ok(r) if r.status().is_success())

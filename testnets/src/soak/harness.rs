@@ -2,10 +2,7 @@
 //! written for a soak, and the checks every soak makes (transactions included
 //! despite dying mempools, nodes of a chain agreeing, supply holding).
 
-use crate::{
-    bench::free_base_port,
-    launcher::{self, ChainSpec, NetSpec, Network},
-};
+use crate::launcher::{self, ChainSpec, NetSpec, Network};
 use anyhow::{bail, Context};
 use distpos_chain::{Body, Transaction, UnsignedTx};
 use distpos_gateway::{keyfile, service::now_ms};
@@ -132,7 +129,7 @@ pub(crate) fn network(
             })
             .collect(),
     };
-    launcher::prepare(&spec, dir, free_base_port()?, now_ms())
+    launcher::prepare(&spec, dir, launcher::free_port_range(100)?, now_ms())
 }
 
 /// The soak's folder (see [`crate::bench::network_dir`]).

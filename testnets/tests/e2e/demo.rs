@@ -5,20 +5,6 @@
 
 use std::process::Command;
 
-fn free_base() -> u16 {
-    loop {
-        let p = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if p < 60_000 && (0..20).all(|k| std::net::TcpListener::bind(("127.0.0.1", p + k)).is_ok())
-        {
-            return p;
-        }
-    }
-}
-
 #[test]
 fn the_demo_shows_deliveries_both_ways_and_a_refund_then_stops() {
     let _serial = crate::support::serial();
@@ -27,7 +13,7 @@ fn the_demo_shows_deliveries_both_ways_and_a_refund_then_stops() {
         .tempdir()
         .unwrap();
     let net_dir = dir.path().join("duo");
-    let base = free_base();
+    let base = distpos_testnets::launcher::free_port_range(100).unwrap();
     let out = Command::new(crate::support::distpos_exe())
         .args(["demo", "--once", "--base-port", &base.to_string(), "--dir"])
         .arg(&net_dir)

@@ -21,4 +21,5 @@ mod light_client;
 mod outage;
 mod recovery;
 mod relay;
+mod supervision;
 mod trio_dns;

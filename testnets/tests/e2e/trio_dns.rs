@@ -16,20 +16,6 @@ impl Drop for Stop {
     }
 }
 
-fn free_base() -> u16 {
-    loop {
-        let p = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if p < 60_000 && (0..100).all(|k| std::net::TcpListener::bind(("127.0.0.1", p + k)).is_ok())
-        {
-            return p;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trio_routes_through_dns_and_delivers_between_all_chains() {
     let _serial = crate::support::serial();
@@ -42,7 +28,13 @@ async fn trio_routes_through_dns_and_delivers_between_all_chains() {
         .tempdir()
         .unwrap();
     let spec = launcher::builtin("trio").unwrap();
-    let net = launcher::prepare(&spec, dir.path(), free_base(), now_ms()).unwrap();
+    let net = launcher::prepare(
+        &spec,
+        dir.path(),
+        distpos_testnets::launcher::free_port_range(100).unwrap(),
+        now_ms(),
+    )
+    .unwrap();
     let _stop = Stop(dir.path().to_path_buf());
     launcher::start_with(&net, dir.path(), &crate::support::distpos_exe())
         .await

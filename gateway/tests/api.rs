@@ -1,0 +1,228 @@
+//! The HTTP API without a socket: every route class driven through
+//! `tower::ServiceExt::oneshot` on [`distpos_gateway::api::app`], bad input first.
+//! A client's mistake is a 4xx with `{"error": {"code", "message"}}`, never a 500,
+//! and changes nothing.
+// The helpers below are test code outside `#[test]` functions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use axum::{
+    body::{to_bytes, Body},
+    http::{header, Method, Request, StatusCode},
+    Router,
+};
+use distpos_chain::testkit::TestChain;
+use distpos_gateway::{api, config::NodeConfig, service};
+use serde_json::Value;
+use tower::ServiceExt;
+
+const TOKEN: &str = "test-operator-token-0123456789";
+
+/// A node's router on a fresh one-producer chain in a temporary folder (no port, no
+/// background task). The folder lives as long as the returned guard.
+fn node() -> (Router, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = TestChain::new(0xa91, 1, 1, TestChain::dev_params());
+    let genesis = dir.path().join("genesis.json");
+    std::fs::write(&genesis, serde_json::to_string(&chain.genesis).unwrap()).unwrap();
+    let config = NodeConfig {
+        data_dir: dir.path().join("data"),
+        genesis,
+        api_token: Some(TOKEN.into()),
+        ..Default::default()
+    };
+    let state = service::open(config).unwrap();
+    (api::app(state), dir)
+}
+
+async fn call(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = to_bytes(resp.into_body(), 16 << 20).await.unwrap();
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, v)
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+fn post_json(path: &str, body: &str) -> Request<Body> {
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+/// A client error: the status, and the error body's code.
+fn assert_client_error(got: &(StatusCode, Value), status: StatusCode, what: &str) {
+    assert_eq!(got.0, status, "{what}: {}", got.1);
+    assert!(
+        got.1["error"]["code"].is_string() && got.1["error"]["message"].is_string(),
+        "{what}: error body {}",
+        got.1
+    );
+}
+
+#[tokio::test]
+async fn chain_views_answer_and_refuse_bad_paths() {
+    let (app, _dir) = node();
+    let (s, v) = call(&app, get("/v1/status")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["chain_id"], "a91");
+    assert_eq!(v["head"]["height"], 0);
+    for (path, status) in [
+        ("/v1/blocks/abc", StatusCode::BAD_REQUEST),
+        ("/v1/blocks/99", StatusCode::NOT_FOUND),
+        ("/v1/accounts/not-an-address", StatusCode::BAD_REQUEST),
+        ("/v1/txs/0xzz", StatusCode::BAD_REQUEST),
+        (
+            "/v1/txs/0x0000000000000000000000000000000000000000000000000000000000000001",
+            StatusCode::NOT_FOUND,
+        ),
+        ("/v1/headers?from=x", StatusCode::BAD_REQUEST),
+        (
+            "/v1/proofs/tx/0x0000000000000000000000000000000000000000000000000000000000000001",
+            StatusCode::NOT_FOUND,
+        ),
+        ("/v1/correspondents/not-hex", StatusCode::BAD_REQUEST),
+        ("/v1/routes/not-hex", StatusCode::BAD_REQUEST),
+        ("/v1/no-such-route", StatusCode::NOT_FOUND),
+    ] {
+        assert_client_error(&call(&app, get(path)).await, status, path);
+    }
+    let wrong_method = Request::delete("/v1/status").body(Body::empty()).unwrap();
+    assert_client_error(
+        &call(&app, wrong_method).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "DELETE /v1/status",
+    );
+    for path in [
+        "/v1/producers",
+        "/v1/supply",
+        "/v1/correspondents",
+        "/v1/routes",
+    ] {
+        let (s, v) = call(&app, get(path)).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+    }
+    let (s, v) = call(&app, get("/v1/supply")).await;
+    assert_eq!(
+        (s, v["holds"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn transactions_refuse_malformed_bodies_and_change_nothing() {
+    let (app, _dir) = node();
+    // A batch answers per item: each bad one gets its own error.
+    let (s, v) = call(&app, post_json("/v1/txs", "[1, 2, 3]")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let answers = v.as_array().unwrap();
+    assert_eq!(answers.len(), 3);
+    assert!(
+        answers
+            .iter()
+            .all(|a| a["error"]["code"] == "invalid_transaction" && a["hash"].is_null()),
+        "{v}"
+    );
+    for (body, what) in [
+        ("{", "truncated JSON"),
+        (r#"{"chain_id": "a91"}"#, "missing fields"),
+        ("", "empty body"),
+    ] {
+        let got = call(&app, post_json("/v1/txs", body)).await;
+        assert!(got.0.is_client_error(), "{what}: {} {}", got.0, got.1);
+        assert!(got.1["error"]["code"].is_string(), "{what}: {}", got.1);
+    }
+    let no_type = Request::post("/v1/txs").body(Body::from("[]")).unwrap();
+    assert!(call(&app, no_type).await.0.is_client_error());
+    let (_, v) = call(&app, get("/v1/status")).await;
+    assert_eq!(v["mempool_txs"], 0, "nothing was admitted: {v}");
+}
+
+#[tokio::test]
+async fn the_peer_protocol_refuses_malformed_deliveries_and_receipts() {
+    let (app, _dir) = node();
+    for path in [
+        "/v1/relay/deliveries",
+        "/v1/relay/receipts",
+        "/v1/relay/deliveries/batch",
+        "/v1/relay/receipts/batch",
+    ] {
+        for body in ["{", "{}", "[{}]", "null"] {
+            let got = call(&app, post_json(path, body)).await;
+            assert!(
+                got.0.is_client_error(),
+                "{path} {body}: {} {}",
+                got.0,
+                got.1
+            );
+        }
+    }
+    let (s, _) = call(&app, get("/v1/headers?from=1&to=5")).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn operator_routes_need_the_token() {
+    let (app, _dir) = node();
+    let put_route = |auth: Option<&str>| {
+        let mut b = Request::builder()
+            .method(Method::PUT)
+            .uri("/v1/routes/b2")
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(a) = auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        b.body(Body::from(
+            r#"[{"url": "http://127.0.0.1:1", "priority": 1, "weight": 1}]"#,
+        ))
+        .unwrap()
+    };
+    assert_client_error(
+        &call(&app, put_route(None)).await,
+        StatusCode::UNAUTHORIZED,
+        "no token",
+    );
+    assert_client_error(
+        &call(&app, put_route(Some("Bearer wrong-token-wrong-token-0000"))).await,
+        StatusCode::UNAUTHORIZED,
+        "wrong token",
+    );
+    let (s, v) = call(&app, put_route(Some(&format!("Bearer {TOKEN}")))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let retry = |auth: Option<&str>| {
+        let mut b = Request::post("/v1/relay/queue/delivery-nothing/retry");
+        if let Some(a) = auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    assert_client_error(
+        &call(&app, retry(None)).await,
+        StatusCode::UNAUTHORIZED,
+        "queue action without a token",
+    );
+    assert_client_error(
+        &call(&app, retry(Some(&format!("Bearer {TOKEN}")))).await,
+        StatusCode::NOT_FOUND,
+        "queue action on an unknown item",
+    );
+}
+
+#[tokio::test]
+async fn metrics_and_the_openapi_document_are_served() {
+    let (app, _dir) = node();
+    let (s, v) = call(&app, get("/metrics")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        v.as_str().is_some_and(|t| t.contains("distpos_head")),
+        "{v}"
+    );
+    let (s, v) = call(&app, get("/v1/openapi.yaml")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v.as_str().is_some_and(|t| t.contains("openapi")), "{v}");
+}
