@@ -4,14 +4,20 @@
 //! need from a peer chain — fetch its headers, fetch a proof, deliver a transfer,
 //! deliver a receipt — and [`HttpPeer`] implements it for distpos peers over their
 //! `/v1` peer protocol. The wire types ([`Delivery`], [`ReceiptDelivery`], …) are shared
-//! with the gateway's HTTP handlers so both sides agree on one format.
+//! with the gateway's HTTP handlers so both sides agree on one format, and answers are
+//! typed ([`AckStatus`], [`TransferStage`]) with the same snake_case strings on the
+//! wire. [`ChainNodes`] talks to this chain's *other nodes* (gossip, catch-up) — a
+//! different thing from peer chains — and [`Client`] is the typed client of a node's
+//! `/v1` API that the command line, the demo and the tests use.
 //!
 //! Every response is untrusted input: bodies are size-limited, requests time out, and
 //! nothing a peer says is believed until the light client has checked it. Adapters to
 //! other kinds of chain can implement the same trait later.
 
+pub mod chain_nodes;
 pub mod client;
 
+pub use chain_nodes::{ChainNodes, NodeStatus, GOSSIP_HEADER};
 pub use client::Client;
 
 use distpos_chain::{Receipt, Transaction};

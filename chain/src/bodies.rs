@@ -4,8 +4,8 @@
 
 use crate::{
     address::{Address, QualifiedAddress},
+    env::BlockEnv,
     error::TxError,
-    execute::BlockEnv,
     governance,
     ledger::{self, keys, InFlight, Producer},
     state::Overlay,

@@ -6,12 +6,12 @@
 //! and block application (where it invalidates the block), so both compute exactly the
 //! same state changes.
 
+pub use crate::env::BlockEnv;
 use crate::{
     address::Address,
     bodies,
     error::{BlockError, StateError, TxError},
     ledger::{self, keys, Producer},
-    params::ChainParams,
     state::{ChangeSet, Overlay, State},
     tx::{Receipt, Transaction, MAX_EXPIRATION_MS},
     votes,
@@ -20,25 +20,8 @@ use distpos_proofs::{
     consensus::{ChainRules, ConsensusState},
     hash_domain,
     header::tapos_prefix,
-    sha256, BlockHeader, ChainId, Hash32, ProducerSchedule, PublicKey, SecretKey, SlotClock,
+    sha256, BlockHeader, Hash32, ProducerSchedule, PublicKey, SecretKey, SlotClock,
 };
-
-/// Constants of the block being executed.
-#[derive(Clone, Debug)]
-pub struct BlockEnv {
-    /// Our chain.
-    pub chain_id: ChainId,
-    /// Height of the block.
-    pub height: u64,
-    /// Its timestamp (the "now" of every transaction in it).
-    pub time_ms: u64,
-    /// Parameters in force for this block.
-    pub params: ChainParams,
-    /// Consensus state before this block (its active schedule governs it).
-    pub consensus: ConsensusState,
-    /// Header rules of our chain.
-    pub rules: ChainRules,
-}
 
 /// The header rules of the chain whose state this is.
 pub fn chain_rules(kv: &impl ledger::KvRead) -> Result<ChainRules, StateError> {

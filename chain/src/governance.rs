@@ -3,8 +3,8 @@
 
 use crate::{
     address::Address,
+    env::BlockEnv,
     error::TxError,
-    execute::BlockEnv,
     ledger::{self, keys, PeerChain, Proposal},
     state::Overlay,
     tx::{GovAction, PeerRegistration},

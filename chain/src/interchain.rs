@@ -10,8 +10,8 @@
 
 use crate::{
     address::{Address, QualifiedAddress},
+    env::BlockEnv,
     error::TxError,
-    execute::BlockEnv,
     ledger::{self, keys, PeerChain},
     state::Overlay,
     tx::{Body, BounceReason, Outcome, Receipt, Transaction},

@@ -17,6 +17,7 @@ pub mod address;
 pub mod amount;
 pub mod block;
 pub mod bodies;
+pub mod env;
 pub mod error;
 pub mod execute;
 pub mod forkdb;
@@ -38,6 +39,7 @@ pub use block::{
 pub use error::{BlockError, StateError, TxError};
 pub use execute::{validate_checked, validate_tx, verify_tx_signature, TxCheck, Validator};
 pub use genesis::genesis_state;
-pub use params::{ChainParams, Genesis};
+pub use genesis::Genesis;
+pub use params::ChainParams;
 pub use state::{ChangeSet, State};
 pub use tx::{Body, Receipt, Transaction, UnsignedTx};

@@ -7,8 +7,9 @@ use crate::{
     block::{apply_block, build_block, Block, BuildError, BuiltBlock},
     error::BlockError,
     genesis::genesis_state,
+    genesis::{Genesis, GenesisAccount, GenesisProducer},
     ledger,
-    params::{ChainParams, Genesis, GenesisAccount, GenesisProducer},
+    params::ChainParams,
     state::State,
     tx::{Body, Transaction, UnsignedTx},
 };

@@ -5,9 +5,10 @@ mod common;
 
 use common::*;
 use distpos_chain::{
+    genesis::GenesisAccount,
     genesis::GenesisError,
     genesis_state, ledger,
-    params::{GenesisAccount, ParamsError},
+    params::ParamsError,
     testkit::{address_of, TestChain},
     Genesis,
 };

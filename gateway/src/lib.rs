@@ -1,32 +1,35 @@
 //! # distpos-gateway
 //!
 //! The `distpos` daemon as a library (the `distpos` binary in `bin/distpos` runs it;
-//! local networks, benchmarks and soaks live in `distpos-testnets`): configuration ([`config`]), key files ([`keyfile`]), sled
-//! storage ([`store`]), the node — canonical state, fork database, mempool, block
-//! import and production ([`node`], [`mempool`]) — gossip and sync with the chain's
-//! other nodes ([`peers`]), the HTTP API ([`api`], [`views`], [`api_error`]), metrics
-//! ([`metrics`]), the process around them ([`service`]), and the cross-chain parts:
-//! inbound admission ([`node_interchain`]), the persistent outbound queue
-//! ([`relay_queue`]) and the relay ([`relay`]).
+//! local networks, benchmarks and soaks live in `distpos-testnets`). Folders hold one
+//! idea each, and depend one way:
+//!
+//! - [`node`]: the canonical state of our chain, its fork database, mempool and store;
+//!   admitting transactions, importing blocks (fork choice, reorganisation) and
+//!   producing them. Start reading here.
+//! - [`interchain`]: turning deliveries and receipts from other chains into `Inbound`
+//!   and `Settle` transactions, and feeding our light clients with `PeerHeaders`.
+//! - [`queue`]: the persistent outbound queue; [`relay`]: the tasks that fill and
+//!   send it and keep our light clients current.
+//! - [`api`]: the HTTP router, its errors, handlers and JSON views.
+//! - [`runtime`]: opening a node, serving it and supervising its tasks; [`state`] is
+//!   what they share, [`clock`] the one place the wall clock is read.
+//! - [`config`], [`keyfile`], [`store`], [`metrics`], [`cpu`]: the pieces around them.
 //!
 //! Chain rules never live here: they come from `distpos-chain` and `distpos-proofs`.
 //! This crate decides when to apply them, makes every change durable before it is
-//! acknowledged, and talks to the world. Start reading at [`node`].
+//! acknowledged, and talks to the world.
 
 pub mod api;
-pub mod api_error;
-pub mod api_interchain;
+pub mod clock;
 pub mod config;
 pub mod cpu;
+pub mod interchain;
 pub mod keyfile;
-pub mod mempool;
 pub mod metrics;
 pub mod node;
-pub mod node_interchain;
-pub mod peers;
+pub mod queue;
 pub mod relay;
-pub mod relay_queue;
-pub mod service;
+pub mod runtime;
+pub mod state;
 pub mod store;
-pub mod views;
-pub mod views_interchain;

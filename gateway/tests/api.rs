@@ -11,7 +11,7 @@ use axum::{
     Router,
 };
 use distpos_chain::testkit::TestChain;
-use distpos_gateway::{api, config::NodeConfig, service};
+use distpos_gateway::{api, config::NodeConfig, runtime};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -30,7 +30,7 @@ fn node() -> (Router, tempfile::TempDir) {
         api_token: Some(TOKEN.into()),
         ..Default::default()
     };
-    let state = service::open(config).unwrap();
+    let state = runtime::open(config).unwrap();
     (api::app(state), dir)
 }
 

@@ -5,7 +5,7 @@
 use crate::launcher;
 use anyhow::{bail, Context};
 use distpos_chain::{Body, QualifiedAddress, Transaction, UnsignedTx};
-use distpos_gateway::service::now_ms;
+use distpos_gateway::clock::now_ms;
 use distpos_proofs::{header::tapos_prefix, Hash32, SecretKey};
 use serde_json::Value;
 use std::{

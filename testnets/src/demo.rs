@@ -5,7 +5,7 @@
 
 use crate::launcher;
 use distpos_adapters::Client;
-use distpos_gateway::{keyfile, service};
+use distpos_gateway::{keyfile, runtime};
 
 /// Prints a line to stdout; exits quietly if stdout is gone.
 macro_rules! say {
@@ -38,7 +38,7 @@ async fn scenario(dir: &Path, base_port: u16, keep_running: bool) -> anyhow::Res
         "distpos demo: two chains of three producers each, on 127.0.0.1 (folder {})",
         dir.display()
     );
-    let net = launcher::prepare(&spec, dir, base_port, service::now_ms())?;
+    let net = launcher::prepare(&spec, dir, base_port, runtime::now_ms())?;
     launcher::start(&net, dir).await?;
     let (a, b) = (&net.chains[0], &net.chains[1]);
     for c in [a, b] {
@@ -172,7 +172,7 @@ async fn scenario(dir: &Path, base_port: u16, keep_running: bool) -> anyhow::Res
         bob.to_checksum_hex().trim_start_matches("0x")
     );
     if keep_running {
-        service::shutdown_signal().await;
+        runtime::shutdown_signal().await;
         let n = launcher::stop(dir)?;
         say!("stopped {n} processes");
     }

@@ -4,7 +4,7 @@
 //! soak fails half-way.
 
 use crate::launcher::{self, Network};
-use anyhow::{bail, Context};
+use anyhow::bail;
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -63,7 +63,7 @@ impl Fleet {
         }
         let cfg = &self.net.chains[c].configs[k];
         let log = log_path(cfg, k);
-        let child = spawn_node(&self.exe, cfg, &log)?;
+        let child = launcher::spawn_node(&self.exe, cfg, &log)?;
         self.nodes[c][k] = NodeSlot {
             child: Some(child),
             paused: false,
@@ -91,10 +91,15 @@ impl Fleet {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !launcher::answers(&self.http, self.url(c, k)).await {
             if Instant::now() > deadline {
+                // The folder may be gone by the time anyone looks: say what the log says.
+                let log = log_path(&self.net.chains[c].configs[k], k);
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
                 bail!(
-                    "node {k} of chain {} did not start; see {}",
+                    "node {k} of chain {} did not start; the end of {}:\n{}",
                     self.net.chains[c].chain,
-                    log_path(&self.net.chains[c].configs[k], k).display()
+                    log.display(),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                 );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -184,22 +189,4 @@ fn signal(sig: &str, pid: u32) {
         .arg(pid.to_string())
         .stderr(Stdio::null())
         .status();
-}
-
-/// Starts `exe node --config cfg`, appending its output to `log`.
-pub fn spawn_node(exe: &Path, cfg: &Path, log: &Path) -> anyhow::Result<Child> {
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .with_context(|| format!("cannot open {}", log.display()))?;
-    Command::new(exe)
-        .arg("node")
-        .arg("--config")
-        .arg(cfg)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .spawn()
-        .with_context(|| format!("cannot start a node on {}", cfg.display()))
 }

@@ -179,18 +179,33 @@ pub fn prepare(spec: &NetSpec, dir: &Path, base_port: u16, now_ms: u64) -> anyho
 }
 
 /// The first of `len` consecutive free TCP ports on 127.0.0.1 (a network's base
-/// port: chain i, node k at base + 10·i + k, DNS at base + 99).
+/// port: chain i, node k at base + 10·i + k, DNS at base + 99), chosen below the
+/// kernel's ephemeral range: a port freed by a killed node must not become the source
+/// port of some outgoing connection before the node comes back, or it could not
+/// listen again.
 pub fn free_port_range(len: u16) -> anyhow::Result<u16> {
-    for _ in 0..50 {
-        let p = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        if p < 60_000 && (0..len).all(|k| std::net::TcpListener::bind(("127.0.0.1", p + k)).is_ok())
+    const LOWEST: u16 = 10_000;
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<u16>().ok())
+        .filter(|lo| *lo > LOWEST.saturating_add(len).saturating_add(100))
+        .unwrap_or(32_768);
+    // Ranges handed out by this process, not bound yet by the nodes they are for.
+    static GIVEN: std::sync::Mutex<Vec<(u16, u16)>> = std::sync::Mutex::new(Vec::new());
+    let span = ephemeral - len - LOWEST;
+    for _ in 0..200 {
+        let mut r = [0u8; 2];
+        getrandom::fill(&mut r).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let p = LOWEST + u16::from_le_bytes(r) % span;
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        let overlaps = given.iter().any(|(a, n)| p < a + n && *a < p + len);
+        if !overlaps && (0..len).all(|k| std::net::TcpListener::bind(("127.0.0.1", p + k)).is_ok())
         {
+            given.push((p, len));
             return Ok(p);
         }
     }
-    bail!("no {len} consecutive free ports on 127.0.0.1")
+    bail!("no {len} consecutive free ports on 127.0.0.1 below {ephemeral}")
 }
 
 /// Whether a node answers.
@@ -248,7 +263,7 @@ pub async fn start_with(net: &Network, dir: &Path, exe: &Path) -> anyhow::Result
                 continue;
             }
             let log_path = cfg.parent().unwrap_or(dir).join(format!("node-{k}.log"));
-            let child = crate::fleet::spawn_node(exe, cfg, &log_path)
+            let child = spawn_node(exe, cfg, &log_path)
                 .with_context(|| format!("cannot start node {k} of chain {}", c.chain))?;
             pids.push(child.id());
         }
@@ -345,6 +360,24 @@ pub fn stop(dir: &Path) -> anyhow::Result<usize> {
     }
     let _ = std::fs::remove_file(dir.join("pids"));
     Ok(pids.len())
+}
+
+/// Starts `exe node --config cfg`, appending its output to `log`.
+pub fn spawn_node(exe: &Path, cfg: &Path, log: &Path) -> anyhow::Result<std::process::Child> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
+    Command::new(exe)
+        .arg("node")
+        .arg("--config")
+        .arg(cfg)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .with_context(|| format!("cannot start a node on {}", cfg.display()))
 }
 
 /// Finds dnsmasq in PATH or the usual sbin folders.

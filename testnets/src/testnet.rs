@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 use distpos_chain::{
-    params::{GenesisAccount, GenesisProducer},
+    genesis::{GenesisAccount, GenesisProducer},
     ChainParams, Genesis,
 };
 use distpos_gateway::{config::NodeConfig, keyfile};

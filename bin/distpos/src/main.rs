@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use distpos_adapters::Client;
 use distpos_chain::{tx::GovAction, Address, Body, QualifiedAddress};
-use distpos_gateway::{config::NodeConfig, keyfile, service};
+use distpos_gateway::{config::NodeConfig, keyfile, runtime};
 use distpos_proofs::{codec::dec_u128::parse_amount, ChainId, PublicKey};
 use distpos_testnets::testnet;
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
@@ -323,11 +323,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             cfg.stale_production |= stale_production;
             init_logging(&cfg.log);
-            service::run(cfg, service::shutdown_signal()).await
+            runtime::run(cfg, runtime::shutdown_signal()).await
         }
         Command::Dev { dir, listen } => {
             init_logging("info");
-            let (cfg, faucet, fresh) = testnet::dev_config(&dir, listen, service::now_ms())?;
+            let (cfg, faucet, fresh) = testnet::dev_config(&dir, listen, runtime::now_ms())?;
             let faucet_key = keyfile::read(&faucet)?;
             say!(
                 "distpos dev chain ({}) in {}",
@@ -346,7 +346,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 cfg.listen,
                 faucet.display()
             );
-            service::run(cfg, service::shutdown_signal()).await
+            runtime::run(cfg, runtime::shutdown_signal()).await
         }
         Command::Bench {
             which,
@@ -360,7 +360,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             runs,
             stop_secs,
         } => {
-            let seed = seed.unwrap_or_else(service::now_ms);
+            let seed = seed.unwrap_or_else(runtime::now_ms);
             let soak = match which.as_str() {
                 "local" | "cross" | "all" => None,
                 "chaos" => Some(
@@ -410,7 +410,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let spec = distpos_testnets::launcher::builtin(&spec)?;
             let dir = dir.unwrap_or_else(|| PathBuf::from(format!(".distpos/{}", spec.name)));
             let net =
-                distpos_testnets::launcher::prepare(&spec, &dir, base_port, service::now_ms())?;
+                distpos_testnets::launcher::prepare(&spec, &dir, base_port, runtime::now_ms())?;
             distpos_testnets::launcher::start(&net, &dir).await?;
             say!(
                 "network {:?} running (folder {}; stop with: distpos testnet down --dir {})",
@@ -486,7 +486,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 api_token: Some(testnet::random_token()?),
             };
-            let files = testnet::init(&spec, service::now_ms())?;
+            let files = testnet::init(&spec, runtime::now_ms())?;
             say!("genesis: {}", files.genesis.display());
             for (c, u) in files.configs.iter().zip(&files.urls) {
                 say!("node:    distpos node --config {}   # {u}", c.display());

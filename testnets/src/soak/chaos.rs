@@ -10,7 +10,7 @@ use super::harness::{
 use crate::{bench::percentile, fleet::Fleet, launcher};
 use anyhow::bail;
 use distpos_chain::{Address, Body, QualifiedAddress};
-use distpos_gateway::{keyfile, service::now_ms};
+use distpos_gateway::{clock::now_ms, keyfile};
 use distpos_proofs::{ChainId, Hash32, SecretKey};
 use serde_json::{json, Value};
 use std::{

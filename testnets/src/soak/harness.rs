@@ -5,7 +5,7 @@
 use crate::launcher::{self, ChainSpec, NetSpec, Network};
 use anyhow::{bail, Context};
 use distpos_chain::{Body, Transaction, UnsignedTx};
-use distpos_gateway::{keyfile, service::now_ms};
+use distpos_gateway::{clock::now_ms, keyfile};
 use distpos_proofs::{header::tapos_prefix, ChainId, Hash32, SecretKey};
 use serde_json::Value;
 use std::{

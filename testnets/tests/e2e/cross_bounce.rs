@@ -70,21 +70,18 @@ async fn bounces_refunds_low_exhausted_and_suspended() {
     let keys: Vec<SecretKey> = (0..3)
         .map(|i| keyfile::read(&b.dir.path().join(format!("keys/producer-{i}.json"))).unwrap())
         .collect();
-    let propose = b
-        .tx(
-            0,
-            &keys[0],
-            Body::Propose {
-                action: GovAction::SuspendPeer { chain: ca },
-            },
-        )
-        .await;
-    let h = b.submit(0, &propose).await;
-    b.wait_irreversible(0, &h, 60).await;
+    b.submit_with_relayer_key(
+        0,
+        &keys[0],
+        Body::Propose {
+            action: GovAction::SuspendPeer { chain: ca },
+        },
+        90,
+    )
+    .await;
     for k in &keys[1..] {
-        let tx = b.tx(0, k, Body::Approve { proposal: 0 }).await;
-        let h = b.submit(0, &tx).await;
-        b.wait_irreversible(0, &h, 60).await;
+        b.submit_with_relayer_key(0, k, Body::Approve { proposal: 0 }, 90)
+            .await;
     }
     assert_eq!(corr(&b, ca).await["status"], "suspended");
     deposit(&b, ca, 10_000).await;

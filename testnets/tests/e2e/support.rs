@@ -53,16 +53,11 @@ pub fn serial() -> OneAtATime {
 /// The operator token of every test node.
 pub const TOKEN: &str = "test-operator-token-0123456789";
 
-/// Free TCP ports on 127.0.0.1 (bound then released; the OS does not reuse them at
-/// once).
+/// `n` consecutive free TCP ports on 127.0.0.1, below the ephemeral range (see
+/// `launcher::free_port_range`): a killed node gets its port back when it restarts.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
+    let base = distpos_testnets::launcher::free_port_range(n as u16).unwrap();
+    (0..n as u16).map(|k| base + k).collect()
 }
 
 /// One node process.
@@ -390,6 +385,53 @@ impl Net {
         self.get(i, &path).await
     }
 
+    /// Submits `body` signed by a producer's key and waits until it is irreversible.
+    /// The producer's node relays with the same account (its `PeerHeaders`, `Inbound`
+    /// and `Settle` take nonces too), so a relayer transaction can take the nonce
+    /// ours was signed with: then ours is signed again with a fresh nonce.
+    pub async fn submit_with_relayer_key(
+        &self,
+        i: usize,
+        key: &SecretKey,
+        body: Body,
+        secs: u64,
+    ) -> Hash32 {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let tx = self.tx(i, key, body.clone()).await;
+            let path = format!("/v1/txs/{}", tx.hash());
+            let (status, v) = self
+                .post(i, "/v1/txs", &serde_json::to_value(&tx).unwrap())
+                .await;
+            if v["error"]["code"] == "already_approved" {
+                // An earlier copy of ours got in after all.
+                return tx.hash();
+            }
+            if status == 202 {
+                let mut dropped_since: Option<Instant> = None;
+                while Instant::now() < deadline {
+                    match self.try_get(i, &path).await {
+                        Ok((200, v)) if v["status"] == "irreversible" => return tx.hash(),
+                        Ok((404, _)) => {
+                            // Gone from the mempool: re-sign once that lasts a moment.
+                            let since = *dropped_since.get_or_insert_with(Instant::now);
+                            if since.elapsed() > Duration::from_secs(3) {
+                                break;
+                            }
+                        }
+                        _ => dropped_since = None,
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "transaction not irreversible after {secs}s (last answer {status}: {v})"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     pub async fn balance(&self, i: usize, addr: &Address) -> u128 {
         self.get(i, &format!("/v1/accounts/{addr}")).await["balance"]
             .as_str()
@@ -417,7 +459,7 @@ pub fn tail(s: &str, n: usize) -> String {
 }
 
 pub fn now_ms() -> u64 {
-    distpos_gateway::service::now_ms()
+    distpos_gateway::clock::now_ms()
 }
 
 pub fn transfer(to: Address, amount: u128) -> Body {

@@ -4,7 +4,7 @@
 
 use distpos_adapters::Client;
 use distpos_chain::{Body, QualifiedAddress};
-use distpos_gateway::{keyfile, service::now_ms};
+use distpos_gateway::{clock::now_ms, keyfile};
 use distpos_proofs::SecretKey;
 use distpos_testnets::launcher;
 use std::time::{Duration, Instant};

@@ -1,43 +1,30 @@
-//! The HTTP API (DESIGN §8): routes, handlers and the middleware stack. `app` builds
-//! the router apart from serving it, so handlers are testable without a socket.
+//! Handlers of the chain's own routes: status, transactions, blocks (views and
+//! same-chain sync and gossip), accounts, producers, headers and proofs for peer
+//! chains' light clients, the supply audit, metrics and the OpenAPI document.
 
-use crate::{
-    api_error::{ApiError, ApiJson},
-    node::BlockOutcome,
-    service::{now_ms, AppState},
-    views,
+use super::{
+    error::{ApiError, ApiJson},
+    views, MAX_HEADERS, MAX_SYNC_BLOCKS, MAX_SYNC_TXS,
 };
+use crate::{clock::now_ms, node::BlockOutcome, state::AppState};
 use axum::{
-    error_handling::HandleErrorLayer,
-    extract::{DefaultBodyLimit, Path, Query, State},
+    extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    routing::get,
-    BoxError, Json, Router,
+    Json,
 };
+use distpos_adapters::GOSSIP_HEADER;
 use distpos_chain::{Address, Block, Transaction};
 use distpos_proofs::Hash32;
 use serde::Deserialize;
-use std::{sync::Arc, time::Duration};
-use tower::ServiceBuilder;
-use tower_http::trace::TraceLayer;
+use std::sync::Arc;
 
-/// Header marking a transaction forwarded by another node of our chain (not forwarded
-/// again).
-pub const GOSSIP_HEADER: &str = "x-distpos-gossip";
-/// Most headers one `GET /v1/headers` returns.
-pub const MAX_HEADERS: u64 = 500;
-/// Transactions after which one sync answer stops adding blocks.
-pub const MAX_SYNC_TXS: usize = 20_000;
-/// Most blocks one sync request returns.
-pub const MAX_SYNC_BLOCKS: u64 = 200;
-
-/// The router with its middleware.
-pub fn app(shared: Arc<AppState>) -> Router {
-    let http = shared.config.http.clone();
-    Router::new()
+/// The chain's own routes (merged into the main router).
+pub(super) fn routes() -> axum::Router<Arc<AppState>> {
+    use axum::routing::{get, post};
+    axum::Router::new()
         .route("/v1/status", get(status))
-        .route("/v1/txs", axum::routing::post(post_txs))
+        .route("/v1/txs", post(post_txs))
         .route("/v1/txs/{hash}", get(get_tx))
         .route("/v1/blocks", get(get_blocks).post(post_block))
         .route("/v1/blocks/{which}", get(get_block))
@@ -48,51 +35,6 @@ pub fn app(shared: Arc<AppState>) -> Router {
         .route("/v1/supply", get(get_supply))
         .route("/v1/openapi.yaml", get(openapi))
         .route("/metrics", get(metrics))
-        .merge(crate::api_interchain::routes())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(http.body_limit_bytes))
-        .layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(overloaded))
-                .load_shed()
-                .concurrency_limit(http.max_concurrency)
-                .timeout(Duration::from_millis(http.request_timeout_ms)),
-        )
-        .layer(TraceLayer::new_for_http())
-        .with_state(shared)
-}
-
-async fn overloaded(err: BoxError) -> Response {
-    if err.is::<tower::timeout::error::Elapsed>() {
-        ApiError {
-            status: StatusCode::REQUEST_TIMEOUT,
-            code: "timeout",
-            message: "request took too long".into(),
-        }
-        .into_response()
-    } else if err.is::<tower::load_shed::error::Overloaded>() {
-        ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "overloaded",
-            message: "too many requests in flight; retry".into(),
-        }
-        .into_response()
-    } else {
-        ApiError::internal(err).into_response()
-    }
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such route")
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError {
-        status: StatusCode::METHOD_NOT_ALLOWED,
-        code: "method_not_allowed",
-        message: "method not allowed on this route".into(),
-    }
 }
 
 fn parse_hash(s: &str) -> Result<Hash32, ApiError> {
@@ -216,7 +158,7 @@ async fn post_txs(
         })
         .collect();
     if !gossip && !accepted.is_empty() {
-        s.peers.forward_txs(accepted);
+        s.chain_nodes.forward_txs(accepted);
     }
     if !batch {
         return match results.pop() {
@@ -255,7 +197,7 @@ async fn get_tx(
     let hash = parse_hash(&hash)?;
     let node = s.node.lock().await;
     let status = views::tx_status(&node, &hash)?;
-    let cross = crate::views_interchain::cross_chain(&node, &s.queue, &hash)?;
+    let cross = views::transfers::cross_chain(&node, &s.queue, &hash)?;
     match (status, cross) {
         (None, None) => Err(ApiError::not_found(format!(
             "transaction {hash} is not known here"
@@ -483,7 +425,7 @@ fn verify_parallel(
 async fn openapi() -> impl IntoResponse {
     (
         [("content-type", "application/yaml")],
-        include_str!("../../docs/openapi.yaml"),
+        include_str!("../../openapi.yaml"),
     )
 }
 

@@ -7,16 +7,15 @@
 //! sure each transfer leads to at most one transaction in the mempool at a time, and
 //! that nothing waits forever.
 
-use crate::node::{Node, NodeError};
+use crate::node::{pending::PendingRelay, Node, NodeError};
 use distpos_adapters::{AckStatus, Delivery, ReceiptDelivery, RelayAck};
 use distpos_chain::{
     interchain::{self, proven_transfer},
     ledger,
     tx::Outcome,
-    Body, TxError, UnsignedTx,
+    Body, TxError,
 };
-use distpos_proofs::{header::tapos_prefix, ChainId, Hash32, SignedHeader};
-use std::collections::BTreeMap;
+use distpos_proofs::{ChainId, Hash32, SignedHeader};
 use tracing::{debug, info, warn};
 
 /// Most relays a delivery may have passed.
@@ -24,68 +23,11 @@ pub const MAX_HOPS: u8 = 4;
 /// How long a delivery or receipt may wait to become provable.
 pub const PENDING_LIFETIME_MS: u64 = 60 * 60 * 1000;
 
-/// A delivery or receipt being turned into a transaction.
-#[derive(Clone, Debug)]
-pub struct PendingRelay {
-    /// The `Inbound` or `Settle` body.
-    pub body: Body,
-    /// Its transaction while in the mempool.
-    pub tx: Option<Hash32>,
-    /// Amount (inbound: counts as reserved collateral while pending).
-    pub amount: u128,
-    /// First seen.
-    pub since_ms: u64,
-    /// Why it waits.
-    pub reason: Option<String>,
-    /// Our light client's LIB of the peer when it was last tried (retried only after
-    /// that moves).
-    pub tried_at_lib: u64,
-}
-
-/// Relay work held by the node.
-#[derive(Debug, Default)]
-pub struct RelayState {
-    /// Inbound transfers by (source chain, source tx).
-    pub inbound: BTreeMap<(ChainId, Hash32), PendingRelay>,
-    /// Settlements by (destination chain, our transfer).
-    pub settle: BTreeMap<(ChainId, Hash32), PendingRelay>,
-    /// The last `PeerHeaders` transaction per peer.
-    pub headers_tx: BTreeMap<ChainId, Hash32>,
-}
-
 fn ack(status: AckStatus, tx: Option<Hash32>, reason: Option<String>) -> RelayAck {
     RelayAck { status, tx, reason }
 }
 
 impl Node {
-    /// Signs `body` with this node's key (the relayer) and admits it to the mempool.
-    pub fn relayer_submit(&mut self, body: Body, now_ms: u64) -> Result<Hash32, NodeError> {
-        let Some(key) = self.key.clone() else {
-            return Err(NodeError::Inconsistent(
-                "this node has no key to relay with (set producer_key)".into(),
-            ));
-        };
-        let sender = crate::keyfile::address(&key);
-        let acct = ledger::account(&self.state, &sender)?;
-        let params = ledger::params(&self.state)?;
-        let tx = UnsignedTx {
-            chain_id: self.genesis.chain_id,
-            nonce: self.mempool.next_nonce_of(&sender, acct.nonce),
-            fee: params.min_fee,
-            ref_block_num: self.head_height as u16,
-            ref_block_prefix: tapos_prefix(&self.state.head_id),
-            expiration: now_ms + 10 * 60 * 1000,
-            body,
-        }
-        .sign(&key);
-        // Signed here a moment ago: its hash and sender are known, no need to verify.
-        let check = distpos_chain::TxCheck {
-            hash: tx.hash(),
-            sender,
-        };
-        Ok(self.submit_checked(tx, check, now_ms)?.0)
-    }
-
     /// A transfer delivered to us by its source chain (`POST /v1/relay/deliveries`).
     pub fn handle_delivery(&mut self, d: Delivery, now_ms: u64) -> Result<RelayAck, NodeError> {
         let ours = self.genesis.chain_id;

@@ -3,10 +3,8 @@
 //! table with failover and retries, keeping our light clients of peer chains fed with
 //! headers, and retrying deliveries that were not provable yet.
 
-use crate::{
-    relay_queue::{ItemState, Payload, QueueItem},
-    service::{now_ms, AppState},
-};
+use crate::queue::{ItemState, Payload, QueueItem};
+use crate::{clock::now_ms, state::AppState};
 use distpos_adapters::{AdapterError, Delivery, PeerChain, ReceiptDelivery, RelayAck};
 use distpos_chain::{interchain, ledger, tx::Outcome};
 use distpos_proofs::{merkle, ChainId, Hash32};
@@ -276,7 +274,7 @@ async fn attempt_batch(shared: Arc<AppState>, items: Vec<QueueItem>) {
                         Payload::Receipt(_) => None,
                     })
                     .collect();
-                shared.peer.deliver_batch(&ep.url, &ds).await
+                shared.peer_chains.deliver_batch(&ep.url, &ds).await
             }
             Payload::Receipt(_) => {
                 let rs: Vec<ReceiptDelivery> = live
@@ -286,7 +284,7 @@ async fn attempt_batch(shared: Arc<AppState>, items: Vec<QueueItem>) {
                         Payload::Delivery(_) => None,
                     })
                     .collect();
-                shared.peer.deliver_receipt_batch(&ep.url, &rs).await
+                shared.peer_chains.deliver_receipt_batch(&ep.url, &rs).await
             }
         };
         match result {
@@ -369,8 +367,8 @@ async fn attempt(shared: Arc<AppState>, item: QueueItem) {
         shared.metrics.relay_attempts.inc();
         let started = std::time::Instant::now();
         let result: Result<RelayAck, AdapterError> = match &item.payload {
-            Payload::Delivery(d) => shared.peer.deliver(&ep.url, d).await,
-            Payload::Receipt(r) => shared.peer.deliver_receipt(&ep.url, r).await,
+            Payload::Delivery(d) => shared.peer_chains.deliver(&ep.url, d).await,
+            Payload::Receipt(r) => shared.peer_chains.deliver_receipt(&ep.url, r).await,
         };
         match result {
             Ok(ack) => {
@@ -452,7 +450,11 @@ async fn sync_peer(
         .await
         .map_err(|e| e.to_string())?;
     for ep in endpoints {
-        let page = match shared.peer.headers(&ep.url, head + 1, head + 200).await {
+        let page = match shared
+            .peer_chains
+            .headers(&ep.url, head + 1, head + 200)
+            .await
+        {
             Ok(p) => p,
             Err(e) => {
                 if e.is_retryable() {
@@ -464,7 +466,11 @@ async fn sync_peer(
         let mut headers = page.headers;
         if headers.first().is_some_and(|h| h.header.prev_id != head_id) {
             // The peer's chain moved to another branch above our checkpoint.
-            headers = match shared.peer.headers(&ep.url, lib + 1, lib + 200).await {
+            headers = match shared
+                .peer_chains
+                .headers(&ep.url, lib + 1, lib + 200)
+                .await
+            {
                 Ok(p) => p.headers,
                 Err(e) => return Err(e.to_string()),
             };

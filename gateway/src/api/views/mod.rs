@@ -1,5 +1,7 @@
 //! Read-only JSON projections of the node's state for the HTTP API.
 
+pub mod transfers;
+
 use crate::node::{Node, NodeError};
 use distpos_chain::{
     ledger::{self, Account, Producer},

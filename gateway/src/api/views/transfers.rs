@@ -3,7 +3,7 @@
 
 use crate::{
     node::{Node, NodeError},
-    relay_queue::{OutboundQueue, QueueItem},
+    queue::{OutboundQueue, QueueItem},
 };
 use distpos_adapters::TransferStage;
 use distpos_chain::{
@@ -175,8 +175,8 @@ pub fn cross_chain(
             (Some(s), _) if s.delivered => TransferStage::SettledDelivered,
             (Some(_), _) => TransferStage::Refunded,
             (None, Some(r)) => match r.state {
-                crate::relay_queue::ItemState::Delivered => TransferStage::Delivered,
-                crate::relay_queue::ItemState::Expired => TransferStage::Expired,
+                crate::queue::ItemState::Delivered => TransferStage::Delivered,
+                crate::queue::ItemState::Expired => TransferStage::Expired,
                 _ => TransferStage::Forwarding,
             },
             (None, None) => TransferStage::InFlight,

@@ -119,12 +119,12 @@ impl From<NodeError> for ApiError {
                 message: format!("transaction {h} was already included"),
             },
             NodeError::Tx(t) => ApiError::bad_request(tx_error_code(&t), t.to_string()),
-            NodeError::Mempool(m @ crate::mempool::MempoolError::Full(_)) => Self {
+            NodeError::Mempool(m @ crate::node::mempool::MempoolError::Full(_)) => Self {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 code: "mempool_full",
                 message: m.to_string(),
             },
-            NodeError::Mempool(m @ crate::mempool::MempoolError::NonceTaken { .. }) => Self {
+            NodeError::Mempool(m @ crate::node::mempool::MempoolError::NonceTaken { .. }) => Self {
                 status: StatusCode::CONFLICT,
                 code: "nonce_taken",
                 message: m.to_string(),

@@ -2,32 +2,36 @@
 //! catch-up sync. Every response is untrusted input: blocks go through the same
 //! verification as any other.
 
-use crate::api::GOSSIP_HEADER;
 use distpos_chain::{Block, Transaction};
 use serde::Deserialize;
 use std::time::Duration;
 use tracing::debug;
 
-/// HTTP client for this chain's peers.
+/// Header marking a transaction forwarded by another node of our chain (not forwarded
+/// again).
+pub const GOSSIP_HEADER: &str = "x-distpos-gossip";
+
+/// HTTP client for this chain's other nodes (not other chains: see [`crate::PeerChain`]).
 #[derive(Clone)]
-pub struct PeerClient {
+pub struct ChainNodes {
     http: reqwest::Client,
     peers: Vec<String>,
 }
 
-/// What a peer says about its chain (the fields sync and the outage check need).
+/// What another node of our chain says about it (the fields sync and the outage
+/// check need).
 #[derive(Debug, Deserialize)]
-pub struct PeerStatus {
+pub struct NodeStatus {
     /// Its head.
-    pub head: PeerBlockRef,
+    pub head: BlockRef,
     /// Its LIB.
-    pub lib: PeerBlockRef,
+    pub lib: BlockRef,
     /// Its producer key, if it produces.
     #[serde(default)]
     pub producer_key: Option<distpos_proofs::PublicKey>,
 }
 
-impl PeerStatus {
+impl NodeStatus {
     /// Its head as fork choice sees it.
     pub fn tip(&self) -> distpos_proofs::consensus::ForkTip {
         distpos_proofs::consensus::ForkTip {
@@ -40,7 +44,7 @@ impl PeerStatus {
 
 /// A block reference from a peer.
 #[derive(Debug, Deserialize)]
-pub struct PeerBlockRef {
+pub struct BlockRef {
     /// Height.
     pub height: u64,
     /// Block id.
@@ -52,7 +56,7 @@ struct BlocksResponse {
     blocks: Vec<Block>,
 }
 
-impl PeerClient {
+impl ChainNodes {
     /// A client for `peers` (base URLs) with a per-request timeout.
     pub fn new(peers: Vec<String>, timeout: Duration) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
@@ -110,12 +114,12 @@ impl PeerClient {
     }
 
     /// A peer's status.
-    pub async fn status(&self, peer: &str) -> Result<PeerStatus, String> {
+    pub async fn status(&self, peer: &str) -> Result<NodeStatus, String> {
         self.status_request(peer, None).await
     }
 
     /// A peer's status, waiting at most `wait`.
-    pub async fn status_within(&self, peer: &str, wait: Duration) -> Result<PeerStatus, String> {
+    pub async fn status_within(&self, peer: &str, wait: Duration) -> Result<NodeStatus, String> {
         self.status_request(peer, Some(wait)).await
     }
 
@@ -123,7 +127,7 @@ impl PeerClient {
         &self,
         peer: &str,
         wait: Option<Duration>,
-    ) -> Result<PeerStatus, String> {
+    ) -> Result<NodeStatus, String> {
         let mut req = self.http.get(format!("{peer}/v1/status"));
         if let Some(w) = wait {
             req = req.timeout(w);

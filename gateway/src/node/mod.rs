@@ -5,9 +5,12 @@
 //! All chain rules come from `distpos-chain`; this module decides *when* to apply
 //! them and makes every change durable before it is acknowledged.
 
+pub mod mempool;
+pub mod pending;
+
 use crate::{
-    mempool::{Mempool, MempoolError},
     metrics::Metrics,
+    node::mempool::{Mempool, MempoolError},
     store::{Head, Store, StoreError},
 };
 use distpos_chain::{
@@ -18,10 +21,11 @@ use distpos_chain::{
     forkdb::{ForkDb, ForkError},
     genesis::GenesisError,
     genesis_state, ledger, verify_tx_signature, AppliedBlock, Block, BlockError, Body, Genesis,
-    State, Transaction, TxCheck, TxError,
+    State, Transaction, TxCheck, TxError, UnsignedTx,
 };
 use distpos_proofs::{
     consensus::{ChainRules, ConsensusState, Participation, MIN_PARTICIPATION_PERCENT},
+    header::tapos_prefix,
     Hash32, SecretKey,
 };
 use std::time::Instant;
@@ -120,7 +124,7 @@ pub struct Node {
     pub metrics: Metrics,
     /// Relay work waiting for the ledger (deliveries and receipts not provable yet, or
     /// whose transaction is in the mempool).
-    pub relay: crate::node_interchain::RelayState,
+    pub relay: pending::RelayState,
 }
 
 impl Node {
@@ -511,6 +515,34 @@ impl Node {
         info!(height = built.applied.height, id = %built.applied.id, txs = built.block.txs.len(),
               ms = started.elapsed().as_millis() as u64, "produced block");
         Ok(Some(built.block))
+    }
+
+    /// Signs `body` with this node's key (the relayer) and admits it to the mempool.
+    pub fn relayer_submit(&mut self, body: Body, now_ms: u64) -> Result<Hash32, NodeError> {
+        let Some(key) = self.key.clone() else {
+            return Err(NodeError::Inconsistent(
+                "this node has no key to relay with (set producer_key)".into(),
+            ));
+        };
+        let sender = crate::keyfile::address(&key);
+        let acct = ledger::account(&self.state, &sender)?;
+        let params = ledger::params(&self.state)?;
+        let tx = UnsignedTx {
+            chain_id: self.genesis.chain_id,
+            nonce: self.mempool.next_nonce_of(&sender, acct.nonce),
+            fee: params.min_fee,
+            ref_block_num: self.head_height as u16,
+            ref_block_prefix: tapos_prefix(&self.state.head_id),
+            expiration: now_ms + 10 * 60 * 1000,
+            body,
+        }
+        .sign(&key);
+        // Signed here a moment ago: its hash and sender are known, no need to verify.
+        let check = distpos_chain::TxCheck {
+            hash: tx.hash(),
+            sender,
+        };
+        Ok(self.submit_checked(tx, check, now_ms)?.0)
     }
 
     /// Builds and submits `Evidence` of double signing, signed by this node's key.

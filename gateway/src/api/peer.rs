@@ -2,11 +2,11 @@
 //! correspondent accounts, routes, and the relay queue with its operator actions
 //! (behind the bearer token).
 
-use crate::{
-    api_error::{ApiError, ApiJson},
-    service::{now_ms, AppState},
-    views_interchain,
+use super::{
+    error::{ApiError, ApiJson},
+    views::transfers as views_interchain,
 };
+use crate::{clock::now_ms, state::AppState};
 use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},

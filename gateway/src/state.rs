@@ -1,0 +1,26 @@
+//! What every HTTP handler and background task of a node shares.
+
+use crate::{config::NodeConfig, metrics::Metrics, node::Node, queue::OutboundQueue};
+use distpos_adapters::{ChainNodes, HttpPeer};
+use std::sync::Arc;
+use tokio::sync::{Mutex, Notify};
+
+/// The state every handler and background task shares.
+pub struct AppState {
+    /// The node.
+    pub node: Mutex<Node>,
+    /// This chain's other nodes (block and transaction gossip, catch-up sync).
+    pub chain_nodes: ChainNodes,
+    /// The configuration.
+    pub config: NodeConfig,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Wakes the sync loop (e.g. a block with an unknown parent arrived).
+    pub sync_now: Notify,
+    /// Routes to other chains.
+    pub routes: Arc<distpos_routing::RouteTable>,
+    /// The persistent outbound queue.
+    pub queue: OutboundQueue,
+    /// Client of other chains' peer protocol.
+    pub peer_chains: HttpPeer,
+}
