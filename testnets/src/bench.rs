@@ -282,6 +282,23 @@ fn prepare(txs: &[Transaction]) -> anyhow::Result<Vec<Batch>> {
         .collect()
 }
 
+/// GETs `url` every 20 ms until `on` turns false; each answer's latency in ms (a
+/// failed read counts as the time it took to fail).
+async fn status_probe(
+    http: reqwest::Client,
+    url: String,
+    on: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<u64> {
+    let mut out = Vec::new();
+    while on.load(std::sync::atomic::Ordering::SeqCst) {
+        let t = Instant::now();
+        let _ = http.get(&url).send().await.map(|r| r.status());
+        out.push(t.elapsed().as_millis() as u64);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    out
+}
+
 /// `bench local`: committed transfers/s on a one-producer chain fed over HTTP.
 ///
 /// The ceiling is measured just before and just after the run and averaged: on a
@@ -305,6 +322,14 @@ pub async fn local(n: usize) -> anyhow::Result<f64> {
         .as_u64()
         .unwrap_or(0);
     let applied_before = b.counter(&url, "distpos_txs_applied_total").await?;
+    // While the batches are admitted and blocks built, a reader asks for the status
+    // every 20 ms: how long a read waits behind the write path.
+    let probing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let probe = tokio::spawn(status_probe(
+        b.http.clone(),
+        format!("{url}/v1/status"),
+        probing.clone(),
+    ));
     let started = Instant::now();
     b.submit_streams(&url, streams).await?;
     // Timed by the node's own counter (cheap to poll); checked below against the
@@ -322,6 +347,9 @@ pub async fn local(n: usize) -> anyhow::Result<f64> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
+    probing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let mut status_ms = probe.await.unwrap_or_default();
+    status_ms.sort_unstable();
     let head = b.get(&format!("{url}/v1/status")).await?["head"]["height"]
         .as_u64()
         .unwrap_or(0);
@@ -340,9 +368,14 @@ pub async fn local(n: usize) -> anyhow::Result<f64> {
     println!(
         "{{\"bench\":\"local\",\"producers\":1,\"block_interval_ms\":500,\"senders\":{SENDERS},\"txs\":{n},\"seconds\":{:.2},\"committed_per_s\":{rate:.0},\
          \"ceiling_verifies_per_s\":{ceiling:.0},\"ceiling_before\":{before:.0},\"ceiling_after\":{after:.0},\"cores\":{cores},\
-         \"ratio_to_ceiling\":{:.3},\"target_ratio\":0.5}}",
+         \"ratio_to_ceiling\":{:.3},\"target_ratio\":0.5,\"status_reads\":{},\"status_p50_ms_under_load\":{},\
+         \"status_p99_ms_under_load\":{},\"status_max_ms_under_load\":{},\"status_limit_ms\":50}}",
         done_at.as_secs_f64(),
-        rate / ceiling
+        rate / ceiling,
+        status_ms.len(),
+        percentile(&status_ms, 0.5),
+        percentile(&status_ms, 0.99),
+        status_ms.last().copied().unwrap_or(0),
     );
     Ok(rate)
 }
