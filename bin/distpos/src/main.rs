@@ -1,5 +1,7 @@
-//! `distpos`: the daemon and its operator commands. With no subcommand it runs the
-//! one-producer dev chain (`distpos dev`).
+//! `distpos`: the daemon and its operator commands — clap and output only; each
+//! subcommand calls `distpos-gateway` (the daemon), `distpos-adapters`' client, or
+//! `distpos-testnets` (networks, demo, benchmarks, soaks). With no subcommand it runs
+//! the demo (what `cargo run --release` runs).
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
