@@ -11,6 +11,11 @@ fn db_at_genesis(c: &TestChain) -> ForkDb {
     ForkDb::new(c.state.head_id, 0, ledger::consensus(&c.state).unwrap())
 }
 
+/// An empty fork database at the genesis of `c`'s chain.
+fn fresh_db(c: &TestChain) -> ForkDb {
+    db_at_genesis(&TestChain::from_genesis(c.genesis.clone(), vec![], vec![]))
+}
+
 /// A 3-producer chain and two branches from block 1: `a` fills slots 2,3; `b` skips
 /// slot 2 and fills 3,4,5 (longer).
 fn forked() -> (TestChain, TestChain, TestChain) {
@@ -60,11 +65,7 @@ fn linear_chain_and_best_tip() {
 fn fork_choice_and_reorg_path() {
     let (base, a, b) = forked();
     let r = rules(&base);
-    let mut db = db_at_genesis(&TestChain::from_genesis(
-        base.genesis.clone(),
-        vec![],
-        vec![],
-    ));
+    let mut db = fresh_db(&base);
     for blk in a.blocks.iter().chain(b.blocks.iter().skip(1)) {
         db.insert(blk.clone(), &r, u64::MAX / 2).unwrap();
     }
@@ -89,11 +90,7 @@ fn fork_choice_and_reorg_path() {
 fn rejects_unknown_parent_bad_header_and_below_root() {
     let (base, a, _) = forked();
     let r = rules(&base);
-    let mut db = db_at_genesis(&TestChain::from_genesis(
-        base.genesis.clone(),
-        vec![],
-        vec![],
-    ));
+    let mut db = fresh_db(&base);
     assert_eq!(
         db.insert(a.blocks[2].clone(), &r, u64::MAX / 2),
         Err(ForkError::UnknownParent(a.blocks[1].id()))
@@ -117,11 +114,7 @@ fn rejects_unknown_parent_bad_header_and_below_root() {
 fn advancing_the_root_prunes_other_branches() {
     let (base, a, b) = forked();
     let r = rules(&base);
-    let mut db = db_at_genesis(&TestChain::from_genesis(
-        base.genesis.clone(),
-        vec![],
-        vec![],
-    ));
+    let mut db = fresh_db(&base);
     for blk in a.blocks.iter().chain(b.blocks.iter().skip(1)) {
         db.insert(blk.clone(), &r, u64::MAX / 2).unwrap();
     }
@@ -171,11 +164,7 @@ fn detects_double_signing() {
 fn sync_follows_fork_choice_not_height() {
     let (base, a, b) = forked();
     let r = rules(&base);
-    let mut db = db_at_genesis(&TestChain::from_genesis(
-        base.genesis.clone(),
-        vec![],
-        vec![],
-    ));
+    let mut db = fresh_db(&base);
     for blk in &a.blocks {
         db.insert(blk.clone(), &r, u64::MAX / 2).unwrap();
     }

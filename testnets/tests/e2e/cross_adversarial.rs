@@ -190,11 +190,6 @@ async fn forged_premature_duplicate_and_excess_deliveries_are_not_admitted() {
     let c = corr(&b, ca).await;
     assert_eq!(int(&c["collateral"]), 100, "{c}");
     for net in [&a, &b] {
-        let s = net.get(0, "/v1/supply").await;
-        assert_eq!(
-            (s["holds"].as_bool(), s["in_flight"].as_str()),
-            (Some(true), Some("0")),
-            "{s}"
-        );
+        net.assert_supply_settled().await;
     }
 }

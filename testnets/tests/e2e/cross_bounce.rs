@@ -94,11 +94,6 @@ async fn bounces_refunds_low_exhausted_and_suspended() {
     );
 
     for net in [&a, &b] {
-        let s = net.get(0, "/v1/supply").await;
-        assert_eq!(
-            (s["holds"].as_bool(), s["in_flight"].as_str()),
-            (Some(true), Some("0")),
-            "{s}"
-        );
+        net.assert_supply_settled().await;
     }
 }

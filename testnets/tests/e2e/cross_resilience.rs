@@ -58,12 +58,7 @@ async fn fifty_transfers_survive_a_destination_producer_restart() {
     );
     assert_eq!(int(&corr(&a, cb).await["collateral"]), delivered as i128);
     for net in [&a, &b] {
-        let s = net.get(0, "/v1/supply").await;
-        assert_eq!(
-            (s["holds"].as_bool(), s["in_flight"].as_str()),
-            (Some(true), Some("0")),
-            "{s}"
-        );
+        net.assert_supply_settled().await;
     }
     // The restarted node agrees with the others.
     let lib = b.lib(0).await;

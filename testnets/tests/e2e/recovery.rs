@@ -59,12 +59,7 @@ async fn a_pending_receipt_survives_a_restart_of_every_source_node() {
     }
     let v = wait_stage(&a, &h, "settled_delivered", 120).await;
     assert_eq!(v["cross_chain"]["settled"]["amount"], "700", "{v}");
-    let s = a.get(0, "/v1/supply").await;
-    assert_eq!(
-        (s["holds"].as_bool(), s["in_flight"].as_str()),
-        (Some(true), Some("0")),
-        "{s}"
-    );
+    a.assert_supply_settled().await;
     // B hears of it too: its receipt item ends done.
     b.wait_for("B's receipt item done", 60, || async {
         matches!(b.try_get(0, &path).await, Ok((200, v))

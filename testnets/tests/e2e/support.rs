@@ -432,6 +432,16 @@ impl Net {
         }
     }
 
+    /// The supply audit of node 0 holds, with nothing in flight.
+    pub async fn assert_supply_settled(&self) {
+        let s = self.get(0, "/v1/supply").await;
+        assert_eq!(
+            (s["holds"].as_bool(), s["in_flight"].as_str()),
+            (Some(true), Some("0")),
+            "{s}"
+        );
+    }
+
     pub async fn balance(&self, i: usize, addr: &Address) -> u128 {
         self.get(i, &format!("/v1/accounts/{addr}")).await["balance"]
             .as_str()
