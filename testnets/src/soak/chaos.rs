@@ -4,8 +4,8 @@
 //! exactly once, the nodes of each chain agree and supply holds on every node.
 
 use super::harness::{
-    agreement, exe, get_included, network, next_nonce, next_nonce_any, sign, soak_dir, tx_context,
-    tx_context_any, wait_until, Http, Rng,
+    agreement, exe, get_irreversible, network, next_nonce, next_nonce_any, sign, soak_dir,
+    tx_context, tx_context_any, wait_until, Http, Rng,
 };
 use crate::{bench::percentile, fleet::Fleet, launcher};
 use anyhow::bail;
@@ -116,7 +116,7 @@ pub async fn chaos(opts: ChaosOptions) -> anyhow::Result<Value> {
         let batch = serde_json::to_value(&txs)?;
         http.post(&format!("{url}/v1/txs"), &batch, None).await?;
         for tx in &txs {
-            if !get_included(&http, &urls[c], tx, 0, Duration::from_secs(60)).await {
+            if !get_irreversible(&http, &urls[c], tx, 0, Duration::from_secs(60)).await {
                 bail!(
                     "chaos setup: funding transaction {} not included",
                     tx.hash()
@@ -188,7 +188,7 @@ pub async fn chaos(opts: ChaosOptions) -> anyhow::Result<Value> {
                     );
                     let submitted_ms = now_ms();
                     let included =
-                        get_included(&http, &urls, &tx, i + j, Duration::from_secs(180)).await;
+                        get_irreversible(&http, &urls, &tx, i + j, Duration::from_secs(180)).await;
                     if included {
                         nonce += 1;
                     }
@@ -359,7 +359,9 @@ struct FaultInjector {
 impl FaultInjector {
     async fn run(mut self) -> anyhow::Result<()> {
         let began = Instant::now();
-        while self.sending.load(Ordering::SeqCst) {
+        // Faults for the window only: slow senders must not prolong them, or a run
+        // on a loaded machine turns into a different, harsher test.
+        while self.sending.load(Ordering::SeqCst) && began.elapsed() < self.window {
             tokio::time::sleep(self.rng.ms(1_500, 4_000)).await;
             if !self.sending.load(Ordering::SeqCst) {
                 break;

@@ -5,7 +5,7 @@
 //! blocks must resume on their own).
 
 use super::harness::{
-    agreement, exe, get_included, network, next_nonce, sign, soak_dir, tx_context, wait_until,
+    agreement, exe, get_irreversible, network, next_nonce, sign, soak_dir, tx_context, wait_until,
     Http, Rng,
 };
 use crate::{bench::percentile, fleet::Fleet, launcher};
@@ -48,7 +48,7 @@ pub async fn crash_restart(runs: usize, seed: u64) -> anyhow::Result<Value> {
         },
     );
     anyhow::ensure!(
-        get_included(&http, &a_urls, &dep, 0, Duration::from_secs(60)).await,
+        get_irreversible(&http, &a_urls, &dep, 0, Duration::from_secs(60)).await,
         "collateral deposit not included"
     );
     let (h, _, _) = http.head(&a_urls[0]).await?;
@@ -82,7 +82,7 @@ pub async fn crash_restart(runs: usize, seed: u64) -> anyhow::Result<Value> {
                     deliver_by: 0,
                 },
             );
-            if get_included(&http, &b_urls, &tx, 0, Duration::from_secs(30)).await {
+            if get_irreversible(&http, &b_urls, &tx, 0, Duration::from_secs(30)).await {
                 nonce += 1;
                 hashes.push(tx.hash());
             }

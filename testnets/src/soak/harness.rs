@@ -192,9 +192,9 @@ pub(crate) async fn next_nonce(http: &Http, url: &str, key: &SecretKey) -> anyho
 }
 
 /// Submits `tx` to one of `urls` (starting at `start`) until one node takes it, then
-/// waits until some node shows it in a block; re-submits on the way (a mempool dies
-/// with its node). Gives up after `patience`.
-pub(crate) async fn get_included(
+/// waits until some node shows it irreversible; re-submits on the way (a mempool dies
+/// with its node, and a block above the LIB can be undone). Gives up after `patience`.
+pub(crate) async fn get_irreversible(
     http: &Http,
     urls: &[String],
     tx: &Transaction,
@@ -220,7 +220,10 @@ pub(crate) async fn get_included(
         while Instant::now() < until {
             for u in urls {
                 if let Ok(v) = http.get(&format!("{u}/v1/txs/{hash}")).await {
-                    if v["status"] == "included" || v["status"] == "irreversible" {
+                    // Irreversible, not merely included: a block that a crash or a
+                    // reorganisation undoes takes the transaction with it, and then
+                    // it is sent again.
+                    if v["status"] == "irreversible" {
                         return true;
                     }
                 }
