@@ -1,10 +1,14 @@
 //! The crate's error types: why a transaction or block is invalid, or why stored state
 //! could not be read.
 
-use crate::{address::Address, params::ParamsError};
+use crate::{
+    address::{Address, AddressError},
+    params::ParamsError,
+};
 use distpos_proofs::{
     codec::CodecError,
     consensus::{EvidenceError, HeaderError},
+    light_client::{NotYet, Refusal, Rejection},
     ChainId, Hash32, SignatureError,
 };
 
@@ -147,16 +151,16 @@ pub enum TxError {
     /// Parameter change refused.
     #[error("{0}")]
     Params(#[from] ParamsError),
-    /// Peer headers the light client refuses.
+    /// Peer headers the light client refuses (not yet, or never).
     #[error("peer headers refused: {0}")]
-    PeerHeaders(String),
+    PeerHeaders(Box<Refusal>),
     /// A proof that cannot be checked yet (the peer header is not irreversible here
     /// yet, or not seen): retry after syncing the peer's headers.
     #[error("not provable yet: {0}")]
-    NotYetProvable(String),
+    NotYetProvable(NotYet),
     /// A proof or proven item that is invalid (forged, malformed, or not what it claims).
     #[error("invalid proof: {0}")]
-    BadProof(String),
+    BadProof(Box<ProofError>),
     /// This inbound transfer was delivered or bounced already.
     #[error("inbound transfer {1} from chain {0} was already consumed")]
     AlreadyConsumed(ChainId, Hash32),
@@ -221,4 +225,75 @@ pub enum BlockError {
     /// Stored state is corrupt.
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+/// Why a proof, or what it proves, is refused for good.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    /// The light client refuses the proof (it does not verify, its index is outside
+    /// the block, or its block is below the kept window).
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The proven transaction was signed for another chain than the one delivering it.
+    #[error("source transaction is for chain {got}, not chain {expected}")]
+    WrongSourceChain {
+        /// The chain that delivered it.
+        expected: ChainId,
+        /// The chain it was signed for.
+        got: ChainId,
+    },
+    /// The proven transaction is not a transfer.
+    #[error("source transaction is not a transfer")]
+    NotATransfer,
+    /// The proven transfer goes to another chain.
+    #[error("transfer is addressed to chain {got}, not to this chain {ours}")]
+    WrongDestination {
+        /// This chain.
+        ours: ChainId,
+        /// The transfer's destination.
+        got: ChainId,
+    },
+    /// The proven transaction's key has no address.
+    #[error("source transaction key: {0}")]
+    SourceKey(#[from] AddressError),
+    /// The proven receipt neither delivers nor bounces a transfer.
+    #[error("receipt is not a delivery or a bounce")]
+    NotATransferReceipt,
+    /// The proven receipt is for a transfer from another chain.
+    #[error("receipt settles a transfer from chain {0}, not from this chain")]
+    ForeignTransfer(ChainId),
+    /// The transfer went to another chain than the one whose receipt this is.
+    #[error("transfer {tx} went to chain {went}, not {peer}")]
+    WrongPeer {
+        /// The transfer.
+        tx: Hash32,
+        /// Where it went.
+        went: ChainId,
+        /// Whose receipt this is.
+        peer: ChainId,
+    },
+    /// The receipt's amount is not the transfer's.
+    #[error("receipt amount {got} differs from the transfer's {expected}")]
+    AmountMismatch {
+        /// The transfer's amount.
+        expected: u128,
+        /// The receipt's.
+        got: u128,
+    },
+}
+
+impl From<ProofError> for TxError {
+    fn from(e: ProofError) -> Self {
+        TxError::BadProof(Box::new(e))
+    }
+}
+
+impl From<Refusal> for TxError {
+    /// A light client's refusal of a proof: "not yet" stays apart from "never".
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::NotYet(n) => TxError::NotYetProvable(n),
+            Refusal::Rejected(r) => ProofError::Rejected(r).into(),
+        }
+    }
 }

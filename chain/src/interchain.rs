@@ -11,14 +11,16 @@
 use crate::{
     address::{Address, QualifiedAddress},
     env::BlockEnv,
-    error::TxError,
+    error::{ProofError, TxError},
     ledger::{self, keys, PeerChain},
     state::Overlay,
     tx::{Body, BounceReason, Outcome, Receipt, Transaction},
     votes::update_account,
 };
 use distpos_proofs::{
-    light_client::{verify_bundle, Commitment, Finalized, ProofBundle, Verdict},
+    light_client::{
+        admissible, verify_bundle, Commitment, Finalized, NotYet, Position, ProofBundle,
+    },
     merkle::MerkleProof,
     ChainId, Hash32, SignedHeader,
 };
@@ -38,11 +40,11 @@ pub(crate) fn peer_headers(
     headers: &[SignedHeader],
 ) -> Result<(Outcome, u128), TxError> {
     let mut record = peer_record(o, peer)?;
-    let advance = match record.light_client.submit(headers, env.time_ms) {
-        Verdict::Accepted(a) => a,
-        Verdict::NotYet(why) => return Err(TxError::PeerHeaders(why.to_string())),
-        Verdict::Rejected(why) => return Err(TxError::PeerHeaders(why.to_string())),
-    };
+    let advance = record
+        .light_client
+        .submit(headers, env.time_ms)
+        .into_result()
+        .map_err(|r| TxError::PeerHeaders(Box::new(r)))?;
     for f in &advance.finalized {
         ledger::write(o, keys::peer_header(peer, f.height), f);
         if let Some(old) = f.height.checked_sub(PEER_HEADER_WINDOW) {
@@ -61,21 +63,13 @@ fn finalized_header(
     peer: ChainId,
     height: u64,
 ) -> Result<Finalized, TxError> {
-    if let Some(f) = ledger::peer_header(o, peer, height)? {
-        return Ok(f);
-    }
     let lc = &record.light_client;
-    if height > lc.lib() {
-        Err(TxError::NotYetProvable(format!(
-            "block {height} of chain {peer} is not irreversible here yet (our light client: head {}, LIB {})",
-            lc.head(),
-            lc.lib()
-        )))
-    } else {
-        Err(TxError::BadProof(format!(
-            "block {height} of chain {peer} is outside the kept window"
-        )))
-    }
+    let at = Position {
+        head: lc.head(),
+        lib: lc.lib(),
+        oldest_kept: lc.lib().saturating_sub(PEER_HEADER_WINDOW - 1).max(1),
+    };
+    Ok(admissible(ledger::peer_header(o, peer, height)?, height, at).into_result()?)
 }
 
 fn check_bundle(
@@ -92,7 +86,7 @@ fn check_bundle(
         item,
         proof: proof.clone(),
     };
-    verify_bundle(header, &bundle, commitment).map_err(|e| TxError::BadProof(e.to_string()))
+    verify_bundle(header, &bundle, commitment).map_err(|e| ProofError::Rejected(e).into())
 }
 
 /// The parts of a cross-chain transfer that matter to its destination.
@@ -116,10 +110,11 @@ pub fn proven_transfer(
     ours: ChainId,
 ) -> Result<ProvenTransfer, TxError> {
     if source_tx.chain_id != peer {
-        return Err(TxError::BadProof(format!(
-            "source transaction is for chain {}, not chain {peer}",
-            source_tx.chain_id
-        )));
+        return Err(ProofError::WrongSourceChain {
+            expected: peer,
+            got: source_tx.chain_id,
+        }
+        .into());
     }
     let Body::Transfer {
         to,
@@ -128,22 +123,20 @@ pub fn proven_transfer(
         ..
     } = &source_tx.body
     else {
-        return Err(TxError::BadProof(
-            "source transaction is not a transfer".into(),
-        ));
+        return Err(ProofError::NotATransfer.into());
     };
     if to.chain != ours {
-        return Err(TxError::BadProof(format!(
-            "transfer is addressed to chain {}, not to this chain {ours}",
-            to.chain
-        )));
+        return Err(ProofError::WrongDestination {
+            ours,
+            got: to.chain,
+        }
+        .into());
     }
     // No signature check: the transaction is accepted only with a proof that it is
     // in an irreversible block of the peer, whose producers validated it; its hash
     // (what the proof commits to) covers every signed field. The sender is derived
     // from the signing key, as the peer did.
-    let sender = Address::from_public_key(&source_tx.pubkey)
-        .map_err(|e| TxError::BadProof(format!("source transaction key: {e}")))?;
+    let sender = Address::from_public_key(&source_tx.pubkey).map_err(ProofError::SourceKey)?;
     Ok(ProvenTransfer {
         tx: source_tx.hash(),
         sender,
@@ -253,6 +246,113 @@ pub fn check_inbound_proof(
     Ok(t)
 }
 
+/// The ledger's answer to "may this inbound transfer (or receipt) be admitted now":
+/// the light client's three-way verdict carried up to the chain, with the chain's own
+/// reasons for "never". The node acts on it without looking at any message: admit,
+/// keep and retry once the light client moved, or refuse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission<T> {
+    /// Proven against an irreversible header: may be admitted.
+    Admissible(T),
+    /// Not decidable yet (the peer's block is not irreversible here, or not seen).
+    NotYet(NotYet),
+    /// Never admissible.
+    Refused(TxError),
+}
+
+impl<T> From<Result<T, TxError>> for Admission<T> {
+    fn from(r: Result<T, TxError>) -> Self {
+        match r {
+            Ok(t) => Admission::Admissible(t),
+            Err(TxError::NotYetProvable(n)) => Admission::NotYet(n),
+            Err(e) => Admission::Refused(e),
+        }
+    }
+}
+
+/// Whether a delivered transfer is admissible here: [`check_inbound_proof`] as an
+/// [`Admission`].
+pub fn inbound_admission(
+    kv: &impl ledger::KvRead,
+    peer: ChainId,
+    ours: ChainId,
+    source_tx: &Transaction,
+    proof: &MerkleProof,
+    source_height: u64,
+    source_index: u32,
+) -> Admission<ProvenTransfer> {
+    check_inbound_proof(
+        kv,
+        peer,
+        ours,
+        source_tx,
+        proof,
+        source_height,
+        source_index,
+    )
+    .into()
+}
+
+/// A receipt proven by the destination chain that settles one of our transfers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvenReceipt {
+    /// Our transfer it settles.
+    pub transfer: Hash32,
+    /// Delivered (or bounced).
+    pub delivered: bool,
+}
+
+/// Checks a receipt's proof without changing anything: it delivers or bounces a
+/// transfer from `ours`, and it is in an irreversible block of `peer` known to our
+/// light client. Whether that transfer is still in flight is the caller's question.
+pub fn check_receipt_proof(
+    kv: &impl ledger::KvRead,
+    peer: ChainId,
+    ours: ChainId,
+    receipt: &Receipt,
+    proof: &MerkleProof,
+    source_height: u64,
+    source_index: u32,
+) -> Result<ProvenReceipt, TxError> {
+    let record = ledger::peer(kv, peer)?.ok_or(TxError::UnknownPeer(peer))?;
+    let (source, transfer, delivered) = match &receipt.outcome {
+        Outcome::Delivered { source, source_tx } => (*source, *source_tx, true),
+        Outcome::Bounced {
+            source, source_tx, ..
+        } => (*source, *source_tx, false),
+        _ => return Err(ProofError::NotATransferReceipt.into()),
+    };
+    if source != ours {
+        return Err(ProofError::ForeignTransfer(source).into());
+    }
+    let header = finalized_header(kv, &record, peer, source_height)?;
+    check_bundle(
+        &header,
+        receipt.encode(),
+        proof,
+        source_height,
+        source_index,
+        Commitment::Receipts,
+    )?;
+    Ok(ProvenReceipt {
+        transfer,
+        delivered,
+    })
+}
+
+/// Whether a receipt is admissible here: [`check_receipt_proof`] as an [`Admission`].
+pub fn receipt_admission(
+    kv: &impl ledger::KvRead,
+    peer: ChainId,
+    ours: ChainId,
+    receipt: &Receipt,
+    proof: &MerkleProof,
+    source_height: u64,
+    source_index: u32,
+) -> Admission<ProvenReceipt> {
+    check_receipt_proof(kv, peer, ours, receipt, proof, source_height, source_index).into()
+}
+
 /// What the destination remembers of a consumed inbound transfer.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InboundRecord {
@@ -299,44 +399,34 @@ pub(crate) fn settle(
     source_height: u64,
     source_index: u32,
 ) -> Result<(Outcome, u128), TxError> {
-    let mut record = peer_record(o, peer)?;
-    let (source, tx, delivered) = match &receipt.outcome {
-        Outcome::Delivered { source, source_tx } => (*source, *source_tx, true),
-        Outcome::Bounced {
-            source, source_tx, ..
-        } => (*source, *source_tx, false),
-        _ => {
-            return Err(TxError::BadProof(
-                "receipt is not a delivery or a bounce".into(),
-            ))
-        }
-    };
-    if source != env.chain_id {
-        return Err(TxError::BadProof(format!(
-            "receipt settles a transfer from chain {source}, not from this chain"
-        )));
-    }
-    let header = finalized_header(o, &record, peer, source_height)?;
-    check_bundle(
-        &header,
-        receipt.encode(),
+    let ProvenReceipt {
+        transfer: tx,
+        delivered,
+    } = check_receipt_proof(
+        o,
+        peer,
+        env.chain_id,
+        receipt,
         proof,
         source_height,
         source_index,
-        Commitment::Receipts,
     )?;
+    let mut record = peer_record(o, peer)?;
     let entry = ledger::in_flight(o, &tx)?.ok_or(TxError::NotInFlight(tx))?;
     if entry.destination != peer {
-        return Err(TxError::BadProof(format!(
-            "transfer {tx} went to chain {}, not {peer}",
-            entry.destination
-        )));
+        return Err(ProofError::WrongPeer {
+            tx,
+            went: entry.destination,
+            peer,
+        }
+        .into());
     }
     if receipt.amount != entry.amount {
-        return Err(TxError::BadProof(format!(
-            "receipt amount {} differs from the transfer's {}",
-            receipt.amount, entry.amount
-        )));
+        return Err(ProofError::AmountMismatch {
+            expected: entry.amount,
+            got: receipt.amount,
+        }
+        .into());
     }
     o.delete(keys::in_flight(&tx));
     ledger::write(

@@ -36,7 +36,7 @@ pub use address::{Address, AddressError, QualifiedAddress};
 pub use block::{
     apply_block, build_block, build_block_with, AppliedBlock, Block, BuiltBlock, Undo,
 };
-pub use error::{BlockError, StateError, TxError};
+pub use error::{BlockError, ProofError, StateError, TxError};
 pub use execute::{validate_checked, validate_tx, verify_tx_signature, TxCheck, Validator};
 pub use genesis::genesis_state;
 pub use genesis::Genesis;

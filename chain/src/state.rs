@@ -5,6 +5,10 @@
 //! `state_digest`; the node writes it to sled in one atomic batch; and the
 //! [`ChangeSet`] returned by [`State::apply`] (the old values) undoes it on a reorg.
 //! Typed access lives in [`crate::ledger`]; this module knows only bytes.
+//!
+//! The map is persistent (a B-tree sharing structure between versions): cloning a
+//! state costs O(1), so a node can hand the state after its last commit to readers
+//! while it goes on applying blocks.
 
 use distpos_proofs::{codec, hash_domain, Hash32};
 use serde::{Deserialize, Serialize};
@@ -18,7 +22,7 @@ pub type Value = Vec<u8>;
 /// The state after some block: the key-value map plus the id and digest of that block.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct State {
-    kv: BTreeMap<Key, Value>,
+    kv: imbl::OrdMap<Key, Value>,
     /// Id of the block this state is after (the identity hash at genesis).
     pub head_id: Hash32,
     /// `state_digest` of that block (zero at genesis).
@@ -63,7 +67,7 @@ impl State {
     /// Builds a state from stored key-value pairs (e.g. loaded from disk).
     pub fn from_parts(kv: BTreeMap<Key, Value>, head_id: Hash32, digest: Hash32) -> Self {
         Self {
-            kv,
+            kv: kv.into_iter().collect(),
             head_id,
             digest,
         }
@@ -80,7 +84,7 @@ impl State {
         prefix: &'a [u8],
     ) -> impl Iterator<Item = (&'a Key, &'a Value)> + 'a {
         self.kv
-            .range::<[u8], _>((
+            .range::<_, [u8]>((
                 std::ops::Bound::Included(prefix),
                 std::ops::Bound::Unbounded,
             ))
@@ -174,7 +178,7 @@ impl<'a> Overlay<'a> {
         use std::ops::Bound::{Excluded, Included};
         let bounds = (Included(from), Excluded(to));
         let mut merged: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
-        for (k, v) in self.base.kv.range::<[u8], _>(bounds) {
+        for (k, v) in self.base.kv.range::<_, [u8]>(bounds) {
             merged.insert(k.as_slice(), Some(v.as_slice()));
         }
         for layer in [&self.block, &self.tx] {

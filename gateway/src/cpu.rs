@@ -89,6 +89,17 @@ fn map_on<T: Send, U: Send>(
     })
 }
 
+/// Runs blocking or CPU-heavy work `f` from async code (typically while holding the
+/// node: admission, import, production, a flush). On the multi-threaded runtime the
+/// worker hands its other tasks to another thread first, so HTTP reads and timers go
+/// on; on a single-threaded runtime (some tests) `f` simply runs.
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

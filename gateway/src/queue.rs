@@ -397,6 +397,21 @@ impl OutboundQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Opens a sled database again after the test dropped it: sled's background
+    /// flusher may hold the file lock a moment longer than the handle lives.
+    fn reopen(path: &std::path::Path) -> sled::Db {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match sled::open(path) {
+                Ok(db) => return db,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("cannot reopen {}: {e}", path.display()),
+            }
+        }
+    }
     use distpos_chain::{testkit::TestChain, Body, QualifiedAddress};
     use distpos_proofs::merkle::MerkleProof;
 
@@ -439,7 +454,7 @@ mod tests {
             );
         }
         // Reopened: still there, with the cursor.
-        let db = sled::open(dir.path()).unwrap();
+        let db = reopen(dir.path());
         let q = OutboundQueue::open(&db).unwrap();
         assert_eq!(q.cursor().unwrap(), 8);
         let mut it = q.get(&item.id).unwrap().unwrap();
@@ -574,7 +589,7 @@ mod tests {
             assert_eq!(q.depth().get(&ChainId(0xb)), Some(&1));
             assert_eq!(q.due(0, 10).unwrap().len(), 1);
         }
-        let db = sled::open(dir.path()).unwrap();
+        let db = reopen(dir.path());
         let q = OutboundQueue::open(&db).unwrap();
         let due = q.due(0, 10).unwrap();
         assert_eq!(due.len(), 1, "only the unfinished, unheld one");

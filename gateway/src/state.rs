@@ -1,14 +1,21 @@
 //! What every HTTP handler and background task of a node shares.
 
-use crate::{config::NodeConfig, metrics::Metrics, node::Node, queue::OutboundQueue};
+use crate::{
+    config::NodeConfig,
+    metrics::Metrics,
+    node::{snapshot::Reads, Node},
+    queue::OutboundQueue,
+};
 use distpos_adapters::{ChainNodes, HttpPeer};
 use std::sync::Arc;
 use tokio::sync::{Mutex, Notify};
 
 /// The state every handler and background task shares.
 pub struct AppState {
-    /// The node.
+    /// The node: the write path (admission, import, production). Readers use `reads`.
     pub node: Mutex<Node>,
+    /// The chain as of the node's last commit, for every read.
+    pub reads: Reads,
     /// This chain's other nodes (block and transaction gossip, catch-up sync).
     pub chain_nodes: ChainNodes,
     /// The configuration.
@@ -21,6 +28,8 @@ pub struct AppState {
     pub routes: Arc<distpos_routing::RouteTable>,
     /// The persistent outbound queue.
     pub queue: OutboundQueue,
+    /// Where handlers and tasks read the time (the system clock in a node).
+    pub clock: crate::clock::Clock,
     /// Client of other chains' peer protocol.
     pub peer_chains: HttpPeer,
 }

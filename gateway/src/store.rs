@@ -1,16 +1,21 @@
-//! Persistent storage in sled (DESIGN §9): blocks, the canonical index, undo records,
-//! each block's consensus state, receipts, transaction locations, a mirror of the
-//! ledger state, the head, and the producer's signing watermark.
+//! Persistent storage (DESIGN §9): blocks, the canonical index, undo records, each
+//! block's consensus state, receipts, transaction locations, a mirror of the ledger
+//! state, the head, and the producer's signing watermark.
 //!
-//! Everything lives in one tree under short prefixes, so that committing or reverting
-//! a block is one atomic `apply_batch`, followed by a flush before the caller
-//! acknowledges or signs anything that depends on it. A `kill -9` at any moment leaves
-//! either the whole block or none of it.
+//! Everything lives in one ordered key-value map under short prefixes, so that
+//! committing or reverting a block is one atomic batch, followed by a flush before the
+//! caller acknowledges or signs anything that depends on it. A `kill -9` at any moment
+//! leaves either the whole block or none of it. The map is a [`ChainStore`]: a sled
+//! tree for a node ([`Store::open`]), a map in memory for tests ([`Store::in_memory`]).
 
 use distpos_chain::{block::Undo, AppliedBlock, Block, ChangeSet, Receipt, State};
 use distpos_proofs::{codec, consensus::ConsensusState, Hash32};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::{Arc, Mutex},
+};
 
 const BLOCK: &[u8] = b"b/";
 const CONSENSUS: &[u8] = b"c/";
@@ -69,11 +74,109 @@ pub struct Head {
     pub digest: Hash32,
 }
 
-/// The sled database of one node.
-#[derive(Clone)]
-pub struct Store {
+/// Writes applied together: each key set to a value, or removed (`None`).
+pub type Batch = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+/// Key-value pairs read, in key order.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Where a [`Store`] keeps its records: one ordered key-value map whose batches apply
+/// atomically (a reader sees all of a batch or none of it).
+pub trait ChainStore: Send + Sync {
+    /// The value of `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every pair whose key starts with `prefix`, in key order.
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError>;
+    /// Applies `batch` atomically.
+    fn apply(&self, batch: Batch) -> Result<(), StoreError>;
+    /// Makes everything applied so far durable.
+    fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// A sled tree (and its database, flushed as a whole).
+struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
+}
+
+impl ChainStore for SledStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tree.get(key)?.map(|v| v.to_vec()))
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
+        self.tree
+            .scan_prefix(prefix)
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        for (k, v) in batch {
+            match v {
+                Some(v) => b.insert(k, v),
+                None => b.remove(k),
+            }
+        }
+        self.tree.apply_batch(b)?;
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// A map in memory: what tests of the node use instead of a disk.
+#[derive(Default)]
+struct MemoryStore(Mutex<BTreeMap<Vec<u8>, Vec<u8>>>);
+
+impl MemoryStore {
+    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ChainStore for MemoryStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.map().get(key).cloned())
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
+        Ok(self
+            .map()
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        let mut map = self.map();
+        for (k, v) in batch {
+            match v {
+                Some(v) => map.insert(k, v),
+                None => map.remove(&k),
+            };
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// The store of one node; cheap to clone (the clones share it).
+#[derive(Clone)]
+pub struct Store {
+    kv: Arc<dyn ChainStore>,
+    /// The sled database, for other trees (the relay queue); `None` in memory.
+    db: Option<sled::Db>,
 }
 
 fn key(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
@@ -91,11 +194,30 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new().path(dir).open()?;
         let tree = db.open_tree("chain")?;
-        Ok(Self { db, tree })
+        Ok(Self {
+            kv: Arc::new(SledStore {
+                db: db.clone(),
+                tree,
+            }),
+            db: Some(db),
+        })
+    }
+
+    /// An empty store in memory (tests).
+    pub fn in_memory() -> Self {
+        Self {
+            kv: Arc::new(MemoryStore::default()),
+            db: None,
+        }
+    }
+
+    /// A store over any [`ChainStore`].
+    pub fn with(kv: Arc<dyn ChainStore>) -> Self {
+        Self { kv, db: None }
     }
 
     fn get<T: DeserializeOwned + Serialize>(&self, k: &[u8]) -> Result<Option<T>, StoreError> {
-        match self.tree.get(k)? {
+        match self.kv.get(k)? {
             None => Ok(None),
             Some(v) => codec::decode_canonical(&v)
                 .map(Some)
@@ -106,15 +228,15 @@ impl Store {
         }
     }
 
-    /// The underlying database (for other trees, e.g. the relay queue).
-    pub fn db(&self) -> &sled::Db {
-        &self.db
+    /// The underlying sled database (for other trees, e.g. the relay queue); `None`
+    /// for a store that is not on disk.
+    pub fn db(&self) -> Option<&sled::Db> {
+        self.db.as_ref()
     }
 
     /// Flushes to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        self.kv.flush()
     }
 
     /// Loads the state and head, or `None` for an empty store. Checks the store
@@ -133,38 +255,34 @@ impl Store {
             return Ok(None);
         };
         let mut kv = BTreeMap::new();
-        for item in self.tree.scan_prefix(STATE) {
-            let (k, v) = item?;
-            kv.insert(k[STATE.len()..].to_vec(), v.to_vec());
+        for (k, v) in self.kv.scan_prefix(STATE)? {
+            kv.insert(k[STATE.len()..].to_vec(), v);
         }
         Ok(Some((State::from_parts(kv, head.id, head.digest), head)))
     }
 
     /// Writes the genesis state of a new store.
     pub fn init(&self, state: &State, identity: &Hash32) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for (k, v) in state.iter() {
-            batch.insert(key(STATE, k), v.as_slice());
-        }
-        batch.insert(
-            HEAD,
-            enc(&Head {
+        let mut batch: Batch = state
+            .iter()
+            .map(|(k, v)| (key(STATE, k), Some(v.clone())))
+            .collect();
+        batch.push((
+            HEAD.to_vec(),
+            Some(enc(&Head {
                 id: state.head_id,
                 height: 0,
                 digest: state.digest,
-            }),
-        );
-        batch.insert(IDENTITY, enc(identity));
-        self.tree.apply_batch(batch)?;
+            })),
+        ));
+        batch.push((IDENTITY.to_vec(), Some(enc(identity))));
+        self.kv.apply(batch)?;
         self.flush()
     }
 
-    fn state_writes(batch: &mut sled::Batch, changes: &ChangeSet) {
+    fn state_writes(batch: &mut Batch, changes: &ChangeSet) {
         for (k, v) in &changes.writes {
-            match v {
-                Some(v) => batch.insert(key(STATE, k), v.as_slice()),
-                None => batch.remove(key(STATE, k)),
-            }
+            batch.push((key(STATE, k), v.clone()));
         }
     }
 
@@ -180,33 +298,34 @@ impl Store {
         prune_undo: &[Hash32],
     ) -> Result<(), StoreError> {
         let id = applied.id;
-        let mut batch = sled::Batch::default();
-        batch.insert(key(BLOCK, &id.0), enc(block));
-        batch.insert(key(CONSENSUS, &id.0), enc(&applied.consensus));
-        batch.insert(key(HEIGHT, &applied.height.to_be_bytes()), enc(&id));
-        batch.insert(key(UNDO, &id.0), enc(undo));
-        batch.insert(key(RECEIPTS, &id.0), enc(&applied.receipts));
+        let mut batch: Batch = vec![
+            (key(BLOCK, &id.0), Some(enc(block))),
+            (key(CONSENSUS, &id.0), Some(enc(&applied.consensus))),
+            (key(HEIGHT, &applied.height.to_be_bytes()), Some(enc(&id))),
+            (key(UNDO, &id.0), Some(enc(undo))),
+            (key(RECEIPTS, &id.0), Some(enc(&applied.receipts))),
+        ];
         for (i, hash) in tx_hashes.iter().enumerate() {
             let loc = TxLocation {
                 height: applied.height,
                 block_id: id,
                 index: i as u32,
             };
-            batch.insert(key(TX, &hash.0), enc(&loc));
+            batch.push((key(TX, &hash.0), Some(enc(&loc))));
         }
         Self::state_writes(&mut batch, &applied.changes);
-        batch.insert(
-            HEAD,
-            enc(&Head {
+        batch.push((
+            HEAD.to_vec(),
+            Some(enc(&Head {
                 id,
                 height: applied.height,
                 digest: applied.state_digest,
-            }),
-        );
+            })),
+        ));
         for p in prune_undo {
-            batch.remove(key(UNDO, &p.0));
+            batch.push((key(UNDO, &p.0), None));
         }
-        self.tree.apply_batch(batch)?;
+        self.kv.apply(batch)?;
         self.flush()
     }
 
@@ -217,21 +336,20 @@ impl Store {
         undo: &Undo,
         parent_height: u64,
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        batch.remove(key(HEIGHT, &block.height().to_be_bytes()));
+        let mut batch: Batch = vec![(key(HEIGHT, &block.height().to_be_bytes()), None)];
         for tx in &block.txs {
-            batch.remove(key(TX, &tx.hash().0));
+            batch.push((key(TX, &tx.hash().0), None));
         }
         Self::state_writes(&mut batch, &undo.changes);
-        batch.insert(
-            HEAD,
-            enc(&Head {
+        batch.push((
+            HEAD.to_vec(),
+            Some(enc(&Head {
                 id: undo.head_id,
                 height: parent_height,
                 digest: undo.digest,
-            }),
-        );
-        self.tree.apply_batch(batch)?;
+            })),
+        ));
+        self.kv.apply(batch)?;
         self.flush()
     }
 
@@ -282,7 +400,8 @@ impl Store {
     /// before the signature is made: after a crash the node never signs that slot
     /// again.
     pub fn set_watermark(&self, slot: u64) -> Result<(), StoreError> {
-        self.tree.insert(WATERMARK, enc(&slot))?;
+        self.kv
+            .apply(vec![(WATERMARK.to_vec(), Some(enc(&slot)))])?;
         self.flush()
     }
 }

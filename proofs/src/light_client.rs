@@ -111,6 +111,62 @@ impl<T> Verdict<T> {
     pub fn is_accepted(&self) -> bool {
         matches!(self, Verdict::Accepted(_))
     }
+
+    /// `Ok` for `Accepted`; otherwise why not, keeping "not yet" apart from "never".
+    pub fn into_result(self) -> Result<T, Refusal> {
+        match self {
+            Verdict::Accepted(t) => Ok(t),
+            Verdict::NotYet(n) => Err(Refusal::NotYet(n)),
+            Verdict::Rejected(r) => Err(Refusal::Rejected(r)),
+        }
+    }
+}
+
+/// Why a light client did not accept: not yet (may change as it follows the peer), or
+/// never.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Not decidable yet.
+    #[error(transparent)]
+    NotYet(NotYet),
+    /// Invalid.
+    #[error(transparent)]
+    Rejected(Rejection),
+}
+
+/// Where a light client stands on a peer chain: its head, its last irreversible
+/// height, and the oldest height whose irreversible header it still keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// Head height.
+    pub head: u64,
+    /// Last irreversible height.
+    pub lib: u64,
+    /// Oldest height whose header is kept.
+    pub oldest_kept: u64,
+}
+
+/// The one rule for "can a proof against the peer's block at `height` be checked now":
+/// only against an irreversible header we keep (`kept`, if any, is that header). A
+/// height above our LIB may become provable (not irreversible yet, or not seen yet);
+/// a height at or below it without a kept header never will. [`Window::verify`] and
+/// the ledger (which keeps its peer headers in state) both decide with it.
+pub fn admissible<F>(kept: Option<F>, height: u64, at: Position) -> Verdict<F> {
+    match kept {
+        Some(f) => Verdict::Accepted(f),
+        None if height > at.lib && height <= at.head => Verdict::NotYet(NotYet::NotIrreversible {
+            height,
+            lib: at.lib,
+        }),
+        None if height > at.lib => Verdict::NotYet(NotYet::Unseen {
+            height,
+            head: at.head,
+        }),
+        None => Verdict::Rejected(Rejection::BelowWindow {
+            height,
+            oldest: at.oldest_kept,
+        }),
+    }
 }
 
 /// Why a question cannot be answered yet.
@@ -520,33 +576,23 @@ impl LightClientWithWindow {
 
     /// Whether `bundle` proves an item in an irreversible block of the peer.
     pub fn verify(&self, bundle: &ProofBundle, commitment: Commitment) -> Verdict<()> {
-        match self.window.get(&bundle.height) {
-            Some(h) => match verify_bundle(h, bundle, commitment) {
+        let at = Position {
+            head: self.client.head(),
+            lib: self.client.lib(),
+            oldest_kept: self
+                .window
+                .keys()
+                .next()
+                .copied()
+                .unwrap_or(self.client.lib()),
+        };
+        match admissible(self.window.get(&bundle.height), bundle.height, at) {
+            Verdict::Accepted(h) => match verify_bundle(h, bundle, commitment) {
                 Ok(()) => Verdict::Accepted(()),
                 Err(r) => Verdict::Rejected(r),
             },
-            None if bundle.height > self.client.lib() => {
-                if bundle.height <= self.client.head() {
-                    Verdict::NotYet(NotYet::NotIrreversible {
-                        height: bundle.height,
-                        lib: self.client.lib(),
-                    })
-                } else {
-                    Verdict::NotYet(NotYet::Unseen {
-                        height: bundle.height,
-                        head: self.client.head(),
-                    })
-                }
-            }
-            None => Verdict::Rejected(Rejection::BelowWindow {
-                height: bundle.height,
-                oldest: self
-                    .window
-                    .keys()
-                    .next()
-                    .copied()
-                    .unwrap_or(self.client.lib()),
-            }),
+            Verdict::NotYet(n) => Verdict::NotYet(n),
+            Verdict::Rejected(r) => Verdict::Rejected(r),
         }
     }
 }

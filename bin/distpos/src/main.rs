@@ -49,6 +49,10 @@ enum Command {
         /// Produce even while participation is below 33% (restart a halted chain).
         #[arg(long)]
         stale_production: bool,
+        /// Once listening, write the node's URL (`http://ADDR`, the bound port even
+        /// with `--listen 127.0.0.1:0`) to this file, for scripts and harnesses.
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
     },
     /// Run a one-producer dev chain with its data under `--dir`, printing its URL and
     /// a funded key.
@@ -315,6 +319,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             data_dir,
             stale_production,
+            ready_file,
         } => {
             let mut cfg = NodeConfig::load(&config)?;
             if let Some(l) = listen {
@@ -325,7 +330,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             cfg.stale_production |= stale_production;
             init_logging(&cfg.log);
-            runtime::run(cfg, runtime::shutdown_signal()).await
+            let (state, listener) = runtime::prepare(cfg).await?;
+            if let Some(path) = ready_file {
+                runtime::write_ready_file(&path, listener.local_addr()?)?;
+            }
+            runtime::serve(listener, state, runtime::shutdown_signal()).await
         }
         Command::Dev { dir, listen } => {
             init_logging("info");

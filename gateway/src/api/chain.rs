@@ -6,7 +6,7 @@ use super::{
     error::{ApiError, ApiJson},
     views, MAX_HEADERS, MAX_SYNC_BLOCKS, MAX_SYNC_TXS,
 };
-use crate::{clock::now_ms, node::BlockOutcome, state::AppState};
+use crate::{node::BlockOutcome, state::AppState};
 use axum::{
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
@@ -43,8 +43,7 @@ fn parse_hash(s: &str) -> Result<Hash32, ApiError> {
 }
 
 async fn status(State(s): State<Arc<AppState>>) -> Result<Json<views::StatusView>, ApiError> {
-    let node = s.node.lock().await;
-    Ok(Json(views::status(&node, now_ms())?))
+    Ok(Json(views::status(&s.reads.latest(), s.clock.now_ms())?))
 }
 
 async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
@@ -52,12 +51,12 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     s.metrics.dns_lookups.set(dns.lookups as i64);
     s.metrics.dns_failures.set(dns.failures as i64);
     {
-        let node = s.node.lock().await;
-        let missed: u64 = distpos_chain::ledger::producer_list(&node.state)
+        let snap = s.reads.latest();
+        let missed: u64 = distpos_chain::ledger::producer_list(&snap.state)
             .unwrap_or_default()
             .iter()
             .filter_map(|a| {
-                distpos_chain::ledger::producer(&node.state, a)
+                distpos_chain::ledger::producer(&snap.state, a)
                     .ok()
                     .flatten()
             })
@@ -111,7 +110,7 @@ async fn post_txs(
     })
     .await
     .map_err(ApiError::internal)?;
-    let now = now_ms();
+    let now = s.clock.now_ms();
     // Refused before the ledger is asked: undecodable, or a bad signature.
     let mut results: Vec<Option<Result<Hash32, ApiError>>> = Vec::with_capacity(parsed.len());
     let mut checked = Vec::new();
@@ -133,7 +132,7 @@ async fn post_txs(
     };
     let admitted = {
         let mut node = s.node.lock().await;
-        node.submit_checked_many(checked, now)
+        crate::cpu::blocking(|| node.submit_checked_many(checked, now))
     };
     let mut accepted = Vec::new();
     let mut admitted = admitted.into_iter();
@@ -195,9 +194,9 @@ async fn get_tx(
     Path(hash): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let hash = parse_hash(&hash)?;
-    let node = s.node.lock().await;
-    let status = views::tx_status(&node, &hash)?;
-    let cross = views::transfers::cross_chain(&node, &s.queue, &hash)?;
+    let snap = s.reads.latest();
+    let status = views::tx_status(&snap, &hash)?;
+    let cross = views::transfers::cross_chain(&snap, &s.queue, &hash)?;
     match (status, cross) {
         (None, None) => Err(ApiError::not_found(format!(
             "transaction {hash} is not known here"
@@ -220,10 +219,10 @@ async fn get_block(
     State(s): State<Arc<AppState>>,
     Path(which): Path<String>,
 ) -> Result<Json<views::BlockView>, ApiError> {
-    let node = s.node.lock().await;
+    let snap = s.reads.latest();
     let height = match which.as_str() {
-        "head" => node.head_height,
-        "lib" => node.consensus()?.lib,
+        "head" => snap.head_height,
+        "lib" => snap.consensus.lib,
         n => n.parse::<u64>().map_err(|_| {
             ApiError::bad_request(
                 "invalid_height",
@@ -234,7 +233,7 @@ async fn get_block(
             )
         })?,
     };
-    views::block_at(&node, height)?
+    views::block_at(&snap, height)?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))
 }
@@ -254,16 +253,16 @@ async fn get_blocks(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let limit = q.limit.unwrap_or(MAX_SYNC_BLOCKS).clamp(1, MAX_SYNC_BLOCKS);
-    let node = s.node.lock().await;
+    let snap = s.reads.latest();
     let mut blocks: Vec<Block> = Vec::new();
     let end = q.from.saturating_add(limit);
-    let heights = q.from.max(1)..end.min(node.head_height + 1);
-    let stored = heights.map_while(|h| node.store.block_at(h).transpose());
+    let heights = q.from.max(1)..end.min(snap.head_height + 1);
+    let stored = heights.map_while(|h| snap.store.block_at(h).transpose());
     for b in within_tx_budget(stored, MAX_SYNC_TXS) {
         blocks.push(b.map_err(ApiError::internal)?);
     }
     Ok(Json(
-        serde_json::json!({ "head": node.head_height, "blocks": blocks }),
+        serde_json::json!({ "head": snap.head_height, "blocks": blocks }),
     ))
 }
 
@@ -289,10 +288,10 @@ async fn post_block(
     State(s): State<Arc<AppState>>,
     ApiJson(block): ApiJson<Block>,
 ) -> Result<Response, ApiError> {
-    let now = now_ms();
+    let now = s.clock.now_ms();
     let result = {
         let mut node = s.node.lock().await;
-        tokio::task::block_in_place(|| node.on_block(block, now))
+        crate::cpu::blocking(|| node.on_block(block, now))
     };
     match result {
         Ok(BlockOutcome::Known) => {
@@ -320,25 +319,25 @@ async fn get_account(
 ) -> Result<Json<views::AccountView>, ApiError> {
     let address = distpos_chain::QualifiedAddress::parse(&addr)
         .map_err(|e| ApiError::bad_request("invalid_address", e.to_string()))?;
-    let node = s.node.lock().await;
-    if !address.is_local_to(node.genesis.chain_id) {
+    let snap = s.reads.latest();
+    let chain_id = snap.info.genesis.chain_id;
+    if !address.is_local_to(chain_id) {
         return Err(ApiError::bad_request(
             "not_local",
             format!(
-                "{address} is an address on chain {}, not on this chain {}",
-                address.chain, node.genesis.chain_id
+                "{address} is an address on chain {}, not on this chain {chain_id}",
+                address.chain
             ),
         ));
     }
     let a: Address = address.address;
-    Ok(Json(views::account(&node, &a)?))
+    Ok(Json(views::account(&snap, &a)?))
 }
 
 async fn get_producers(
     State(s): State<Arc<AppState>>,
 ) -> Result<Json<views::ProducersView>, ApiError> {
-    let node = s.node.lock().await;
-    Ok(Json(views::producers(&node, now_ms())?))
+    Ok(Json(views::producers(&s.reads.latest(), s.clock.now_ms())?))
 }
 
 #[derive(Deserialize)]
@@ -367,17 +366,16 @@ async fn get_headers(
             format!("at most {MAX_HEADERS} headers per request"),
         ));
     }
-    let node = s.node.lock().await;
+    let snap = s.reads.latest();
     let mut headers = Vec::new();
-    for h in q.from..=q.to.min(node.head_height) {
-        match node.store.block_at(h).map_err(ApiError::internal)? {
+    for h in q.from..=q.to.min(snap.head_height) {
+        match snap.store.block_at(h).map_err(ApiError::internal)? {
             Some(b) => headers.push(b.header),
             None => break,
         }
     }
-    let lib = node.consensus()?.lib;
     Ok(Json(
-        serde_json::json!({ "head": node.head_height, "lib": lib, "headers": headers }),
+        serde_json::json!({ "head": snap.head_height, "lib": snap.consensus.lib, "headers": headers }),
     ))
 }
 
@@ -386,16 +384,24 @@ async fn get_tx_proof(
     Path(hash): Path<String>,
 ) -> Result<Json<views::TxProofView>, ApiError> {
     let hash = parse_hash(&hash)?;
-    let node = s.node.lock().await;
-    views::tx_proof(&node, &hash)?.map(Json).ok_or_else(|| {
+    // Two Merkle trees over the block: CPU work, off the async workers.
+    let snap = s.reads.latest();
+    let proof = tokio::task::spawn_blocking(move || views::tx_proof(&snap, &hash))
+        .await
+        .map_err(ApiError::internal)??;
+    proof.map(Json).ok_or_else(|| {
         ApiError::not_found(format!("transaction {hash} is not included on this chain"))
     })
 }
 
 /// `GET /v1/supply`: where every token is, and whether the invariant holds.
 async fn get_supply(State(s): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
-    let node = s.node.lock().await;
-    let r = distpos_chain::supply::audit_supply(&node.state).map_err(ApiError::internal)?;
+    // A pass over the whole state: CPU work, off the async workers.
+    let snap = s.reads.latest();
+    let r = tokio::task::spawn_blocking(move || distpos_chain::supply::audit_supply(&snap.state))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
     Ok(Json(serde_json::json!({
         "balances": r.balances.to_string(),
         "stakes": r.stakes.to_string(),

@@ -6,7 +6,7 @@ use super::{
     error::{ApiError, ApiJson},
     views::transfers as views_interchain,
 };
-use crate::{clock::now_ms, state::AppState};
+use crate::state::AppState;
 use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
@@ -82,7 +82,7 @@ async fn post_delivery(
     let transfer = d.source_tx.hash();
     let ack = {
         let mut node = s.node.lock().await;
-        tokio::task::block_in_place(|| node.handle_delivery(d, now_ms()))?
+        crate::cpu::blocking(|| node.handle_delivery(d, s.clock.now_ms()))?
     };
     after_delivery(&s, &transfer, &ack);
     Ok((ack_status(&ack), Json(ack)))
@@ -98,8 +98,8 @@ async fn post_delivery_batch(
     let transfers: Vec<_> = ds.iter().map(|d| d.source_tx.hash()).collect();
     let results: Vec<_> = {
         let mut node = s.node.lock().await;
-        tokio::task::block_in_place(|| {
-            let now = now_ms();
+        crate::cpu::blocking(|| {
+            let now = s.clock.now_ms();
             ds.into_iter()
                 .map(|d| node.handle_delivery(d, now))
                 .collect()
@@ -149,7 +149,10 @@ fn after_delivery(s: &AppState, transfer: &distpos_proofs::Hash32, ack: &RelayAc
     if ack.status == AckStatus::AlreadyConsumed {
         // The source delivers again, so it has not settled: send our receipt again
         // now, even if an earlier answer had made it look final.
-        if let Err(e) = s.queue.revive(&format!("receipt-{transfer}"), now_ms()) {
+        if let Err(e) = s
+            .queue
+            .revive(&format!("receipt-{transfer}"), s.clock.now_ms())
+        {
             tracing::error!(error = %e, transfer = %transfer, "relay queue: cannot revive a receipt");
         }
     }
@@ -169,7 +172,7 @@ async fn post_receipt(
 ) -> Result<(StatusCode, Json<RelayAck>), ApiError> {
     let ack = {
         let mut node = s.node.lock().await;
-        tokio::task::block_in_place(|| node.handle_receipt(r, now_ms()))?
+        crate::cpu::blocking(|| node.handle_receipt(r, s.clock.now_ms()))?
     };
     Ok((ack_status(&ack), Json(ack)))
 }
@@ -183,8 +186,8 @@ async fn post_receipt_batch(
     check_batch(rs.len())?;
     let results: Vec<_> = {
         let mut node = s.node.lock().await;
-        tokio::task::block_in_place(|| {
-            let now = now_ms();
+        crate::cpu::blocking(|| {
+            let now = s.clock.now_ms();
             rs.into_iter()
                 .map(|r| node.handle_receipt(r, now))
                 .collect()
@@ -217,7 +220,7 @@ async fn post_queue_action(
     }
     match s
         .queue
-        .operate(&id, &action, now_ms())
+        .operate(&id, &action, s.clock.now_ms())
         .map_err(ApiError::internal)?
     {
         Some(item) => Ok(Json(serde_json::json!({ "item": item }))),
@@ -231,8 +234,7 @@ async fn post_queue_action(
 async fn get_correspondents(
     State(s): State<Arc<AppState>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let node = s.node.lock().await;
-    let list = views_interchain::correspondents(&node, now_ms())?;
+    let list = views_interchain::correspondents(&s.reads.latest(), s.clock.now_ms())?;
     Ok(Json(serde_json::json!({ "correspondents": list })))
 }
 
@@ -241,15 +243,14 @@ async fn get_correspondent(
     Path(chain): Path<String>,
 ) -> Result<Json<views_interchain::CorrespondentView>, ApiError> {
     let chain = parse_chain(&chain)?;
-    let node = s.node.lock().await;
-    views_interchain::correspondent(&node, chain, now_ms())?
+    views_interchain::correspondent(&s.reads.latest(), chain, s.clock.now_ms())?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("chain {chain} is not a registered peer")))
 }
 
 async fn get_routes(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
     let stats = s.routes.dns_stats();
-    Json(serde_json::json!({ "routes": s.routes.snapshot(now_ms()), "dns": stats }))
+    Json(serde_json::json!({ "routes": s.routes.snapshot(s.clock.now_ms()), "dns": stats }))
 }
 
 async fn get_route(
@@ -258,15 +259,12 @@ async fn get_route(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let chain = parse_chain(&chain)?;
     // Resolve now (filling the cache) so the answer shows what a delivery would use.
-    let identity = {
-        let node = s.node.lock().await;
-        distpos_chain::ledger::peer(&node.state, chain)
-            .ok()
-            .flatten()
-            .map(|p| p.registration.identity)
-    };
-    let resolved = s.routes.resolve(chain, identity, now_ms()).await;
-    let view = s.routes.snapshot_chain(chain, now_ms());
+    let identity = distpos_chain::ledger::peer(&s.reads.latest().state, chain)
+        .ok()
+        .flatten()
+        .map(|p| p.registration.identity);
+    let resolved = s.routes.resolve(chain, identity, s.clock.now_ms()).await;
+    let view = s.routes.snapshot_chain(chain, s.clock.now_ms());
     match (resolved, view) {
         (Ok(_), Some(v)) => Ok(Json(serde_json::to_value(v).map_err(ApiError::internal)?)),
         (Ok(_), None) => Err(ApiError::not_found(format!("no route to chain {chain}"))),
@@ -300,7 +298,7 @@ async fn put_route(
         .set_override(chain, endpoints)
         .map_err(|e| ApiError::bad_request("invalid_route", e.to_string()))?;
     Ok(Json(
-        serde_json::json!({ "route": s.routes.snapshot_chain(chain, now_ms()) }),
+        serde_json::json!({ "route": s.routes.snapshot_chain(chain, s.clock.now_ms()) }),
     ))
 }
 

@@ -10,10 +10,10 @@
 use crate::node::{pending::PendingRelay, Node, NodeError};
 use distpos_adapters::{AckStatus, Delivery, ReceiptDelivery, RelayAck};
 use distpos_chain::{
-    interchain::{self, proven_transfer},
+    interchain::{self, proven_transfer, Admission},
     ledger,
     tx::Outcome,
-    Body, TxError,
+    Body, ProofError, TxError,
 };
 use distpos_proofs::{ChainId, Hash32, SignedHeader};
 use tracing::{debug, info, warn};
@@ -45,8 +45,9 @@ impl Node {
         }
         ledger::peer(&self.state, d.source_chain)?.ok_or(TxError::UnknownPeer(d.source_chain))?;
         let t = proven_transfer(&d.source_tx, d.source_chain, ours)?;
-        // A forged proof is refused at once, even for a transfer consumed already.
-        match interchain::check_inbound_proof(
+        // A forged proof is refused at once, even for a transfer consumed already; one
+        // that cannot be checked yet waits below for our light client.
+        if let Admission::Refused(e) = interchain::inbound_admission(
             &self.state,
             d.source_chain,
             ours,
@@ -55,8 +56,7 @@ impl Node {
             d.height,
             d.index,
         ) {
-            Ok(_) | Err(TxError::NotYetProvable(_)) => {}
-            Err(e) => return Err(e.into()),
+            return Err(e.into());
         }
         if let Some(rec) = interchain::inbound_record(&self.state, d.source_chain, &t.tx)? {
             return Ok(ack(AckStatus::AlreadyConsumed, Some(rec.tx), None));
@@ -89,24 +89,26 @@ impl Node {
                 TxError::Invalid("a receipt cannot come from this chain itself".into()).into(),
             );
         }
-        ledger::peer(&self.state, r.receipt_chain)?.ok_or(TxError::UnknownPeer(r.receipt_chain))?;
-        let (source, transfer) = match &r.receipt.outcome {
-            Outcome::Delivered { source, source_tx }
-            | Outcome::Bounced {
-                source, source_tx, ..
-            } => (*source, *source_tx),
-            _ => {
-                return Err(
-                    TxError::BadProof("receipt is not a delivery or a bounce".into()).into(),
-                )
-            }
+        // A forged proof, or a receipt that is not one of ours, is refused at once;
+        // one that cannot be checked yet waits below for our light client.
+        let transfer = match interchain::receipt_admission(
+            &self.state,
+            r.receipt_chain,
+            ours,
+            &r.receipt,
+            &r.proof,
+            r.height,
+            r.index,
+        ) {
+            Admission::Refused(e) => return Err(e.into()),
+            Admission::Admissible(p) => p.transfer,
+            Admission::NotYet(_) => match &r.receipt.outcome {
+                Outcome::Delivered { source_tx, .. } | Outcome::Bounced { source_tx, .. } => {
+                    *source_tx
+                }
+                _ => return Err(TxError::from(ProofError::NotATransferReceipt).into()),
+            },
         };
-        if source != ours {
-            return Err(TxError::BadProof(format!(
-                "receipt is for a transfer from chain {source}, not this chain"
-            ))
-            .into());
-        }
         if let Some(done) = interchain::settled_record(&self.state, &transfer)? {
             // Final only once the settling block is irreversible: a block above our
             // LIB may still be undone by a reorganisation, and the receipt must then
@@ -181,6 +183,7 @@ impl Node {
                 Ok(ack(AckStatus::Accepted, Some(h), None))
             }
             Err(NodeError::Tx(TxError::NotYetProvable(why))) => {
+                let why = why.to_string();
                 entry.tx = None;
                 entry.reason = Some(why.clone());
                 entry.tried_at_lib = lc_lib;

@@ -4,7 +4,10 @@
 
 use distpos_chain::{Address, Transaction};
 use distpos_proofs::Hash32;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::{
+    collections::{BTreeMap, BinaryHeap, HashMap},
+    sync::{Arc, RwLock},
+};
 
 /// A pending transaction.
 #[derive(Clone, Debug)]
@@ -38,6 +41,66 @@ pub struct Mempool {
     by_hash: HashMap<Hash32, Entry>,
     by_sender: BTreeMap<Address, BTreeMap<u64, Hash32>>,
     next_seq: u64,
+    index: MempoolIndex,
+}
+
+/// What readers may ask of the mempool without the node: which transactions wait,
+/// and how many per sender. Kept by the mempool on every insert and removal; each
+/// look-up holds its lock for one hash-map operation.
+#[derive(Clone, Debug, Default)]
+pub struct MempoolIndex(Arc<RwLock<IndexInner>>);
+
+#[derive(Debug, Default)]
+struct IndexInner {
+    hashes: std::collections::HashSet<Hash32>,
+    per_sender: HashMap<Address, usize>,
+}
+
+impl MempoolIndex {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, IndexInner> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, IndexInner> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True if the transaction is pending.
+    pub fn contains(&self, hash: &Hash32) -> bool {
+        self.read().hashes.contains(hash)
+    }
+
+    /// Pending transactions of `sender`.
+    pub fn pending_of(&self, sender: &Address) -> usize {
+        self.read().per_sender.get(sender).copied().unwrap_or(0)
+    }
+
+    /// Number of pending transactions.
+    pub fn len(&self) -> usize {
+        self.read().hashes.len()
+    }
+
+    /// True when nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn added(&self, hash: Hash32, sender: Address) {
+        let mut w = self.write();
+        w.hashes.insert(hash);
+        *w.per_sender.entry(sender).or_default() += 1;
+    }
+
+    fn removed(&self, hash: &Hash32, sender: &Address) {
+        let mut w = self.write();
+        w.hashes.remove(hash);
+        if let Some(n) = w.per_sender.get_mut(sender) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                w.per_sender.remove(sender);
+            }
+        }
+    }
 }
 
 impl Mempool {
@@ -48,7 +111,13 @@ impl Mempool {
             by_hash: HashMap::new(),
             by_sender: BTreeMap::new(),
             next_seq: 0,
+            index: MempoolIndex::default(),
         }
+    }
+
+    /// The readers' view of this mempool (shares its updates).
+    pub fn index(&self) -> MempoolIndex {
+        self.index.clone()
     }
 
     /// Number of pending transactions.
@@ -125,12 +194,14 @@ impl Mempool {
             .or_default()
             .insert(tx.nonce, hash);
         self.by_hash.insert(hash, Entry { tx, sender, seq });
+        self.index.added(hash, sender);
         Ok(true)
     }
 
     /// Removes a transaction.
     pub fn remove(&mut self, hash: &Hash32) {
         if let Some(e) = self.by_hash.remove(hash) {
+            self.index.removed(hash, &e.sender);
             if let Some(m) = self.by_sender.get_mut(&e.sender) {
                 // One entry per (sender, nonce): removal is a lookup, not a scan
                 // (a sender with tens of thousands pending must not cost n² per block).

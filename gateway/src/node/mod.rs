@@ -7,6 +7,7 @@
 
 pub mod mempool;
 pub mod pending;
+pub mod snapshot;
 
 use crate::{
     metrics::Metrics,
@@ -125,6 +126,10 @@ pub struct Node {
     /// Relay work waiting for the ledger (deliveries and receipts not provable yet, or
     /// whose transaction is in the mempool).
     pub relay: pending::RelayState,
+    /// What does not change while the node runs (shared with every snapshot).
+    info: std::sync::Arc<snapshot::NodeInfo>,
+    /// Where the latest snapshot is published for readers.
+    published: tokio::sync::watch::Sender<std::sync::Arc<snapshot::Snapshot>>,
 }
 
 impl Node {
@@ -191,6 +196,24 @@ impl Node {
                 .ok_or_else(|| NodeError::Inconsistent(format!("canonical block {h} missing")))?;
             forkdb.insert(block, &rules, u64::MAX / 2)?;
         }
+        let info = std::sync::Arc::new(snapshot::NodeInfo {
+            genesis: genesis.clone(),
+            identity,
+            rules,
+            producer_key: key.as_ref().map(|k| k.public_key()),
+        });
+        let mempool = Mempool::new(max_mempool);
+        let first = snapshot::Snapshot {
+            info: info.clone(),
+            state: state.clone(),
+            head_height: head.height,
+            consensus: consensus.clone(),
+            lib_id: root_id,
+            reserved: Default::default(),
+            store: store.clone(),
+            mempool: mempool.index(),
+        };
+        let (published, _) = tokio::sync::watch::channel(std::sync::Arc::new(first));
         let node = Self {
             genesis,
             identity,
@@ -199,14 +222,59 @@ impl Node {
             head_height: head.height,
             forkdb,
             store,
-            mempool: Mempool::new(max_mempool),
+            mempool,
             key,
             stale_production: false,
             metrics,
             relay: Default::default(),
+            info,
+            published,
         };
         node.update_gauges();
+        node.publish();
         Ok(node)
+    }
+
+    /// Where readers get this node's latest snapshot.
+    pub fn reads(&self) -> snapshot::Reads {
+        snapshot::Reads::new(self.published.subscribe())
+    }
+
+    /// Publishes the chain as it is now to readers. Called at the end of every
+    /// operation that changes it, so that readers never see a half-done reorganisation.
+    pub fn publish(&self) {
+        let consensus = match ledger::consensus(&self.state) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "cannot publish a snapshot: consensus state unreadable");
+                return;
+            }
+        };
+        let lib_id = if consensus.lib == 0 {
+            self.identity
+        } else {
+            match self.store.id_at(consensus.lib) {
+                Ok(Some(id)) => id,
+                Ok(None) | Err(_) => self.published.borrow().lib_id,
+            }
+        };
+        let mut reserved = std::collections::BTreeMap::new();
+        for ((peer, _), e) in &self.relay.inbound {
+            if e.tx.is_some_and(|h| self.mempool.contains(&h)) {
+                *reserved.entry(*peer).or_insert(0u128) += e.amount;
+            }
+        }
+        self.published
+            .send_replace(std::sync::Arc::new(snapshot::Snapshot {
+                info: self.info.clone(),
+                state: self.state.clone(),
+                head_height: self.head_height,
+                consensus,
+                lib_id,
+                reserved,
+                store: self.store.clone(),
+                mempool: self.mempool.index(),
+            }));
     }
 
     /// The consensus state after the head.
@@ -285,6 +353,7 @@ impl Node {
             out.push(r);
         }
         self.metrics.mempool.set(self.mempool.len() as i64);
+        self.publish();
         out
     }
 
@@ -302,8 +371,11 @@ impl Node {
             self.report_evidence(other, block.header.clone(), now_ms);
         }
         self.forkdb.insert(block, &self.rules, now_ms)?;
-        let head_changed = self.update_head(now_ms)?;
-        Ok(BlockOutcome::Added { head_changed })
+        let head_changed = self.update_head(now_ms);
+        self.publish();
+        Ok(BlockOutcome::Added {
+            head_changed: head_changed?,
+        })
     }
 
     /// Moves the head to the fork database's best tip, undoing and applying blocks.
@@ -512,6 +584,7 @@ impl Node {
         self.forkdb
             .insert(built.block.clone(), &self.rules, now_ms.max(time))?;
         self.commit(&built.block, &built.applied)?;
+        self.publish();
         info!(height = built.applied.height, id = %built.applied.id, txs = built.block.txs.len(),
               ms = started.elapsed().as_millis() as u64, "produced block");
         Ok(Some(built.block))
@@ -566,3 +639,6 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

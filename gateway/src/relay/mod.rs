@@ -4,7 +4,7 @@
 //! headers, and retrying deliveries that were not provable yet.
 
 use crate::queue::{ItemState, Payload, QueueItem};
-use crate::{clock::now_ms, state::AppState};
+use crate::{node::snapshot::Snapshot, state::AppState};
 use distpos_adapters::{AdapterError, Delivery, PeerChain, ReceiptDelivery, RelayAck};
 use distpos_chain::{interchain, ledger, tx::Outcome};
 use distpos_proofs::{merkle, ChainId, Hash32};
@@ -53,21 +53,47 @@ async fn scan_loop(shared: Arc<AppState>) {
 
 async fn scan_once(shared: &AppState) -> Result<(), String> {
     let cursor = shared.queue.cursor().map_err(|e| e.to_string())?;
-    let node = shared.node.lock().await;
-    let lib = node.consensus().map_err(|e| e.to_string())?.lib;
+    let snap = shared.reads.latest();
+    let lib = snap.consensus.lib;
     if lib <= cursor {
         return Ok(());
     }
-    let ours = node.genesis.chain_id;
-    let now = now_ms();
+    let now = shared.clock.now_ms();
+    // Reads of irreversible blocks and one Merkle tree per block: CPU and disk work,
+    // off the async workers and without the node.
+    let (items, upto) = tokio::task::spawn_blocking(move || scan_blocks(&snap, cursor, lib, now))
+        .await
+        .map_err(|e| e.to_string())??;
+    let added = shared
+        .queue
+        .enqueue(&items, upto)
+        .map_err(|e| e.to_string())?;
+    if added > 0 {
+        info!(
+            added,
+            upto, "relay: queued deliveries and receipts from irreversible blocks"
+        );
+    }
+    Ok(())
+}
+
+/// Relay items for the irreversible blocks after `cursor`, up to `lib` (at most 500
+/// blocks at a time), and the height scanned up to.
+fn scan_blocks(
+    snap: &Snapshot,
+    cursor: u64,
+    lib: u64,
+    now: u64,
+) -> Result<(Vec<QueueItem>, u64), String> {
+    let ours = snap.info.genesis.chain_id;
     let mut items = Vec::new();
     let upto = lib.min(cursor + 500);
     for h in cursor + 1..=upto {
-        let Some(block) = node.store.block_at(h).map_err(|e| e.to_string())? else {
+        let Some(block) = snap.store.block_at(h).map_err(|e| e.to_string())? else {
             break;
         };
         let id = block.id();
-        let receipts = node
+        let receipts = snap
             .store
             .receipts(&id)
             .map_err(|e| e.to_string())?
@@ -122,52 +148,52 @@ async fn scan_once(shared: &AppState) -> Result<(), String> {
             }
         }
     }
-    drop(node);
-    let added = shared
-        .queue
-        .enqueue(&items, upto)
-        .map_err(|e| e.to_string())?;
-    if added > 0 {
-        info!(
-            added,
-            upto, "relay: queued deliveries and receipts from irreversible blocks"
-        );
-    }
-    Ok(())
+    Ok((items, upto))
 }
 
 /// Sends what is due: per destination and kind, in batches of up to
 /// [`distpos_adapters::MAX_BATCH`], one call each.
 async fn send_loop(shared: Arc<AppState>) {
+    let peers = Arc::new(shared.peer_chains.clone());
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let now = now_ms();
-        let due = match shared.queue.due(now, shared.config.relay.per_destination) {
-            Ok(d) => d,
-            Err(e) => {
-                warn!(error = %e, "relay queue unreadable");
-                continue;
-            }
-        };
-        shared.metrics.set_queue_depth(&shared.queue.depth());
-        let mut groups = std::collections::BTreeMap::<(ChainId, bool), Vec<QueueItem>>::new();
-        for item in due {
-            let is_receipt = matches!(item.payload, Payload::Receipt(_));
-            groups
-                .entry((item.destination, is_receipt))
-                .or_default()
-                .push(item);
-        }
-        let mut tasks = Vec::new();
-        for (_, mut items) in groups {
-            while !items.is_empty() {
-                let rest = items.split_off(items.len().min(distpos_adapters::MAX_BATCH));
-                tasks.push(attempt_batch(shared.clone(), items));
-                items = rest;
-            }
-        }
-        futures_join_all(tasks).await;
+        send_due(&shared, &peers).await;
     }
+}
+
+/// One pass of the send loop through `peers` (the peer chains' HTTP API in a node, a
+/// scripted [`PeerChain`] in tests): every due item is finished, answered or failed,
+/// and its new state saved.
+pub async fn send_due<P: PeerChain + Send + Sync + 'static>(
+    shared: &Arc<AppState>,
+    peers: &Arc<P>,
+) {
+    let now = shared.clock.now_ms();
+    let due = match shared.queue.due(now, shared.config.relay.per_destination) {
+        Ok(d) => d,
+        Err(e) => {
+            warn!(error = %e, "relay queue unreadable");
+            return;
+        }
+    };
+    shared.metrics.set_queue_depth(&shared.queue.depth());
+    let mut groups = std::collections::BTreeMap::<(ChainId, bool), Vec<QueueItem>>::new();
+    for item in due {
+        let is_receipt = matches!(item.payload, Payload::Receipt(_));
+        groups
+            .entry((item.destination, is_receipt))
+            .or_default()
+            .push(item);
+    }
+    let mut tasks = Vec::new();
+    for (_, mut items) in groups {
+        while !items.is_empty() {
+            let rest = items.split_off(items.len().min(distpos_adapters::MAX_BATCH));
+            tasks.push(attempt_batch(shared.clone(), peers.clone(), items));
+            items = rest;
+        }
+    }
+    futures_join_all(tasks).await;
 }
 
 async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(tasks: Vec<F>) {
@@ -179,16 +205,16 @@ async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
 
 /// Items finished without a call: settled deliveries and expired items.
 async fn triage(shared: &AppState, items: Vec<QueueItem>) -> (Vec<QueueItem>, Vec<QueueItem>) {
-    let now = now_ms();
-    let node = shared.node.lock().await;
-    let lib = node.consensus().map(|c| c.lib).unwrap_or(0);
+    let now = shared.clock.now_ms();
+    let snap = shared.reads.latest();
+    let lib = snap.consensus.lib;
     let mut finished = Vec::new();
     let mut live = Vec::new();
     for mut item in items {
         // A delivery is finished once our ledger settled it irreversibly (a
         // settlement above our LIB may still be undone).
         let settled = matches!(item.payload, Payload::Delivery(_))
-            && interchain::settled_record(&node.state, &item.transfer)
+            && interchain::settled_record(&snap.state, &item.transfer)
                 .ok()
                 .flatten()
                 .is_some_and(|s| s.height <= lib);
@@ -213,13 +239,10 @@ async fn endpoints_for(
     destination: ChainId,
     now: u64,
 ) -> Result<Vec<distpos_routing::Endpoint>, distpos_routing::RoutingError> {
-    let identity = {
-        let node = shared.node.lock().await;
-        ledger::peer(&node.state, destination)
-            .ok()
-            .flatten()
-            .map(|p| p.registration.identity)
-    };
+    let identity = ledger::peer(&shared.reads.latest().state, destination)
+        .ok()
+        .flatten()
+        .map(|p| p.registration.identity);
     shared.routes.resolve(destination, identity, now).await
 }
 
@@ -232,24 +255,28 @@ fn save(shared: &AppState, items: &[QueueItem]) {
 }
 
 /// Records a peer's ack of an item.
-fn record_ack(item: &mut QueueItem, ack: RelayAck, endpoint: &str) {
+fn record_ack(item: &mut QueueItem, ack: RelayAck, endpoint: &str, now: u64) {
     item.attempts += 1;
     item.last_endpoint = Some(endpoint.to_string());
     item.last_error = ack.reason.clone();
     item.peer_tx = ack.tx.or(item.peer_tx);
-    item.answered(ack.status, now_ms());
+    item.answered(ack.status, now);
     debug!(item = %item.id, endpoint, status = %ack.status, "relay: answered");
 }
 
 /// One attempt at a batch of items of one destination and kind: every endpoint of
 /// the destination in route order, one call each, until one answers.
-async fn attempt_batch(shared: Arc<AppState>, items: Vec<QueueItem>) {
+async fn attempt_batch<P: PeerChain + Send + Sync + 'static>(
+    shared: Arc<AppState>,
+    peers: Arc<P>,
+    items: Vec<QueueItem>,
+) {
     let (mut done, mut live) = triage(&shared, items).await;
     let Some(destination) = live.first().map(|i| i.destination) else {
         save(&shared, &done);
         return;
     };
-    let now = now_ms();
+    let now = shared.clock.now_ms();
     let endpoints = match endpoints_for(&shared, destination, now).await {
         Ok(e) => e,
         Err(e) => {
@@ -274,7 +301,7 @@ async fn attempt_batch(shared: Arc<AppState>, items: Vec<QueueItem>) {
                         Payload::Receipt(_) => None,
                     })
                     .collect();
-                shared.peer_chains.deliver_batch(&ep.url, &ds).await
+                peers.deliver_batch(&ep.url, &ds).await
             }
             Payload::Receipt(_) => {
                 let rs: Vec<ReceiptDelivery> = live
@@ -284,7 +311,7 @@ async fn attempt_batch(shared: Arc<AppState>, items: Vec<QueueItem>) {
                         Payload::Delivery(_) => None,
                     })
                     .collect();
-                shared.peer_chains.deliver_receipt_batch(&ep.url, &rs).await
+                peers.deliver_receipt_batch(&ep.url, &rs).await
             }
         };
         match result {
@@ -292,17 +319,20 @@ async fn attempt_batch(shared: Arc<AppState>, items: Vec<QueueItem>) {
                 shared.routes.report_success(
                     &ep.url,
                     started.elapsed().as_millis() as u64,
-                    now_ms(),
+                    shared.clock.now_ms(),
                 );
                 for (item, a) in live.iter_mut().zip(answers) {
                     match (a.ack, a.error) {
-                        (Some(ack), _) => record_ack(item, ack, &ep.url),
+                        (Some(ack), _) => record_ack(item, ack, &ep.url, shared.clock.now_ms()),
                         (None, Some(e)) => {
                             shared.metrics.relay_failures.inc();
                             debug!(item = %item.id, endpoint = %ep.url, code = %e.code, "relay: refused");
-                            item.failed(format!("{}: {}", e.code, e.message), now_ms());
+                            item.failed(
+                                format!("{}: {}", e.code, e.message),
+                                shared.clock.now_ms(),
+                            );
                         }
-                        (None, None) => item.failed("empty answer".into(), now_ms()),
+                        (None, None) => item.failed("empty answer".into(), shared.clock.now_ms()),
                     }
                 }
                 done.append(&mut live);
@@ -320,14 +350,14 @@ async fn attempt_batch(shared: Arc<AppState>, items: Vec<QueueItem>) {
                 // A peer without batch calls: one call per item.
                 save(&shared, &done);
                 for item in live {
-                    attempt(shared.clone(), item).await;
+                    attempt(shared.clone(), peers.as_ref(), item).await;
                 }
                 return;
             }
             Err(e) => {
                 shared.metrics.relay_failures.inc();
                 if e.is_retryable() {
-                    shared.routes.report_failure(&ep.url, now_ms());
+                    shared.routes.report_failure(&ep.url, shared.clock.now_ms());
                 }
                 last_error = e.to_string();
                 debug!(endpoint = %ep.url, items = live.len(), error = %e, "relay: batch attempt failed; trying next endpoint");
@@ -338,7 +368,7 @@ async fn attempt_batch(shared: Arc<AppState>, items: Vec<QueueItem>) {
         }
     }
     for item in &mut live {
-        item.failed(last_error.clone(), now_ms());
+        item.failed(last_error.clone(), shared.clock.now_ms());
     }
     done.append(&mut live);
     save(&shared, &done);
@@ -346,13 +376,13 @@ async fn attempt_batch(shared: Arc<AppState>, items: Vec<QueueItem>) {
 
 /// One attempt at one item: every endpoint of its destination in route order (for
 /// peers without batch calls).
-async fn attempt(shared: Arc<AppState>, item: QueueItem) {
+async fn attempt<P: PeerChain + Send + Sync>(shared: Arc<AppState>, peers: &P, item: QueueItem) {
     let (mut done, live) = triage(&shared, vec![item]).await;
     let Some(mut item) = live.into_iter().next() else {
         save(&shared, &done);
         return;
     };
-    let now = now_ms();
+    let now = shared.clock.now_ms();
     let endpoints = match endpoints_for(&shared, item.destination, now).await {
         Ok(e) => e,
         Err(e) => {
@@ -367,17 +397,17 @@ async fn attempt(shared: Arc<AppState>, item: QueueItem) {
         shared.metrics.relay_attempts.inc();
         let started = std::time::Instant::now();
         let result: Result<RelayAck, AdapterError> = match &item.payload {
-            Payload::Delivery(d) => shared.peer_chains.deliver(&ep.url, d).await,
-            Payload::Receipt(r) => shared.peer_chains.deliver_receipt(&ep.url, r).await,
+            Payload::Delivery(d) => peers.deliver(&ep.url, d).await,
+            Payload::Receipt(r) => peers.deliver_receipt(&ep.url, r).await,
         };
         match result {
             Ok(ack) => {
                 shared.routes.report_success(
                     &ep.url,
                     started.elapsed().as_millis() as u64,
-                    now_ms(),
+                    shared.clock.now_ms(),
                 );
-                record_ack(&mut item, ack, &ep.url);
+                record_ack(&mut item, ack, &ep.url, shared.clock.now_ms());
                 done.push(item);
                 save(&shared, &done);
                 return;
@@ -385,7 +415,7 @@ async fn attempt(shared: Arc<AppState>, item: QueueItem) {
             Err(e) => {
                 shared.metrics.relay_failures.inc();
                 if e.is_retryable() {
-                    shared.routes.report_failure(&ep.url, now_ms());
+                    shared.routes.report_failure(&ep.url, shared.clock.now_ms());
                 }
                 last_error = e.to_string();
                 debug!(item = %item.id, endpoint = %ep.url, error = %e, "relay: attempt failed; trying next endpoint");
@@ -395,7 +425,7 @@ async fn attempt(shared: Arc<AppState>, item: QueueItem) {
             }
         }
     }
-    item.failed(last_error, now_ms());
+    item.failed(last_error, shared.clock.now_ms());
     done.push(item);
     save(&shared, &done);
 }
@@ -446,7 +476,7 @@ async fn sync_peer(
 ) -> Result<(), String> {
     let endpoints = shared
         .routes
-        .resolve(peer, Some(identity), now_ms())
+        .resolve(peer, Some(identity), shared.clock.now_ms())
         .await
         .map_err(|e| e.to_string())?;
     for ep in endpoints {
@@ -458,7 +488,7 @@ async fn sync_peer(
             Ok(p) => p,
             Err(e) => {
                 if e.is_retryable() {
-                    shared.routes.report_failure(&ep.url, now_ms());
+                    shared.routes.report_failure(&ep.url, shared.clock.now_ms());
                 }
                 continue;
             }
@@ -479,10 +509,11 @@ async fn sync_peer(
             return Ok(());
         }
         let mut node = shared.node.lock().await;
-        return node
-            .submit_peer_headers(peer, headers, now_ms())
-            .map(|_| ())
-            .map_err(|e| e.to_string());
+        return crate::cpu::blocking(|| {
+            node.submit_peer_headers(peer, headers, shared.clock.now_ms())
+        })
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     }
     Err("no endpoint answered".into())
 }
@@ -492,6 +523,9 @@ async fn pending_loop(shared: Arc<AppState>) {
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut node = shared.node.lock().await;
-        node.retry_pending(now_ms());
+        crate::cpu::blocking(|| node.retry_pending(shared.clock.now_ms()));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -41,6 +41,19 @@ pub async fn prepare(
     Ok((shared, listener))
 }
 
+/// Writes `http://ADDR` and a newline to `path` in one step (a temporary file renamed
+/// over it): whoever polls the file sees either nothing or the whole URL.
+pub fn write_ready_file(path: &std::path::Path, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, format!("http://{addr}\n"))
+        .with_context(|| format!("cannot write ready file {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot write ready file {}", path.display()))?;
+    Ok(())
+}
+
 /// Opens the node's state (genesis, key, store, queue, routes, clients) without
 /// binding a port or starting a task: what [`serve`] runs, and what handler tests
 /// drive with `tower::ServiceExt::oneshot` on [`crate::api::app`].
@@ -56,7 +69,10 @@ pub fn open(config: NodeConfig) -> anyhow::Result<Arc<AppState>> {
         .with_context(|| format!("cannot open store in {}", config.data_dir.display()))?;
     let metrics = Metrics::new();
     let chain_id = genesis.chain_id;
-    let queue = crate::queue::OutboundQueue::open(store.db())?;
+    let db = store
+        .db()
+        .ok_or_else(|| anyhow::anyhow!("the store of a running node must be on disk"))?;
+    let queue = crate::queue::OutboundQueue::open(db)?;
     let mut node = Node::open(genesis, store, key, config.mempool.max_txs, metrics.clone())?;
     let routes = Arc::new(
         distpos_routing::RouteTable::new(chain_id, &config.routing)
@@ -73,6 +89,8 @@ pub fn open(config: NodeConfig) -> anyhow::Result<Arc<AppState>> {
         Duration::from_millis(config.sync.timeout_ms),
     )?;
     Ok(Arc::new(AppState {
+        reads: node.reads(),
+        clock: crate::clock::Clock::system(),
         node: Mutex::new(node),
         chain_nodes,
         config,
@@ -186,7 +204,7 @@ pub async fn serve(
         );
     }
     let node = shared.node.lock().await;
-    tokio::task::block_in_place(|| node.store.flush())?;
+    crate::cpu::blocking(|| node.store.flush())?;
     info!(height = node.head_height, "node stopped");
     match failure {
         Some(why) => Err(anyhow::anyhow!(why)),

@@ -3,7 +3,7 @@
 //! below the floor.
 
 use super::TaskResult;
-use crate::{clock::now_ms, node::ProductionGate, state::AppState};
+use crate::{node::ProductionGate, state::AppState};
 use distpos_proofs::consensus::OutageQuorum;
 use std::{sync::Arc, time::Duration};
 use tracing::{error, info, warn};
@@ -19,7 +19,7 @@ pub(super) async fn producer_loop(shared: Arc<AppState>) -> TaskResult {
     };
     let mut outage = OutageLog::default();
     loop {
-        let now = now_ms();
+        let now = shared.clock.now_ms();
         let slot = clock.slot_of(now).map_or(1, |s| s + 1).max(1);
         let at = clock.slot_start(slot);
         tokio::time::sleep(Duration::from_millis(at.saturating_sub(now))).await;
@@ -50,7 +50,7 @@ pub(super) async fn producer_loop(shared: Arc<AppState>) -> TaskResult {
         };
         let produced = {
             let mut node = shared.node.lock().await;
-            tokio::task::block_in_place(|| node.produce(slot, now_ms(), agreed_head))
+            crate::cpu::blocking(|| node.produce(slot, shared.clock.now_ms(), agreed_head))
         };
         match produced {
             Ok(Some(block)) => shared.chain_nodes.broadcast_block(block),

@@ -1,7 +1,7 @@
 //! The sync task: catch-up with this chain's other nodes, following fork choice.
 
 use super::TaskResult;
-use crate::{clock::now_ms, node::NodeError, state::AppState};
+use crate::{node::NodeError, state::AppState};
 use distpos_chain::forkdb::ForkError;
 use std::{sync::Arc, time::Duration};
 use tracing::warn;
@@ -54,7 +54,7 @@ async fn catch_up(shared: &AppState, peer: &str) -> Result<(), String> {
         let rewind = node.forkdb.sync_rewind();
         for b in blocks {
             let height = b.height();
-            match tokio::task::block_in_place(|| node.on_block(b, now_ms())) {
+            match crate::cpu::blocking(|| node.on_block(b, shared.clock.now_ms())) {
                 Ok(_) => next = height + 1,
                 Err(NodeError::Fork(ForkError::UnknownParent(_))) if !rewound && next > rewind => {
                     rewound = true;

@@ -459,3 +459,45 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn one_rule_decides_whether_a_proof_can_be_checked_now() {
+    let at = Position {
+        head: 20,
+        lib: 10,
+        oldest_kept: 5,
+    };
+    assert_eq!(
+        admissible(Some("header"), 7, at),
+        Verdict::Accepted("header")
+    );
+    assert_eq!(
+        admissible(None::<()>, 15, at),
+        Verdict::NotYet(NotYet::NotIrreversible {
+            height: 15,
+            lib: 10
+        })
+    );
+    assert_eq!(
+        admissible(None::<()>, 21, at),
+        Verdict::NotYet(NotYet::Unseen {
+            height: 21,
+            head: 20
+        })
+    );
+    assert_eq!(
+        admissible(None::<()>, 3, at),
+        Verdict::Rejected(Rejection::BelowWindow {
+            height: 3,
+            oldest: 5
+        }),
+        "at or below the LIB without a kept header: never"
+    );
+    assert_eq!(
+        admissible(None::<()>, 10, at).into_result(),
+        Err(Refusal::Rejected(Rejection::BelowWindow {
+            height: 10,
+            oldest: 5
+        }))
+    );
+}

@@ -46,8 +46,11 @@ async fn forged_premature_duplicate_and_excess_deliveries_are_not_admitted() {
     if proof["irreversible"] == false {
         let (s, ack) = b.post(0, "/v1/relay/deliveries", &d).await;
         assert_eq!((s, ack["status"].as_str()), (202, Some("pending")), "{ack}");
+        // Why not yet: our light client has not seen that block, or has not seen it
+        // become irreversible.
+        let reason = ack["reason"].as_str().unwrap_or_default();
         assert!(
-            ack["reason"].as_str().unwrap().contains("not irreversible"),
+            reason.contains("not irreversible") || reason.contains("no header at height"),
             "{ack}"
         );
         assert_eq!(

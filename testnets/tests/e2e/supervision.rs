@@ -41,3 +41,46 @@ fn without_a_fault_the_same_node_keeps_running() {
     );
     node.kill();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_on_port_zero_reports_its_url_in_the_ready_file() {
+    let _serial = crate::support::serial();
+    let (dir, files) = Net::write(0x5e3, 1, 250, ChainParams::default());
+    let log = dir.path().join("node-0.log");
+    let ready = dir.path().join("node-0.ready");
+    let ready_arg = ready.to_string_lossy().to_string();
+    let mut node = NodeProc::spawn(
+        &files.configs[0],
+        &files.urls[0],
+        &log,
+        &["--listen", "127.0.0.1:0", "--ready-file", &ready_arg],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let url = loop {
+        if let Ok(text) = std::fs::read_to_string(&ready) {
+            break text.trim().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline && node.running(),
+            "no ready file:\n{}",
+            tail(&std::fs::read_to_string(&log).unwrap_or_default(), 20)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let port: u16 = url
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("ready file holds {url:?}"));
+    assert_ne!(port, 0, "the bound port, not the one asked for");
+    let status: serde_json::Value = reqwest::get(format!("{url}/v1/status"))
+        .await
+        .expect("the node answers at the URL of its ready file")
+        .json()
+        .await
+        .expect("a JSON status");
+    assert!(
+        status["head"]["height"].is_u64() && status["identity"].is_string(),
+        "{status}"
+    );
+    node.kill();
+}

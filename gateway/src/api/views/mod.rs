@@ -2,7 +2,7 @@
 
 pub mod transfers;
 
-use crate::node::{Node, NodeError};
+use crate::node::{snapshot::Snapshot, NodeError};
 use distpos_chain::{
     ledger::{self, Account, Producer},
     Address, Block, Receipt,
@@ -75,35 +75,31 @@ impl From<Participation> for ParticipationView {
 }
 
 /// Builds the status view.
-pub fn status(node: &Node, now_ms: u64) -> Result<StatusView, NodeError> {
-    let cons = node.consensus()?;
-    let lib_id = if cons.lib == 0 {
-        node.identity
-    } else {
-        node.store.id_at(cons.lib)?.unwrap_or(Hash32::ZERO)
-    };
-    let now_slot = node.rules.clock.slot_of(now_ms).unwrap_or(0);
+pub fn status(snap: &Snapshot, now_ms: u64) -> Result<StatusView, NodeError> {
+    let cons = &snap.consensus;
+    let info = &snap.info;
+    let now_slot = info.rules.clock.slot_of(now_ms).unwrap_or(0);
     Ok(StatusView {
-        chain_id: node.genesis.chain_id,
-        identity: node.identity,
+        chain_id: info.genesis.chain_id,
+        identity: info.identity,
         version: env!("CARGO_PKG_VERSION"),
         head: BlockRef {
-            height: node.head_height,
-            id: node.state.head_id,
+            height: snap.head_height,
+            id: snap.state.head_id,
         },
         lib: BlockRef {
             height: cons.lib,
-            id: lib_id,
+            id: snap.lib_id,
         },
-        state_digest: node.state.digest,
+        state_digest: snap.state.digest,
         pending_schedule: cons.pending.as_ref().map(|p| p.schedule.clone()),
         participation: cons.participation(now_slot.max(cons.slot + 1)).into(),
-        schedule: cons.active,
-        mempool_txs: node.mempool.len(),
-        producer_key: node.key.as_ref().map(|k| k.public_key()),
-        block_interval_ms: node.rules.clock.interval_ms,
-        genesis_time_ms: node.rules.clock.genesis_time_ms,
-        min_fee: ledger::params(&node.state)?.min_fee,
+        schedule: cons.active.clone(),
+        mempool_txs: snap.mempool.len(),
+        producer_key: info.producer_key,
+        block_interval_ms: info.rules.clock.interval_ms,
+        genesis_time_ms: info.rules.clock.genesis_time_ms,
+        min_fee: ledger::params(&snap.state)?.min_fee,
     })
 }
 
@@ -122,12 +118,12 @@ pub struct AccountView {
 }
 
 /// Builds the account view.
-pub fn account(node: &Node, address: &Address) -> Result<AccountView, NodeError> {
-    let account = ledger::account(&node.state, address)?;
-    let next_nonce = account.nonce + 1 + node.mempool.pending_of(address) as u64;
+pub fn account(snap: &Snapshot, address: &Address) -> Result<AccountView, NodeError> {
+    let account = ledger::account(&snap.state, address)?;
+    let next_nonce = account.nonce + 1 + snap.mempool.pending_of(address) as u64;
     Ok(AccountView {
         address: *address,
-        producer: ledger::producer(&node.state, address)?,
+        producer: ledger::producer(&snap.state, address)?,
         next_nonce,
         account,
     })
@@ -159,11 +155,11 @@ pub struct ProducersView {
 }
 
 /// Builds the producers view.
-pub fn producers(node: &Node, now_ms: u64) -> Result<ProducersView, NodeError> {
-    let cons = node.consensus()?;
+pub fn producers(snap: &Snapshot, now_ms: u64) -> Result<ProducersView, NodeError> {
+    let cons = snap.consensus.clone();
     let mut out = Vec::new();
-    for account in ledger::producer_list(&node.state)? {
-        if let Some(p) = ledger::producer(&node.state, &account)? {
+    for account in ledger::producer_list(&snap.state)? {
+        if let Some(p) = ledger::producer(&snap.state, &account)? {
             out.push(ProducerView {
                 account,
                 active: cons.active.contains(&p.signing_key),
@@ -171,7 +167,7 @@ pub fn producers(node: &Node, now_ms: u64) -> Result<ProducersView, NodeError> {
             });
         }
     }
-    let now_slot = node.rules.clock.slot_of(now_ms).unwrap_or(0);
+    let now_slot = snap.info.rules.clock.slot_of(now_ms).unwrap_or(0);
     Ok(ProducersView {
         participation: cons.participation(now_slot.max(cons.slot + 1)).into(),
         pending_schedule: cons.pending.map(|p| p.schedule),
@@ -198,10 +194,10 @@ pub struct TxStatusView {
 }
 
 /// Builds the transaction status, `None` if unknown.
-pub fn tx_status(node: &Node, hash: &Hash32) -> Result<Option<TxStatusView>, NodeError> {
-    if let Some(loc) = node.store.tx_location(hash)? {
-        let lib = node.consensus()?.lib;
-        let receipt = node
+pub fn tx_status(snap: &Snapshot, hash: &Hash32) -> Result<Option<TxStatusView>, NodeError> {
+    if let Some(loc) = snap.store.tx_location(hash)? {
+        let lib = snap.consensus.lib;
+        let receipt = snap
             .store
             .receipts(&loc.block_id)?
             .and_then(|r| r.get(loc.index as usize).cloned());
@@ -218,7 +214,7 @@ pub fn tx_status(node: &Node, hash: &Hash32) -> Result<Option<TxStatusView>, Nod
             receipt,
         }));
     }
-    if node.mempool.contains(hash) {
+    if snap.mempool.contains(hash) {
         return Ok(Some(TxStatusView {
             hash: *hash,
             status: "pending",
@@ -245,15 +241,15 @@ pub struct BlockView {
 }
 
 /// The canonical block at `height`, `None` if there is none.
-pub fn block_at(node: &Node, height: u64) -> Result<Option<BlockView>, NodeError> {
-    let Some(block) = node.store.block_at(height)? else {
+pub fn block_at(snap: &Snapshot, height: u64) -> Result<Option<BlockView>, NodeError> {
+    let Some(block) = snap.store.block_at(height)? else {
         return Ok(None);
     };
     let id = block.id();
-    let receipts = node.store.receipts(&id)?.unwrap_or_default();
+    let receipts = snap.store.receipts(&id)?.unwrap_or_default();
     Ok(Some(BlockView {
         id,
-        irreversible: height <= node.consensus()?.lib,
+        irreversible: height <= snap.consensus.lib,
         block,
         receipts,
     }))
@@ -283,16 +279,16 @@ pub struct TxProofView {
 }
 
 /// Builds the proof of an included transaction, `None` if not included here.
-pub fn tx_proof(node: &Node, hash: &Hash32) -> Result<Option<TxProofView>, NodeError> {
+pub fn tx_proof(snap: &Snapshot, hash: &Hash32) -> Result<Option<TxProofView>, NodeError> {
     use distpos_proofs::{light_client::ProofBundle, merkle};
-    let Some(loc) = node.store.tx_location(hash)? else {
+    let Some(loc) = snap.store.tx_location(hash)? else {
         return Ok(None);
     };
-    let block = node
+    let block = snap
         .store
         .block(&loc.block_id)?
         .ok_or_else(|| NodeError::Inconsistent(format!("block {} missing", loc.block_id)))?;
-    let receipts = node
+    let receipts = snap
         .store
         .receipts(&loc.block_id)?
         .ok_or_else(|| NodeError::Inconsistent(format!("receipts of {} missing", loc.block_id)))?;
@@ -317,7 +313,7 @@ pub fn tx_proof(node: &Node, hash: &Hash32) -> Result<Option<TxProofView>, NodeE
     Ok(Some(TxProofView {
         height: loc.height,
         block_id: loc.block_id,
-        irreversible: loc.height <= node.consensus()?.lib,
+        irreversible: loc.height <= snap.consensus.lib,
         header: block.header.clone(),
         tx: ProofBundle {
             height: loc.height,
@@ -335,3 +331,6 @@ pub fn tx_proof(node: &Node, hash: &Hash32) -> Result<Option<TxProofView>, NodeE
         receipt_decoded: receipts[index].clone(),
     }))
 }
+
+#[cfg(test)]
+mod tests;

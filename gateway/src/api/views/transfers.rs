@@ -2,7 +2,7 @@
 //! lifecycle of a transfer on either side.
 
 use crate::{
-    node::{Node, NodeError},
+    node::{snapshot::Snapshot, NodeError},
     queue::{OutboundQueue, QueueItem},
 };
 use distpos_adapters::TransferStage;
@@ -75,9 +75,9 @@ pub struct LightClientView {
     pub head_age_ms: Option<u64>,
 }
 
-fn view(node: &Node, p: &PeerChain, now_ms: u64) -> CorrespondentView {
+fn view(snap: &Snapshot, p: &PeerChain, now_ms: u64) -> CorrespondentView {
     let chain = p.registration.chain;
-    let reserved = node.reserved(chain);
+    let reserved = snap.reserved.get(&chain).copied().unwrap_or(0);
     let (available, status) = correspondent_status(p, reserved);
     let lc = &p.light_client;
     let head_time = lc
@@ -85,7 +85,7 @@ fn view(node: &Node, p: &PeerChain, now_ms: u64) -> CorrespondentView {
         .last()
         .map(|(h, _)| h.header.timestamp_ms)
         .or_else(|| {
-            ledger::peer_header(&node.state, chain, lc.lib())
+            ledger::peer_header(&snap.state, chain, lc.lib())
                 .ok()
                 .flatten()
                 .map(|f| f.timestamp_ms)
@@ -118,23 +118,23 @@ fn view(node: &Node, p: &PeerChain, now_ms: u64) -> CorrespondentView {
 }
 
 /// Every registered peer's correspondent account.
-pub fn correspondents(node: &Node, now_ms: u64) -> Result<Vec<CorrespondentView>, NodeError> {
+pub fn correspondents(snap: &Snapshot, now_ms: u64) -> Result<Vec<CorrespondentView>, NodeError> {
     let mut out = Vec::new();
-    for (k, v) in node.state.scan_prefix(ledger::keys::PEER) {
+    for (k, v) in snap.state.scan_prefix(ledger::keys::PEER) {
         let p: PeerChain = codec::decode_canonical(v)
             .map_err(|e| NodeError::Inconsistent(format!("peer record {}: {e}", hex::encode(k))))?;
-        out.push(view(node, &p, now_ms));
+        out.push(view(snap, &p, now_ms));
     }
     Ok(out)
 }
 
 /// One peer's correspondent account.
 pub fn correspondent(
-    node: &Node,
+    snap: &Snapshot,
     chain: ChainId,
     now_ms: u64,
 ) -> Result<Option<CorrespondentView>, NodeError> {
-    Ok(ledger::peer(&node.state, chain)?.map(|p| view(node, &p, now_ms)))
+    Ok(ledger::peer(&snap.state, chain)?.map(|p| view(snap, &p, now_ms)))
 }
 
 /// The cross-chain part of `GET /v1/txs/{hash}`.
@@ -156,13 +156,13 @@ pub struct CrossChainView {
 
 /// The cross-chain lifecycle of `hash`, if it is a cross-chain transfer seen here.
 pub fn cross_chain(
-    node: &Node,
+    snap: &Snapshot,
     queue: &OutboundQueue,
     hash: &Hash32,
 ) -> Result<Option<CrossChainView>, NodeError> {
     // Outbound: our transfer.
-    let in_flight = ledger::in_flight(&node.state, hash)?;
-    let settled = interchain::settled_record(&node.state, hash)?;
+    let in_flight = ledger::in_flight(&snap.state, hash)?;
+    let settled = interchain::settled_record(&snap.state, hash)?;
     let relay = queue.get(&format!("delivery-{hash}"))?;
     if in_flight.is_some() || settled.is_some() || relay.is_some() {
         let peer = in_flight
@@ -191,12 +191,12 @@ pub fn cross_chain(
         }));
     }
     // Inbound: a transfer from one of our peers.
-    for (_, v) in node.state.scan_prefix(ledger::keys::PEER) {
+    for (_, v) in snap.state.scan_prefix(ledger::keys::PEER) {
         let Ok(p) = codec::decode_canonical::<PeerChain>(v) else {
             continue;
         };
         let peer = p.registration.chain;
-        if let Some(rec) = interchain::inbound_record(&node.state, peer, hash)? {
+        if let Some(rec) = interchain::inbound_record(&snap.state, peer, hash)? {
             let stage = match rec.outcome {
                 distpos_chain::tx::Outcome::Delivered { .. } => TransferStage::Delivered,
                 _ => TransferStage::Bounced,

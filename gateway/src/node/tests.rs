@@ -1,0 +1,356 @@
+//! The node without a disk, a port or a clock: a store in memory, blocks built by the
+//! chain's test kit and imported as a peer's would be, and the time passed in.
+
+use super::*;
+use distpos_adapters::{AckStatus, ReceiptDelivery};
+use distpos_chain::{
+    address::QualifiedAddress,
+    interchain::settled_record,
+    testkit::{address_of, peer_pair, TestChain},
+    verify_tx_signature, ChainParams,
+};
+use distpos_proofs::ChainId;
+
+const A: u32 = 0xa1;
+const B: u32 = 0xb1;
+
+fn dev() -> ChainParams {
+    TestChain::dev_params()
+}
+
+/// A node of `chain`'s chain, following it (no blocks yet), relaying with `key`.
+fn node_of(chain: &TestChain, key: Option<SecretKey>) -> Node {
+    Node::open(
+        chain.genesis.clone(),
+        Store::in_memory(),
+        key,
+        1_000,
+        Metrics::new(),
+    )
+    .expect("open a node in memory")
+}
+
+/// Imports `chain`'s blocks the node does not have yet, each at its own time.
+fn follow(node: &mut Node, chain: &TestChain) {
+    for b in &chain.blocks[node.head_height as usize..] {
+        let at = b.header.header.timestamp_ms;
+        node.on_block(b.clone(), at).expect("a valid block imports");
+    }
+    assert_eq!(
+        node.state.head_id, chain.state.head_id,
+        "node follows the chain"
+    );
+}
+
+/// The chain includes what waits in the node's mempool, and the node imports it.
+fn include_mempool(node: &mut Node, chain: &mut TestChain) -> usize {
+    let txs = node.mempool.candidates(1_000);
+    chain
+        .produce(&txs)
+        .expect("the node's transactions are valid");
+    follow(node, chain);
+    txs.len()
+}
+
+fn submit(node: &mut Node, tx: Transaction, now: u64) -> Result<(Hash32, bool), NodeError> {
+    let check = verify_tx_signature(&tx)?;
+    node.submit_checked_many(vec![(tx, check)], now)
+        .pop()
+        .expect("one result per transaction")
+}
+
+fn transfer(to: QualifiedAddress, amount: u128) -> Body {
+    Body::Transfer {
+        to,
+        amount,
+        memo: vec![],
+        deliver_by: 0,
+    }
+}
+
+#[test]
+fn admission_refuses_with_typed_errors_and_admits_the_rest_once() {
+    let mut chain = TestChain::new(A, 1, 3, dev());
+    let mut node = node_of(&chain, None);
+    let now = chain.slot_time(1);
+    let to = QualifiedAddress::local(address_of(&chain.users[1]));
+    let sender = chain.users[0].clone();
+
+    let good = chain.tx(&sender, 1, transfer(to, 5));
+    assert_eq!(
+        submit(&mut node, good.clone(), now).unwrap(),
+        (good.hash(), true)
+    );
+    assert_eq!(
+        submit(&mut node, good.clone(), now).unwrap(),
+        (good.hash(), false),
+        "the same transaction again is no news"
+    );
+
+    let mut other_chain = chain.unsigned(2, 1, transfer(to, 5));
+    other_chain.chain_id = ChainId(0xdead);
+    let other_chain = other_chain.sign(&sender);
+    assert!(matches!(
+        submit(&mut node, other_chain, now),
+        Err(NodeError::Tx(TxError::WrongChain { .. }))
+    ));
+
+    let far_ahead = chain.unsigned(9, 1, transfer(to, 5)).sign(&sender);
+    assert!(matches!(
+        submit(&mut node, far_ahead, now),
+        Err(NodeError::Tx(TxError::BadNonce { .. }))
+    ));
+
+    let broke = chain.tx(&chain.users[2].clone(), 1, transfer(to, u128::MAX / 2));
+    assert!(matches!(
+        submit(&mut node, broke, now),
+        Err(NodeError::Tx(TxError::InsufficientFunds { .. }))
+    ));
+
+    let same_nonce = chain.unsigned(1, 1, transfer(to, 6)).sign(&sender);
+    assert!(
+        matches!(
+            submit(&mut node, same_nonce, now),
+            Err(NodeError::Mempool(MempoolError::NonceTaken {
+                nonce: 1,
+                ..
+            }))
+        ),
+        "a second transaction with a taken nonce must pay more"
+    );
+
+    assert_eq!(node.mempool.len(), 1, "only the good one waits");
+    let snap = node.reads().latest();
+    assert!(snap.mempool.contains(&good.hash()));
+    assert_eq!(snap.mempool.len(), 1);
+}
+
+#[test]
+fn an_included_transaction_is_a_duplicate_and_readers_see_each_commit() {
+    let mut chain = TestChain::new(A, 1, 2, dev());
+    let mut node = node_of(&chain, None);
+    let reads = node.reads();
+    assert_eq!(reads.latest().head_height, 0);
+    let to = QualifiedAddress::local(address_of(&chain.users[1]));
+    let tx = chain.tx(&chain.users[0].clone(), 1, transfer(to, 7));
+    submit(&mut node, tx.clone(), chain.slot_time(1)).unwrap();
+    assert!(reads.latest().mempool.contains(&tx.hash()));
+
+    assert_eq!(include_mempool(&mut node, &mut chain), 1);
+    let snap = reads.latest();
+    assert_eq!(
+        snap.head_height, 1,
+        "the reader sees the new head without the node"
+    );
+    assert_eq!(snap.state.head_id, chain.state.head_id);
+    assert!(
+        !snap.mempool.contains(&tx.hash()),
+        "included: no longer pending"
+    );
+    assert!(snap.store.tx_location(&tx.hash()).unwrap().is_some());
+    assert!(matches!(
+        submit(&mut node, tx, chain.slot_time(2)),
+        Err(NodeError::Tx(TxError::Duplicate(_)))
+    ));
+}
+
+#[test]
+fn a_node_reopens_its_store_where_it_left_off() {
+    let mut chain = TestChain::new(A, 1, 1, dev());
+    chain.produce_empty(3).unwrap();
+    let store = Store::in_memory();
+    let mut node = Node::open(
+        chain.genesis.clone(),
+        store.clone(),
+        None,
+        10,
+        Metrics::new(),
+    )
+    .expect("open");
+    follow(&mut node, &chain);
+    drop(node);
+    let again = Node::open(chain.genesis.clone(), store, None, 10, Metrics::new()).expect("reopen");
+    assert_eq!(again.head_height, 3);
+    assert_eq!(again.state, chain.state);
+    assert_eq!(again.reads().latest().head_height, 3);
+}
+
+#[test]
+fn a_producer_node_signs_each_slot_once() {
+    let chain = TestChain::new(A, 1, 1, dev());
+    let mut node = node_of(&chain, Some(chain.producers[0].clone()));
+    let slot = chain.next_slot(0);
+    let now = chain.slot_time(slot);
+    let block = node.produce(slot, now, None).unwrap().expect("our slot");
+    assert_eq!(block.height(), 1);
+    assert_eq!(node.reads().latest().head_height, 1);
+    assert!(
+        node.produce(slot, now, None).unwrap().is_none(),
+        "never a second block for the same slot"
+    );
+}
+
+/// The rule the crash soak found: a transfer's receipt is done at its source only once
+/// the block that settled it is irreversible there. Until then the source answers
+/// `accepted` (send it again later), so a reorganisation that undoes the settlement
+/// cannot leave the transfer in flight forever.
+#[test]
+fn a_receipt_is_final_only_once_its_settlement_is_irreversible() {
+    let (mut a, mut b) = peer_pair(A, B, 3, 4, dev());
+    let chain_a = a.chain_id();
+    let chain_b = b.chain_id();
+    // B holds collateral for A; A's user 0 sends to B's user 0.
+    let depositor = b.users[1].clone();
+    let deposit = b.tx(
+        &depositor,
+        1,
+        Body::DepositCollateral {
+            peer: chain_a,
+            amount: 1_000,
+        },
+    );
+    b.produce(&[deposit]).unwrap();
+    let to = QualifiedAddress {
+        chain: chain_b,
+        address: address_of(&b.users[0]),
+    };
+    let sent = a.tx(&a.users[0].clone(), 1, transfer(to, 10));
+    a.produce(std::slice::from_ref(&sent)).unwrap();
+    let (ha, ia) = a.locate(&sent.hash()).unwrap();
+    while a.lib() < ha {
+        a.produce_empty(1).unwrap();
+    }
+    // B proves it and delivers.
+    let relayer_b = b.users[3].clone();
+    let headers = b.tx(
+        &relayer_b,
+        1,
+        Body::PeerHeaders {
+            peer: chain_a,
+            headers: a.headers(1, a.height()),
+        },
+    );
+    b.produce(&[headers]).unwrap();
+    let inbound = b.tx(
+        &relayer_b,
+        1,
+        Body::Inbound {
+            peer: chain_a,
+            source_tx: Box::new(sent.clone()),
+            proof: a.tx_proof(ha, ia),
+            source_height: ha,
+            source_index: ia,
+        },
+    );
+    b.produce(std::slice::from_ref(&inbound)).unwrap();
+    let (hb, ib) = b.locate(&inbound.hash()).unwrap();
+    while b.lib() < hb {
+        b.produce_empty(1).unwrap();
+    }
+    let receipt = ReceiptDelivery {
+        receipt_chain: chain_b,
+        receipt: b.receipts[hb as usize - 1][ib as usize].clone(),
+        proof: b.receipt_proof(hb, ib),
+        height: hb,
+        index: ib,
+    };
+
+    // A node of A, relaying with a funded producer key.
+    let mut node = node_of(&a, Some(a.producers[0].clone()));
+    follow(&mut node, &a);
+    let now = a.head_time();
+    let ack = node.handle_receipt(receipt.clone(), now).unwrap();
+    assert_eq!(
+        ack.status,
+        AckStatus::Pending,
+        "our light client has not seen B's block"
+    );
+
+    node.submit_peer_headers(chain_b, b.headers(1, b.height()), now)
+        .unwrap();
+    include_mempool(&mut node, &mut a);
+    node.retry_pending(a.head_time());
+    assert_eq!(include_mempool(&mut node, &mut a), 1, "the Settle went in");
+    let settled = settled_record(&node.state, &sent.hash())
+        .unwrap()
+        .expect("settled");
+    assert!(settled.delivered);
+    assert!(node.consensus().unwrap().lib < settled.height);
+
+    let ack = node.handle_receipt(receipt.clone(), a.head_time()).unwrap();
+    assert_eq!(
+        ack.status,
+        AckStatus::Accepted,
+        "settled above our LIB: not final yet ({:?})",
+        ack.reason
+    );
+    while node.consensus().unwrap().lib < settled.height {
+        a.produce_empty(1).unwrap();
+        follow(&mut node, &a);
+    }
+    let ack = node.handle_receipt(receipt, a.head_time()).unwrap();
+    assert_eq!(ack.status, AckStatus::AlreadySettled);
+}
+
+#[test]
+fn a_forged_receipt_is_refused_at_once_and_nothing_waits_for_it() {
+    let (a, mut b) = peer_pair(A, B, 1, 4, dev());
+    b.produce_empty(2).unwrap();
+    let mut node = node_of(&a, Some(a.producers[0].clone()));
+    // B's block 1 holds no receipt of ours: its empty receipt list proves nothing.
+    let forged = ReceiptDelivery {
+        receipt_chain: b.chain_id(),
+        receipt: distpos_chain::Receipt {
+            tx_hash: Hash32::ZERO,
+            outcome: distpos_chain::tx::Outcome::Applied,
+            fee: 0,
+            amount: 1,
+        },
+        proof: b.receipt_proof(1, 0),
+        height: 1,
+        index: 0,
+    };
+    assert!(matches!(
+        node.handle_receipt(forged, a.slot_time(1)),
+        Err(NodeError::Tx(TxError::BadProof(_)))
+    ));
+    assert!(node.relay.settle.is_empty(), "nothing kept to retry");
+    assert!(node.mempool.is_empty());
+}
+
+#[test]
+fn the_store_in_memory_and_the_one_on_disk_keep_the_same_chain() {
+    let mut chain = TestChain::new(A, 1, 2, dev());
+    let to = QualifiedAddress::local(address_of(&chain.users[1]));
+    for n in 0..3 {
+        let tx = chain.tx(&chain.users[0].clone(), 1, transfer(to, 1 + n));
+        chain.produce(&[tx]).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let on_disk = Store::open(dir.path()).unwrap();
+    let in_memory = Store::in_memory();
+    for store in [&on_disk, &in_memory] {
+        let mut node = Node::open(
+            chain.genesis.clone(),
+            store.clone(),
+            None,
+            10,
+            Metrics::new(),
+        )
+        .unwrap();
+        follow(&mut node, &chain);
+    }
+    let identity = chain.genesis.identity_hash();
+    let disk = on_disk.load(&identity).unwrap().expect("saved");
+    let memory = in_memory.load(&identity).unwrap().expect("saved");
+    assert_eq!(disk, memory);
+    assert_eq!(disk.0, chain.state);
+    for h in 1..=3 {
+        assert_eq!(on_disk.block_at(h).unwrap(), in_memory.block_at(h).unwrap());
+        let id = on_disk.id_at(h).unwrap().unwrap();
+        assert_eq!(
+            on_disk.receipts(&id).unwrap(),
+            in_memory.receipts(&id).unwrap()
+        );
+    }
+}
