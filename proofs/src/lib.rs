@@ -22,6 +22,7 @@ pub mod header;
 pub mod keys;
 pub mod light_client;
 pub mod merkle;
+pub mod multiproof;
 pub mod schedule;
 pub mod testkit;
 

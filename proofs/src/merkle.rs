@@ -55,7 +55,7 @@ pub fn empty_root() -> Hash32 {
 /// without a right sibling is promoted unchanged. Leaves are passed in already hashed
 /// (with [`leaf_hash`]), so [`rs_merkle::Hasher::hash`] is never used on items.
 #[derive(Clone)]
-struct DomainHasher;
+pub(crate) struct DomainHasher;
 
 impl rs_merkle::Hasher for DomainHasher {
     type Hash = [u8; 32];
