@@ -7,9 +7,13 @@ use crate::{
     env::BlockEnv,
     error::TxError,
     governance,
+    interchain::batch::BatchProof,
     ledger::{self, keys, InFlight, Producer},
     state::Overlay,
-    tx::{Body, Outcome, Transaction, MAX_MEMO_BYTES, MAX_PEER_HEADERS, MAX_URL_BYTES, MAX_VOTES},
+    tx::{
+        Body, Outcome, Transaction, MAX_BATCH_ITEMS, MAX_MEMO_BYTES, MAX_PEER_HEADERS,
+        MAX_URL_BYTES, MAX_VOTES,
+    },
     votes::update_account,
 };
 use distpos_proofs::{consensus::check_double_sign, ChainId, Hash32, PublicKey};
@@ -68,6 +72,18 @@ pub(crate) fn check_body_fields(body: &Body) -> Result<(), TxError> {
                 )));
             }
         }
+        Body::InboundBatch {
+            headers,
+            transfers,
+            indices,
+            ..
+        } => check_batch_fields(headers.len(), transfers.len(), indices.len())?,
+        Body::SettleBatch {
+            headers,
+            receipts,
+            indices,
+            ..
+        } => check_batch_fields(headers.len(), receipts.len(), indices.len())?,
         Body::UnregisterProducer
         | Body::SetProxy { .. }
         | Body::Propose { .. }
@@ -75,6 +91,27 @@ pub(crate) fn check_body_fields(body: &Body) -> Result<(), TxError> {
         | Body::Inbound { .. }
         | Body::Settle { .. }
         | Body::Evidence { .. } => {}
+    }
+    Ok(())
+}
+
+/// A batch carries 1..=[`MAX_BATCH_ITEMS`] items, one index per item, and at most
+/// [`MAX_PEER_HEADERS`] headers.
+fn check_batch_fields(headers: usize, items: usize, indices: usize) -> Result<(), TxError> {
+    if items == 0 || items > MAX_BATCH_ITEMS {
+        return Err(TxError::Invalid(format!(
+            "a batch carries 1..={MAX_BATCH_ITEMS} items, this one {items}"
+        )));
+    }
+    if indices != items {
+        return Err(TxError::Invalid(format!(
+            "a batch needs one index per item: {items} items, {indices} indices"
+        )));
+    }
+    if headers > MAX_PEER_HEADERS {
+        return Err(TxError::Invalid(format!(
+            "a batch carries at most {MAX_PEER_HEADERS} headers"
+        )));
     }
     Ok(())
 }
@@ -204,6 +241,45 @@ pub(crate) fn apply_body(
         } => {
             crate::interchain::settle(o, env, *peer, receipt, proof, *source_height, *source_index)
         }
+        Body::InboundBatch {
+            peer,
+            headers,
+            source_height,
+            transfers,
+            indices,
+            proof,
+        } => crate::interchain::batch::inbound_batch(
+            o,
+            env,
+            tx_hash,
+            &BatchProof {
+                peer: *peer,
+                headers,
+                source_height: *source_height,
+                indices,
+                proof,
+            },
+            transfers,
+        ),
+        Body::SettleBatch {
+            peer,
+            headers,
+            source_height,
+            receipts,
+            indices,
+            proof,
+        } => crate::interchain::batch::settle_batch(
+            o,
+            env,
+            &BatchProof {
+                peer: *peer,
+                headers,
+                source_height: *source_height,
+                indices,
+                proof,
+            },
+            receipts,
+        ),
     }
 }
 

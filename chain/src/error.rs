@@ -164,6 +164,16 @@ pub enum TxError {
     /// This inbound transfer was delivered or bounced already.
     #[error("inbound transfer {1} from chain {0} was already consumed")]
     AlreadyConsumed(ChainId, Hash32),
+    /// A system transaction outside a block (submitted to a mempool): only a block's
+    /// producer puts one in.
+    #[error("a system transaction (inbound_batch, settle_batch) is put in a block by its producer; it cannot be submitted")]
+    SystemOutsideBlock,
+    /// A system transaction signed with another key than the block's producer's, or
+    /// with a nonce or a fee.
+    #[error(
+        "a system transaction must be signed with the block producer's key, with nonce 0 and fee 0"
+    )]
+    SystemEnvelope,
     /// No in-flight transfer for this receipt (settled already, or never sent).
     #[error("no in-flight transfer {0} to settle (already settled?)")]
     NotInFlight(Hash32),

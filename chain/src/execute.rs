@@ -51,6 +51,8 @@ pub(crate) struct Executor<'a> {
     pub(crate) o: Overlay<'a>,
     pub(crate) env: BlockEnv,
     producer_account: Option<Address>,
+    /// The block producer's signing key (system transactions are signed with it).
+    producer_key: Option<PublicKey>,
     fees: u128,
     new_round_seed: Option<Hash32>,
     /// Nonces this far ahead of the account are accepted (mempool validation of a
@@ -170,6 +172,7 @@ impl<'a> Executor<'a> {
         ledger::write(o, keys::META.to_vec(), &meta);
 
         ex.producer_account = Some(addr);
+        ex.producer_key = Some(*producer);
         ex.o.commit_tx();
         Ok(ex)
     }
@@ -191,6 +194,7 @@ impl<'a> Executor<'a> {
             o,
             env,
             producer_account: None,
+            producer_key: None,
             fees: 0,
             new_round_seed: None,
             nonce_slack: 0,
@@ -216,6 +220,9 @@ impl<'a> Executor<'a> {
     }
 
     fn try_apply(&mut self, tx: &Transaction, check: &TxCheck) -> Result<Receipt, TxError> {
+        if tx.body.is_system() {
+            return self.try_apply_system(tx, check);
+        }
         let env = &self.env;
         let o = &mut self.o;
         check_envelope(tx, env)?;
@@ -260,6 +267,33 @@ impl<'a> Executor<'a> {
             outcome,
             amount,
             fee: tx.fee,
+        })
+    }
+
+    /// A system transaction (DESIGN §6.1): only in a block, signed with the block's
+    /// key, nonce 0, no fee; no TaPoS, expiration or replay entry (what it carries is
+    /// consumed once by its own rules, so it cannot apply twice).
+    fn try_apply_system(&mut self, tx: &Transaction, check: &TxCheck) -> Result<Receipt, TxError> {
+        let Some(producer) = self.producer_key else {
+            return Err(TxError::SystemOutsideBlock);
+        };
+        if tx.pubkey != producer || tx.nonce != 0 || tx.fee != 0 {
+            return Err(TxError::SystemEnvelope);
+        }
+        if tx.chain_id != self.env.chain_id {
+            return Err(TxError::WrongChain {
+                expected: self.env.chain_id,
+                got: tx.chain_id,
+            });
+        }
+        bodies::check_body_fields(&tx.body)?;
+        let (outcome, amount) =
+            bodies::apply_body(&mut self.o, &self.env, &check.sender, &check.hash, tx)?;
+        Ok(Receipt {
+            tx_hash: check.hash,
+            outcome,
+            amount,
+            fee: 0,
         })
     }
 

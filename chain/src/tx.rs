@@ -12,6 +12,7 @@ use distpos_proofs::{
     codec::{self, dec_u128, hex_bytes, CodecError},
     hash_domain,
     merkle::MerkleProof,
+    multiproof::MultiProof,
     ChainId, Hash32, ProducerSchedule, PublicKey, SecretKey, Signature, SignedHeader,
 };
 use serde::{Deserialize, Serialize};
@@ -266,7 +267,52 @@ pub enum Body {
         /// Second header.
         header_b: Box<SignedHeader>,
     },
+    /// Interchain v2 (DESIGN §6.1): transfers to us from one block of a peer chain,
+    /// under one multiproof. A system transaction: put in a block by its producer,
+    /// signed with the block's key, no nonce, no fee; the proof authenticates it.
+    InboundBatch {
+        /// The source chain.
+        peer: ChainId,
+        /// Headers of the peer that first advance our light client (may be empty):
+        /// the run that makes `source_height` irreversible here.
+        headers: Vec<SignedHeader>,
+        /// Height of the source block.
+        source_height: u64,
+        /// The transfers, in block order.
+        transfers: Vec<Transaction>,
+        /// Their positions in the source block, strictly increasing.
+        indices: Vec<u32>,
+        /// One multiproof of them all against the source block's `tx_root`.
+        proof: MultiProof,
+    },
+    /// Interchain v2: the peer's receipts of `InboundBatch`es of our transfers, from one
+    /// of its blocks, under one multiproof. A system transaction like `InboundBatch`.
+    SettleBatch {
+        /// The destination chain.
+        peer: ChainId,
+        /// Headers of the peer that first advance our light client (may be empty).
+        headers: Vec<SignedHeader>,
+        /// Height of the destination block.
+        source_height: u64,
+        /// The receipts, in block order.
+        receipts: Vec<Receipt>,
+        /// Their positions in the destination block, strictly increasing.
+        indices: Vec<u32>,
+        /// One multiproof of them all against the block's `receipts_root`.
+        proof: MultiProof,
+    },
 }
+
+impl Body {
+    /// A system transaction: included by a block's producer, signed with its block
+    /// key, with nonce 0 and no fee; never admitted from a client.
+    pub fn is_system(&self) -> bool {
+        matches!(self, Body::InboundBatch { .. } | Body::SettleBatch { .. })
+    }
+}
+
+/// Most transfers or receipts one batch carries.
+pub const MAX_BATCH_ITEMS: usize = 4_000;
 
 /// Registration of a peer chain (DESIGN §5).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -378,6 +424,41 @@ pub enum Outcome {
         /// Our original transaction.
         tx: Hash32,
     },
+    /// A batch of inbound transfers was consumed: each delivered or bounced.
+    InboundBatch {
+        /// Source chain.
+        source: ChainId,
+        /// One result per transfer, in the batch's order.
+        results: Vec<TransferResult>,
+    },
+    /// A batch of receipts settled our outbound transfers.
+    SettleBatch {
+        /// One entry per transfer settled, in order.
+        settled: Vec<SettleResult>,
+    },
+}
+
+/// How one transfer of an `InboundBatch` ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferResult {
+    /// The source transaction.
+    pub source_tx: Hash32,
+    /// Its amount.
+    #[serde(with = "dec_u128")]
+    pub amount: u128,
+    /// `None` when delivered; why it bounced otherwise.
+    pub bounced: Option<BounceReason>,
+}
+
+/// How one of our transfers was settled by a `SettleBatch`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettleResult {
+    /// Our transfer.
+    pub tx: Hash32,
+    /// Delivered (acknowledged) or bounced (refunded).
+    pub delivered: bool,
 }
 
 /// Why an inbound transfer bounced.

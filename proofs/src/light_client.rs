@@ -245,6 +245,9 @@ pub enum Rejection {
     /// The Merkle proof does not verify.
     #[error("inclusion proof invalid: {0}")]
     Proof(#[from] MerkleError),
+    /// The multiproof of a batch does not verify.
+    #[error("batch proof invalid: {0}")]
+    MultiProof(#[from] crate::multiproof::MultiProofError),
     /// The header is older than the kept window.
     #[error("height {height} is below the kept window (oldest kept: {oldest})")]
     BelowWindow {
@@ -510,6 +513,29 @@ pub struct ProofBundle {
     pub item: Vec<u8>,
     /// The inclusion proof.
     pub proof: MerkleProof,
+}
+
+/// Checks that `items` (canonical encodings) sit at `indices` of the block whose
+/// irreversible header summary is `header`, with one multiproof against `commitment`
+/// (interchain v2 batches). The leaf count comes from the signed header.
+pub fn verify_batch<T: AsRef<[u8]>>(
+    header: &Finalized,
+    items: &[T],
+    indices: &[u32],
+    proof: &crate::multiproof::MultiProof,
+    commitment: Commitment,
+) -> Result<(), Rejection> {
+    let root = match commitment {
+        Commitment::Transactions => &header.tx_root,
+        Commitment::Receipts => &header.receipts_root,
+    };
+    let leaves: Vec<crate::Hash32> = items
+        .iter()
+        .map(|i| merkle::leaf_hash(i.as_ref()))
+        .collect();
+    let indices: Vec<u64> = indices.iter().map(|&i| u64::from(i)).collect();
+    crate::multiproof::verify_many(root, u64::from(header.tx_count), &indices, &leaves, proof)?;
+    Ok(())
 }
 
 /// Checks a bundle against the irreversible header summary of its height. The leaf

@@ -102,6 +102,8 @@ pub fn tx_error_code(e: &TxError) -> &'static str {
         TxError::BadProof(_) => "bad_proof",
         TxError::AlreadyConsumed(..) => "already_consumed",
         TxError::NotInFlight(_) => "not_in_flight",
+        TxError::SystemOutsideBlock => "system_transaction",
+        TxError::SystemEnvelope => "system_envelope",
         TxError::AlreadySlashed(_) => "already_slashed",
         TxError::Params(_) => "invalid_params",
         TxError::Overflow => "overflow",

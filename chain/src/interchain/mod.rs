@@ -25,10 +25,12 @@ use distpos_proofs::{
     ChainId, Hash32, SignedHeader,
 };
 
+pub mod batch;
+
 /// Irreversible peer header summaries kept per peer; proofs of older blocks are refused.
 pub const PEER_HEADER_WINDOW: u64 = 100_000;
 
-fn peer_record(o: &Overlay<'_>, peer: ChainId) -> Result<PeerChain, TxError> {
+pub(crate) fn peer_record(o: &Overlay<'_>, peer: ChainId) -> Result<PeerChain, TxError> {
     ledger::peer(o, peer)?.ok_or(TxError::UnknownPeer(peer))
 }
 
@@ -57,7 +59,7 @@ pub(crate) fn peer_headers(
 
 /// The irreversible header of `peer` at `height`, or why a proof against it cannot be
 /// checked.
-fn finalized_header(
+pub(crate) fn finalized_header(
     o: &impl ledger::KvRead,
     record: &PeerChain,
     peer: ChainId,
@@ -172,14 +174,28 @@ pub(crate) fn inbound(
     if ledger::consumed(o, peer, &t.tx) {
         return Err(TxError::AlreadyConsumed(peer, t.tx));
     }
+    let outcome = deliver(o, env, our_tx, peer, &mut record, &t)?;
+    ledger::write(o, keys::peer(peer), &record);
+    Ok((outcome, t.amount))
+}
 
+/// Delivers (or bounces) one proven, unconsumed inbound transfer against `record`
+/// (the caller writes it back) and marks it consumed by `our_tx`.
+pub(crate) fn deliver(
+    o: &mut Overlay<'_>,
+    env: &BlockEnv,
+    our_tx: &Hash32,
+    peer: ChainId,
+    record: &mut PeerChain,
+    t: &ProvenTransfer,
+) -> Result<Outcome, TxError> {
     let bounce = if t.deliver_by != 0 && env.time_ms > t.deliver_by {
         Some(BounceReason::Expired)
     } else if record.suspended {
         Some(BounceReason::PeerSuspended)
     } else if t.recipient == Address::ZERO {
         Some(BounceReason::BadRecipient)
-    } else if available(&record) < t.amount as i128 || i128::try_from(t.amount).is_err() {
+    } else if i128::try_from(t.amount).map_or(true, |a| available(record) < a) {
         Some(BounceReason::InsufficientCollateral)
     } else {
         None
@@ -194,7 +210,10 @@ pub(crate) fn inbound(
             }
         }
         None => {
-            record.corr -= t.amount as i128;
+            record.corr = i128::try_from(t.amount)
+                .ok()
+                .and_then(|a| record.corr.checked_sub(a))
+                .ok_or(TxError::Overflow)?;
             record.delivered_in += 1;
             record.volume_in = record.volume_in.saturating_add(t.amount);
             update_account(o, &t.recipient, |a| {
@@ -207,7 +226,6 @@ pub(crate) fn inbound(
             }
         }
     };
-    ledger::write(o, keys::peer(peer), &record);
     let inbound = InboundRecord {
         tx: *our_tx,
         sender: return_path(peer, t.sender),
@@ -217,7 +235,7 @@ pub(crate) fn inbound(
         outcome: outcome.clone(),
     };
     ledger::write(o, keys::consumed(peer, &t.tx), &inbound);
-    Ok((outcome, t.amount))
+    Ok(outcome)
 }
 
 /// Checks an inbound transfer's proof without changing anything: the transaction is a
@@ -412,6 +430,24 @@ pub(crate) fn settle(
         source_index,
     )?;
     let mut record = peer_record(o, peer)?;
+    let outcome = settle_one(o, env, peer, &mut record, tx, receipt.amount, delivered)?;
+    let amount = receipt.amount;
+    ledger::write(o, keys::peer(peer), &record);
+    Ok((outcome, amount))
+}
+
+/// Settles one of our in-flight transfers to `peer` that its receipt says was
+/// delivered (credit the peer's account with us) or bounced (refund the sender),
+/// against `record` (the caller writes it back). Applies once.
+pub(crate) fn settle_one(
+    o: &mut Overlay<'_>,
+    env: &BlockEnv,
+    peer: ChainId,
+    record: &mut PeerChain,
+    tx: Hash32,
+    amount: u128,
+    delivered: bool,
+) -> Result<Outcome, TxError> {
     let entry = ledger::in_flight(o, &tx)?.ok_or(TxError::NotInFlight(tx))?;
     if entry.destination != peer {
         return Err(ProofError::WrongPeer {
@@ -421,10 +457,10 @@ pub(crate) fn settle(
         }
         .into());
     }
-    if receipt.amount != entry.amount {
+    if amount != entry.amount {
         return Err(ProofError::AmountMismatch {
             expected: entry.amount,
-            got: receipt.amount,
+            got: amount,
         }
         .into());
     }
@@ -439,10 +475,13 @@ pub(crate) fn settle(
             amount: entry.amount,
         },
     );
-    let outcome = if delivered {
-        record.corr = record.corr.saturating_add(entry.amount as i128);
+    if delivered {
+        record.corr = i128::try_from(entry.amount)
+            .ok()
+            .and_then(|a| record.corr.checked_add(a))
+            .ok_or(TxError::Overflow)?;
         record.acked_out += 1;
-        Outcome::Acknowledged { tx }
+        Ok(Outcome::Acknowledged { tx })
     } else {
         update_account(o, &entry.sender, |a| {
             a.balance = a
@@ -452,10 +491,8 @@ pub(crate) fn settle(
             Ok(())
         })?;
         record.refunded_out += 1;
-        Outcome::Refunded { tx }
-    };
-    ledger::write(o, keys::peer(peer), &record);
-    Ok((outcome, entry.amount))
+        Ok(Outcome::Refunded { tx })
+    }
 }
 
 /// The sender of a proven inbound transfer as recorded here: the source chain's id in
