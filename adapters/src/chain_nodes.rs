@@ -113,6 +113,31 @@ impl ChainNodes {
         }
     }
 
+    /// Forwards a relay batch that arrived here (`path`: its v2 route) to every peer,
+    /// in the background, marked so that they do not forward it again: whichever
+    /// producer makes the next block holds it.
+    pub fn forward_relay<T: serde::Serialize + Clone + Send + Sync + 'static>(
+        &self,
+        path: &'static str,
+        item: T,
+    ) {
+        for peer in self.peers.clone() {
+            let http = self.http.clone();
+            let item = item.clone();
+            tokio::spawn(async move {
+                let r = http
+                    .post(format!("{peer}{path}"))
+                    .header(GOSSIP_HEADER, "1")
+                    .json(&item)
+                    .send()
+                    .await;
+                if let Err(e) = r {
+                    debug!(peer, error = %e, "relay batch gossip failed");
+                }
+            });
+        }
+    }
+
     /// A peer's status.
     pub async fn status(&self, peer: &str) -> Result<NodeStatus, String> {
         self.status_request(peer, None).await

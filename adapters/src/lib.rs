@@ -22,7 +22,8 @@ pub use client::Client;
 
 use distpos_chain::{Receipt, Transaction};
 use distpos_proofs::{
-    light_client::ProofBundle, merkle::MerkleProof, ChainId, Hash32, SignedHeader,
+    light_client::ProofBundle, merkle::MerkleProof, multiproof::MultiProof, ChainId, Hash32,
+    SignedHeader,
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::{future::Future, time::Duration};
@@ -60,6 +61,48 @@ pub struct ReceiptDelivery {
     pub height: u64,
     /// Position in that block.
     pub index: u32,
+}
+
+/// Interchain v2 (DESIGN §6.1): every transfer to one chain in one irreversible block
+/// of ours (or a chunk of them), under one multiproof (`POST /v1/relay/v2/deliveries`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchDelivery {
+    /// The chain the transfers come from.
+    pub source_chain: ChainId,
+    /// Source block height.
+    pub height: u64,
+    /// The signed transfers, in block order.
+    pub transfers: Vec<Transaction>,
+    /// Their positions in the block, strictly increasing.
+    pub indices: Vec<u32>,
+    /// One multiproof of them all against the block's `tx_root`.
+    pub proof: MultiProof,
+    /// Signed headers of the source chain from `height` on, which the destination's
+    /// light client may need (a hint: it checks them, and fetches what is missing).
+    #[serde(default)]
+    pub headers: Vec<SignedHeader>,
+}
+
+/// Interchain v2: a destination's receipts of batches from one source chain in one of
+/// its irreversible blocks, sent back under one multiproof
+/// (`POST /v1/relay/v2/receipts`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchReceipts {
+    /// The chain that produced the receipts (the transfers' destination).
+    pub receipt_chain: ChainId,
+    /// Its block height.
+    pub height: u64,
+    /// The receipts of its `InboundBatch` transactions, in block order.
+    pub receipts: Vec<Receipt>,
+    /// Their positions in the block, strictly increasing.
+    pub indices: Vec<u32>,
+    /// One multiproof of them all against the block's `receipts_root`.
+    pub proof: MultiProof,
+    /// Signed headers of the receipt chain from `height` on (a hint, as above).
+    #[serde(default)]
+    pub headers: Vec<SignedHeader>,
 }
 
 /// What a peer answers to a delivery or a receipt. Only `already_settled` and
@@ -266,6 +309,18 @@ pub trait PeerChain {
         endpoint: &str,
         receipt: &ReceiptDelivery,
     ) -> impl Future<Output = Result<RelayAck, AdapterError>> + Send;
+    /// Delivers a v2 batch of transfers (one block's, under one multiproof).
+    fn deliver_v2(
+        &self,
+        endpoint: &str,
+        batch: &BatchDelivery,
+    ) -> impl Future<Output = Result<RelayAck, AdapterError>> + Send;
+    /// Delivers a v2 batch of receipts back to the transfers' source.
+    fn deliver_receipts_v2(
+        &self,
+        endpoint: &str,
+        batch: &BatchReceipts,
+    ) -> impl Future<Output = Result<RelayAck, AdapterError>> + Send;
     /// Delivers up to [`MAX_BATCH`] transfers in one call: one answer per delivery,
     /// in order.
     fn deliver_batch(
@@ -431,6 +486,34 @@ impl PeerChain for HttpPeer {
             self.http
                 .post(Self::url(endpoint, "/v1/relay/receipts"))
                 .json(receipt),
+        )
+        .await
+    }
+
+    async fn deliver_v2(
+        &self,
+        endpoint: &str,
+        batch: &BatchDelivery,
+    ) -> Result<RelayAck, AdapterError> {
+        self.read(
+            endpoint,
+            self.http
+                .post(Self::url(endpoint, "/v1/relay/v2/deliveries"))
+                .json(batch),
+        )
+        .await
+    }
+
+    async fn deliver_receipts_v2(
+        &self,
+        endpoint: &str,
+        batch: &BatchReceipts,
+    ) -> Result<RelayAck, AdapterError> {
+        self.read(
+            endpoint,
+            self.http
+                .post(Self::url(endpoint, "/v1/relay/v2/receipts"))
+                .json(batch),
         )
         .await
     }

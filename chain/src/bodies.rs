@@ -11,8 +11,7 @@ use crate::{
     ledger::{self, keys, InFlight, Producer},
     state::Overlay,
     tx::{
-        Body, Outcome, Transaction, MAX_BATCH_ITEMS, MAX_MEMO_BYTES, MAX_PEER_HEADERS,
-        MAX_URL_BYTES, MAX_VOTES,
+        Body, Outcome, MAX_BATCH_ITEMS, MAX_MEMO_BYTES, MAX_PEER_HEADERS, MAX_URL_BYTES, MAX_VOTES,
     },
     votes::update_account,
 };
@@ -65,7 +64,7 @@ pub(crate) fn check_body_fields(body: &Body) -> Result<(), TxError> {
                 return invalid("vote names a producer twice");
             }
         }
-        Body::PeerHeaders { headers, .. } => {
+        Body::PeerHeaders { headers, .. } | Body::HeaderRun { headers, .. } => {
             if headers.is_empty() || headers.len() > MAX_PEER_HEADERS {
                 return Err(TxError::Invalid(format!(
                     "peer_headers must carry 1..={MAX_PEER_HEADERS} headers"
@@ -122,9 +121,9 @@ pub(crate) fn apply_body(
     env: &BlockEnv,
     sender: &Address,
     tx_hash: &Hash32,
-    tx: &Transaction,
+    body: &Body,
 ) -> Result<(Outcome, u128), TxError> {
-    match &tx.body {
+    match body {
         Body::Transfer {
             to,
             amount,
@@ -213,7 +212,7 @@ pub(crate) fn apply_body(
             let ds = check_double_sign(header_a, header_b, &env.rules)?;
             slash(o, env, &ds.producer, ds.slot)
         }
-        Body::PeerHeaders { peer, headers } => {
+        Body::PeerHeaders { peer, headers } | Body::HeaderRun { peer, headers } => {
             crate::interchain::peer_headers(o, env, *peer, headers)
         }
         Body::Inbound {

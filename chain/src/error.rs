@@ -166,7 +166,7 @@ pub enum TxError {
     AlreadyConsumed(ChainId, Hash32),
     /// A system transaction outside a block (submitted to a mempool): only a block's
     /// producer puts one in.
-    #[error("a system transaction (inbound_batch, settle_batch) is put in a block by its producer; it cannot be submitted")]
+    #[error("a system transaction (inbound_batch, settle_batch, header_run) is put in a block by its producer; it cannot be submitted")]
     SystemOutsideBlock,
     /// A system transaction signed with another key than the block's producer's, or
     /// with a nonce or a fee.

@@ -261,7 +261,7 @@ impl<'a> Executor<'a> {
             tx.expiration.to_be_bytes().to_vec(),
         );
         o.put(keys::tx_expiry(tx.expiration, &check.hash), Vec::new());
-        let (outcome, amount) = bodies::apply_body(o, env, &sender, &check.hash, tx)?;
+        let (outcome, amount) = bodies::apply_body(o, env, &sender, &check.hash, &tx.body)?;
         Ok(Receipt {
             tx_hash: check.hash,
             outcome,
@@ -288,7 +288,7 @@ impl<'a> Executor<'a> {
         }
         bodies::check_body_fields(&tx.body)?;
         let (outcome, amount) =
-            bodies::apply_body(&mut self.o, &self.env, &check.sender, &check.hash, tx)?;
+            bodies::apply_body(&mut self.o, &self.env, &check.sender, &check.hash, &tx.body)?;
         Ok(Receipt {
             tx_hash: check.hash,
             outcome,
@@ -346,6 +346,24 @@ impl<'a> Executor<'a> {
         ledger::write(&mut self.o, keys::CONSENSUS.to_vec(), &consensus);
         Ok((self.o.into_changes(), self.receipts, consensus))
     }
+}
+
+/// Checks a system transaction's body (an `InboundBatch` or `SettleBatch`) against
+/// `state` as the next block at `time_ms` would apply it, and changes nothing: what a
+/// node asks when a batch arrives, before it keeps it for its next block.
+pub fn check_system_body(
+    state: &State,
+    body: &crate::tx::Body,
+    time_ms: u64,
+) -> Result<(crate::tx::Outcome, u128), TxError> {
+    if !body.is_system() {
+        return Err(TxError::Invalid(
+            "not a system transaction body".to_string(),
+        ));
+    }
+    bodies::check_body_fields(body)?;
+    let mut ex = Executor::for_state(state, time_ms)?;
+    bodies::apply_body(&mut ex.o, &ex.env, &Address::ZERO, &Hash32::ZERO, body)
 }
 
 /// Checks of a transaction that need no state beyond the block's constants.

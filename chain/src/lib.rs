@@ -37,7 +37,9 @@ pub use block::{
     apply_block, build_block, build_block_with, AppliedBlock, Block, BuiltBlock, Undo,
 };
 pub use error::{BlockError, ProofError, StateError, TxError};
-pub use execute::{validate_checked, validate_tx, verify_tx_signature, TxCheck, Validator};
+pub use execute::{
+    check_system_body, validate_checked, validate_tx, verify_tx_signature, TxCheck, Validator,
+};
 pub use genesis::genesis_state;
 pub use genesis::Genesis;
 pub use params::ChainParams;

@@ -301,13 +301,25 @@ pub enum Body {
         /// One multiproof of them all against the block's `receipts_root`.
         proof: MultiProof,
     },
+    /// Interchain v2: the system form of `PeerHeaders`, put in a block by its producer
+    /// ahead of the batches its headers prove (so a light client far behind catches up
+    /// even when no single batch can be proven yet).
+    HeaderRun {
+        /// The peer chain.
+        peer: ChainId,
+        /// Consecutive signed headers.
+        headers: Vec<SignedHeader>,
+    },
 }
 
 impl Body {
     /// A system transaction: included by a block's producer, signed with its block
     /// key, with nonce 0 and no fee; never admitted from a client.
     pub fn is_system(&self) -> bool {
-        matches!(self, Body::InboundBatch { .. } | Body::SettleBatch { .. })
+        matches!(
+            self,
+            Body::InboundBatch { .. } | Body::SettleBatch { .. } | Body::HeaderRun { .. }
+        )
     }
 }
 

@@ -54,6 +54,25 @@ pub struct RelayConfig {
     pub max_response_bytes: usize,
     /// How often peer headers are fetched for our light clients.
     pub header_sync_ms: u64,
+    /// The interchain protocol this node relays with: `v2` (a block's transfers in one
+    /// batch under one multiproof, DESIGN §6.1; the default) or `v1` (a transaction
+    /// per transfer, signed by the relaying node). A node accepts both.
+    pub protocol: RelayProtocol,
+    /// Relaying duty (DESIGN §6.1): one producer's node relays to each destination at
+    /// a time; the others send an item only once it has waited this long unfinished
+    /// (its duty holder is down or slow).
+    pub takeover_ms: u64,
+}
+
+/// Which interchain protocol the relay sends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayProtocol {
+    /// One `Inbound`/`Settle` transaction per transfer, signed by the relaying node.
+    V1,
+    /// Batches under one multiproof as system transactions (DESIGN §6.1).
+    #[default]
+    V2,
 }
 
 impl Default for RelayConfig {
@@ -64,6 +83,8 @@ impl Default for RelayConfig {
             timeout_ms: 5_000,
             max_response_bytes: 16 * 1024 * 1024,
             header_sync_ms: 100,
+            protocol: RelayProtocol::V2,
+            takeover_ms: 10_000,
         }
     }
 }

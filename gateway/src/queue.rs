@@ -5,7 +5,7 @@
 //! held, released or retried now by an operator.
 
 use crate::store::StoreError;
-use distpos_adapters::{AckStatus, Delivery, ReceiptDelivery};
+use distpos_adapters::{AckStatus, BatchDelivery, BatchReceipts, Delivery, ReceiptDelivery};
 use distpos_proofs::{codec, ChainId, Hash32};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,22 @@ pub enum Payload {
     Delivery(Delivery),
     /// A receipt back to the transfer's source.
     Receipt(ReceiptDelivery),
+    /// Interchain v2: the transfers to one destination in one block (or a chunk).
+    DeliveryBatch(BatchDelivery),
+    /// Interchain v2: the receipts for one source in one block.
+    ReceiptBatch(BatchReceipts),
+}
+
+impl Payload {
+    /// Goes back to a transfer's source (a receipt), rather than to its destination.
+    pub fn is_receipt(&self) -> bool {
+        matches!(self, Payload::Receipt(_) | Payload::ReceiptBatch(_))
+    }
+}
+
+/// The id of the v2 item carrying `source`'s receipts from our block `height`.
+pub fn batch_receipts_id(source: ChainId, height: u64) -> String {
+    format!("v2-receipts-{source}-{height}")
 }
 
 /// Where an item is in its life.
@@ -102,6 +118,56 @@ impl QueueItem {
         )
     }
 
+    /// A new v2 item: the transfers of `d` to `destination`. Its `transfer` is the
+    /// first of them (each is found by [`OutboundQueue::for_transfer`]).
+    pub fn batch_delivery(d: BatchDelivery, destination: ChainId, now_ms: u64) -> Self {
+        let first = d
+            .transfers
+            .first()
+            .map(|t| t.hash())
+            .unwrap_or(Hash32::ZERO);
+        Self::new(
+            format!(
+                "v2-delivery-{destination}-{}-{}",
+                d.height,
+                d.indices.first().copied().unwrap_or(0)
+            ),
+            destination,
+            first,
+            Payload::DeliveryBatch(d),
+            now_ms,
+        )
+    }
+
+    /// A new v2 item: our receipts in `r` going back to `source`.
+    pub fn batch_receipts(r: BatchReceipts, source: ChainId, first: Hash32, now_ms: u64) -> Self {
+        Self::new(
+            batch_receipts_id(source, r.height),
+            source,
+            first,
+            Payload::ReceiptBatch(r),
+            now_ms,
+        )
+    }
+
+    /// The transfers this item is about.
+    pub fn transfers(&self) -> Vec<Hash32> {
+        match &self.payload {
+            Payload::DeliveryBatch(d) => d.transfers.iter().map(|t| t.hash()).collect(),
+            Payload::ReceiptBatch(r) => r
+                .receipts
+                .iter()
+                .flat_map(|rc| match &rc.outcome {
+                    distpos_chain::tx::Outcome::InboundBatch { results, .. } => {
+                        results.iter().map(|x| x.source_tx).collect::<Vec<_>>()
+                    }
+                    _ => Vec::new(),
+                })
+                .collect(),
+            _ => vec![self.transfer],
+        }
+    }
+
     fn new(
         id: String,
         destination: ChainId,
@@ -141,7 +207,7 @@ impl QueueItem {
     pub fn answered(&mut self, status: AckStatus, now_ms: u64) {
         self.failures = 0;
         match (&self.payload, status) {
-            (Payload::Receipt(_), s) if s.settles_receipt() => {
+            (Payload::Receipt(_) | Payload::ReceiptBatch(_), s) if s.settles_receipt() => {
                 self.state = ItemState::Done;
             }
             (_, AckStatus::Pending) => {
@@ -164,6 +230,8 @@ impl QueueItem {
 }
 
 const ITEM: &[u8] = b"q/";
+/// Transfer hash → id of the v2 item that carries it.
+const BY_TRANSFER: &[u8] = b"x/";
 const CURSOR: &[u8] = b"m/scanned";
 
 /// When an unfinished item is next due, kept in memory so that finding due items
@@ -180,6 +248,9 @@ pub struct OutboundQueue {
     tree: sled::Tree,
     /// Unfinished, unheld items by id.
     schedule: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, Schedule>>>,
+    /// Signalled whenever an item is added or its schedule changes (the relay's send
+    /// loop sleeps until then or until the next item is due).
+    changed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl OutboundQueue {
@@ -188,6 +259,7 @@ impl OutboundQueue {
         let q = Self {
             tree: db.open_tree("relay")?,
             schedule: Default::default(),
+            changed: Default::default(),
         };
         for it in q.list()? {
             q.reschedule(&it);
@@ -199,7 +271,18 @@ impl OutboundQueue {
         self.schedule.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Waits until the queue changes (an item added, answered, revived or acted on).
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    /// When the earliest unfinished item is due, if any.
+    pub fn next_due_ms(&self) -> Option<u64> {
+        self.schedule().values().map(|s| s.next_attempt_ms).min()
+    }
+
     fn reschedule(&self, it: &QueueItem) {
+        self.changed.notify_one();
         let mut s = self.schedule();
         if !it.held && matches!(it.state, ItemState::Queued | ItemState::Delivered) {
             s.insert(
@@ -256,6 +339,13 @@ impl OutboundQueue {
             let k = Self::key(&it.id);
             if seen.insert(k.clone()) && self.tree.get(&k)?.is_none() {
                 batch.insert(k, codec::encode(it));
+                if matches!(it.payload, Payload::DeliveryBatch(_)) {
+                    for t in it.transfers() {
+                        let mut x = BY_TRANSFER.to_vec();
+                        x.extend_from_slice(&t.0);
+                        batch.insert(x, it.id.as_bytes());
+                    }
+                }
                 added += 1;
             }
         }
@@ -309,6 +399,19 @@ impl OutboundQueue {
     pub fn get(&self, id: &str) -> Result<Option<QueueItem>, StoreError> {
         match self.tree.get(Self::key(id))? {
             Some(v) => Ok(Some(Self::decode(id.as_bytes(), &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The item that delivers our transfer `t`: its own (v1) or its batch's (v2).
+    pub fn for_transfer(&self, t: &Hash32) -> Result<Option<QueueItem>, StoreError> {
+        if let Some(item) = self.get(&format!("delivery-{t}"))? {
+            return Ok(Some(item));
+        }
+        let mut x = BY_TRANSFER.to_vec();
+        x.extend_from_slice(&t.0);
+        match self.tree.get(x)? {
+            Some(id) => self.get(&String::from_utf8_lossy(&id)),
             None => Ok(None),
         }
     }

@@ -326,6 +326,11 @@ impl LightClient {
         self.base.height
     }
 
+    /// Id of the irreversible checkpoint (the block at [`Self::lib`]).
+    pub fn checkpoint_id(&self) -> Hash32 {
+        self.base_id
+    }
+
     /// Id of the head.
     pub fn head_id(&self) -> Hash32 {
         self.branch.last().map_or(self.base_id, |(h, _)| h.id())

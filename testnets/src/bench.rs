@@ -5,7 +5,7 @@
 use crate::launcher;
 use anyhow::{bail, Context};
 use distpos_chain::{Body, QualifiedAddress, Transaction, UnsignedTx};
-use distpos_gateway::clock::now_ms;
+use distpos_gateway::{clock::now_ms, config::RelayProtocol};
 use distpos_proofs::{header::tapos_prefix, Hash32, SecretKey};
 use serde_json::Value;
 use std::{
@@ -107,6 +107,16 @@ impl Bench {
         chains: &[&str],
         producers: usize,
     ) -> anyhow::Result<launcher::Network> {
+        self.network_with(chains, producers, RelayProtocol::default())
+            .await
+    }
+
+    async fn network_with(
+        &self,
+        chains: &[&str],
+        producers: usize,
+        protocol: RelayProtocol,
+    ) -> anyhow::Result<launcher::Network> {
         let mut text = String::from(
             "name = \"bench\"\ninterval_ms = 500\ndiscovery = \"static\"\nlow_watermark = \"0\"\n",
         );
@@ -124,6 +134,9 @@ impl Bench {
             launcher::free_port_range(100)?,
             now_ms(),
         )?;
+        for c in &net.chains {
+            crate::testnet::set_relay_protocol_of(&c.configs, protocol)?;
+        }
         launcher::start(&net, self.dir.path()).await?;
         Ok(net)
     }
@@ -388,10 +401,19 @@ pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// `bench cross`: delivered A→B transfers/s and latency against the floor.
-pub async fn cross(n: usize, producers: usize, local_rate: Option<f64>) -> anyhow::Result<()> {
+/// `bench cross`: delivered A→B transfers/s and latency against the floor, the rate at
+/// which they settle back on A, and how many transfers one inbound transaction carried
+/// (1 with `v1`; a block's worth with `v2`).
+pub async fn cross(
+    n: usize,
+    producers: usize,
+    local_rate: Option<f64>,
+    protocol: RelayProtocol,
+) -> anyhow::Result<()> {
     let b = Bench::new()?;
-    let net = b.network(&["ca1", "cb2"], producers.max(1)).await?;
+    let net = b
+        .network_with(&["ca1", "cb2"], producers.max(1), protocol)
+        .await?;
     let (a, bb) = (&net.chains[0], &net.chains[1]);
     let (ua, ub) = (a.urls[0].clone(), bb.urls[0].clone());
     let (ka, kb) = (launcher::faucet(a)?, launcher::faucet(bb)?);
@@ -434,10 +456,14 @@ pub async fn cross(n: usize, producers: usize, local_rate: Option<f64>) -> anyho
     let b_start = b.get(&format!("{ub}/v1/status")).await?["head"]["height"]
         .as_u64()
         .unwrap_or(0);
+    let a_start = b.get(&format!("{ua}/v1/status")).await?["head"]["height"]
+        .as_u64()
+        .unwrap_or(0);
     let started_ms = now_ms();
     let sent: BTreeMap<Hash32, u64> = b.submit_streams(&ua, streams).await?.into_iter().collect();
     // Deliveries appear on B as receipts `Delivered { source_tx }` in B's blocks.
     let mut delivered: BTreeMap<Hash32, u64> = BTreeMap::new();
+    let mut inbound_txs = 0usize;
     let mut next = b_start + 1;
     let deadline = Instant::now() + Duration::from_secs(900);
     while delivered.len() < n {
@@ -450,12 +476,28 @@ pub async fn cross(n: usize, producers: usize, local_rate: Option<f64>) -> anyho
                 .as_u64()
                 .unwrap_or(0);
             for r in blk["receipts"].as_array().into_iter().flatten() {
-                if let Some(src) = r["outcome"]["delivered"]["source_tx"].as_str() {
+                // v1: one `delivered` receipt per transfer; v2: one `inbound_batch`
+                // receipt with a result per transfer.
+                let mut carried = 0usize;
+                let results = r["outcome"]["inbound_batch"]["results"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let sources = results
+                    .iter()
+                    .filter(|x| x["bounced"].is_null())
+                    .filter_map(|x| x["source_tx"].as_str())
+                    .chain(r["outcome"]["delivered"]["source_tx"].as_str());
+                for src in sources {
                     if let Ok(h) = src.parse::<Hash32>() {
                         if sent.contains_key(&h) {
                             delivered.insert(h, time);
+                            carried += 1;
                         }
                     }
+                }
+                if carried > 0 {
+                    inbound_txs += 1;
                 }
             }
             next += 1;
@@ -474,13 +516,57 @@ pub async fn cross(n: usize, producers: usize, local_rate: Option<f64>) -> anyho
         .collect();
     lat.sort_unstable();
     let (p50, p95) = (percentile(&lat, 0.5), percentile(&lat, 0.95));
+    // Settlements appear on A as `acknowledged` (v1) or `settle_batch` (v2) receipts.
+    let mut settled: BTreeMap<Hash32, u64> = BTreeMap::new();
+    let mut next = a_start + 1;
+    while settled.len() < n {
+        let head = b.get(&format!("{ua}/v1/status")).await?["head"]["height"]
+            .as_u64()
+            .unwrap_or(0);
+        while next <= head {
+            let blk = b.get(&format!("{ua}/v1/blocks/{next}")).await?;
+            let time = blk["block"]["header"]["header"]["timestamp_ms"]
+                .as_u64()
+                .unwrap_or(0);
+            for r in blk["receipts"].as_array().into_iter().flatten() {
+                let batch = r["outcome"]["settle_batch"]["settled"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let txs = batch
+                    .iter()
+                    .filter_map(|x| x["tx"].as_str())
+                    .chain(r["outcome"]["acknowledged"]["tx"].as_str());
+                for t in txs {
+                    if let Ok(h) = t.parse::<Hash32>() {
+                        if sent.contains_key(&h) {
+                            settled.insert(h, time);
+                        }
+                    }
+                }
+            }
+            next += 1;
+        }
+        if Instant::now() > deadline {
+            bail!("only {}/{n} settled after 15 minutes", settled.len());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last_settled = settled.values().max().copied().unwrap_or(started_ms);
+    let settled_rate =
+        n as f64 / ((last_settled.saturating_sub(started_ms)) as f64 / 1000.0).max(0.001);
+    let per_inbound = n as f64 / inbound_txs.max(1) as f64;
+    let protocol_name = match protocol {
+        RelayProtocol::V1 => "v1",
+        RelayProtocol::V2 => "v2",
+    };
     let local = local_rate.map_or("null".to_string(), |r| format!("{r:.0}"));
     let ratio = local_rate.map_or("null".to_string(), |r| format!("{:.3}", rate / r));
     println!(
-        "{{\"bench\":\"cross\",\"producers_per_chain\":{producers},\"txs\":{n},\"seconds\":{secs:.2},\"delivered_per_s\":{rate:.0},\"local_committed_per_s\":{local},\
+        "{{\"bench\":\"cross\",\"protocol\":\"{protocol_name}\",\"producers_per_chain\":{producers},\"txs\":{n},\"seconds\":{secs:.2},\"delivered_per_s\":{rate:.0},\"local_committed_per_s\":{local},\
          \"ratio_to_local\":{ratio},\"target_ratio_to_local\":0.5,\"latency_p50_ms\":{p50},\"latency_p95_ms\":{p95},\
          \"floor_ms\":{floor_ms},\"source_finality_ms\":{finality_ms},\"dest_block_interval_ms\":500,\
-         \"p95_over_floor\":{:.2},\"target_p95_over_floor\":1.5}}",
+         \"p95_over_floor\":{:.2},\"target_p95_over_floor\":1.5,\"transfers_per_inbound\":{per_inbound:.1},\"settled_per_s\":{settled_rate:.0}}}",
         p95 as f64 / floor_ms as f64
     );
     launcher::stop(b.dir.path())?;

@@ -143,6 +143,11 @@ impl From<NodeError> for ApiError {
             },
             NodeError::Fork(f) => ApiError::bad_request("invalid_block", f.to_string()),
             NodeError::Block(b) => ApiError::bad_request("invalid_block", b.to_string()),
+            NodeError::Busy(why) => Self {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "busy",
+                message: why,
+            },
             other => ApiError::internal(other),
         }
     }

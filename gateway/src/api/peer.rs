@@ -14,7 +14,8 @@ use axum::{
     Json, Router,
 };
 use distpos_adapters::{
-    AckStatus, BatchAnswer, BatchError, Delivery, ReceiptDelivery, RelayAck, MAX_BATCH,
+    AckStatus, BatchAnswer, BatchDelivery, BatchError, BatchReceipts, Delivery, ReceiptDelivery,
+    RelayAck, GOSSIP_HEADER, MAX_BATCH,
 };
 use distpos_proofs::ChainId;
 use distpos_routing::StaticEndpoint;
@@ -27,6 +28,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/relay/deliveries/batch", post(post_delivery_batch))
         .route("/v1/relay/receipts", post(post_receipt))
         .route("/v1/relay/receipts/batch", post(post_receipt_batch))
+        .route("/v1/relay/v2/deliveries", post(post_batch_delivery))
+        .route("/v1/relay/v2/receipts", post(post_batch_receipts))
         .route("/v1/relay/queue", get(get_queue))
         .route("/v1/relay/queue/{id}/{action}", post(post_queue_action))
         .route("/v1/correspondents", get(get_correspondents))
@@ -143,6 +146,62 @@ fn answer(r: Result<RelayAck, ApiError>) -> BatchAnswer {
             }),
         },
     }
+}
+
+/// `POST /v1/relay/v2/deliveries`: a batch of transfers to us (interchain v2). Held
+/// for the next block and passed to this chain's other nodes, so that whichever
+/// producer comes next includes it.
+async fn post_batch_delivery(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ApiJson(d): ApiJson<BatchDelivery>,
+) -> Result<(StatusCode, Json<RelayAck>), ApiError> {
+    let gossip = headers.contains_key(GOSSIP_HEADER);
+    let copy = (!gossip).then(|| d.clone());
+    let (ack, consumed_at) = {
+        let mut node = s.node.lock().await;
+        let first = d.transfers.first().map(|t| t.hash());
+        let source = d.source_chain;
+        let ack = crate::cpu::blocking(|| node.handle_batch_delivery(d, s.clock.now_ms()))?;
+        let consumed_at = first.and_then(|t| {
+            distpos_chain::interchain::inbound_record(&node.state, source, &t)
+                .ok()
+                .flatten()
+                .map(|r| (source, r.height))
+        });
+        (ack, consumed_at)
+    };
+    if ack.status == AckStatus::AlreadyConsumed {
+        // The source delivers again, so it has not settled: send our receipts again.
+        if let Some((source, height)) = consumed_at {
+            let id = crate::queue::batch_receipts_id(source, height);
+            if let Err(e) = s.queue.revive(&id, s.clock.now_ms()) {
+                tracing::error!(error = %e, item = %id, "relay queue: cannot revive receipts");
+            }
+        }
+    } else if let Some(d) = copy {
+        s.chain_nodes.forward_relay("/v1/relay/v2/deliveries", d);
+    }
+    Ok((ack_status(&ack), Json(ack)))
+}
+
+/// `POST /v1/relay/v2/receipts`: a batch of a destination's receipts for our
+/// transfers (interchain v2), held and passed on like a batch of transfers.
+async fn post_batch_receipts(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ApiJson(r): ApiJson<BatchReceipts>,
+) -> Result<(StatusCode, Json<RelayAck>), ApiError> {
+    let gossip = headers.contains_key(GOSSIP_HEADER);
+    let copy = (!gossip).then(|| r.clone());
+    let ack = {
+        let mut node = s.node.lock().await;
+        crate::cpu::blocking(|| node.handle_batch_receipts(r, s.clock.now_ms()))?
+    };
+    if let (Some(r), AckStatus::Accepted | AckStatus::Pending) = (copy, ack.status) {
+        s.chain_nodes.forward_relay("/v1/relay/v2/receipts", r);
+    }
+    Ok((ack_status(&ack), Json(ack)))
 }
 
 fn after_delivery(s: &AppState, transfer: &distpos_proofs::Hash32, ack: &RelayAck) {

@@ -7,6 +7,8 @@
 //! sure each transfer leads to at most one transaction in the mempool at a time, and
 //! that nothing waits forever.
 
+pub mod batch;
+
 use crate::node::{pending::PendingRelay, Node, NodeError};
 use distpos_adapters::{AckStatus, Delivery, ReceiptDelivery, RelayAck};
 use distpos_chain::{

@@ -59,6 +59,9 @@ pub enum NodeError {
     /// Stored data contradicts itself.
     #[error("inconsistent store: {0}")]
     Inconsistent(String),
+    /// A bound on work held for others is reached; the caller retries later.
+    #[error("busy: {0}")]
+    Busy(String),
 }
 
 impl From<distpos_chain::StateError> for NodeError {
@@ -258,7 +261,7 @@ impl Node {
                 Ok(None) | Err(_) => self.published.borrow().lib_id,
             }
         };
-        let mut reserved = std::collections::BTreeMap::new();
+        let mut reserved = self.batch_reserved();
         for ((peer, _), e) in &self.relay.inbound {
             if e.tx.is_some_and(|h| self.mempool.contains(&h)) {
                 *reserved.entry(*peer).or_insert(0u128) += e.amount;
@@ -372,6 +375,7 @@ impl Node {
         }
         self.forkdb.insert(block, &self.rules, now_ms)?;
         let head_changed = self.update_head(now_ms);
+        self.prune_batches(&[], now_ms);
         self.publish();
         Ok(BlockOutcome::Added {
             head_changed: head_changed?,
@@ -562,14 +566,33 @@ impl Node {
             .candidates_checked(params.max_block_txs as usize);
         let time = self.rules.clock.slot_start(slot);
         let started = Instant::now();
+        // Interchain v2 batches first: system transactions signed with the block key.
+        let system = self.system_txs(&key, time);
         // Signatures were verified at admission; they are not verified again here.
         let built = build_block_with(
             &self.state,
             &key,
             time,
-            candidates.iter().map(|(t, c)| (t, Some(*c))),
+            system
+                .iter()
+                .map(|(t, c, _)| (t, Some(*c)))
+                .chain(candidates.iter().map(|(t, c)| (t, Some(*c)))),
         )?;
-        for (hash, err) in &built.rejected {
+        let system_refused: Vec<(crate::interchain::batch::SystemItem, TxError)> = built
+            .rejected
+            .iter()
+            .filter_map(|(hash, err)| {
+                system
+                    .iter()
+                    .find(|(_, c, _)| c.hash == *hash)
+                    .map(|(_, _, k)| (*k, err.clone()))
+            })
+            .collect();
+        for (hash, err) in built
+            .rejected
+            .iter()
+            .filter(|(h, _)| !system.iter().any(|(_, c, _)| c.hash == *h))
+        {
             let future_nonce = matches!(err, TxError::BadNonce { expected, got } if got > expected);
             if !future_nonce {
                 debug!(tx = %hash, error = %err, "dropping transaction that is no longer valid");
@@ -584,6 +607,7 @@ impl Node {
         self.forkdb
             .insert(built.block.clone(), &self.rules, now_ms.max(time))?;
         self.commit(&built.block, &built.applied)?;
+        self.prune_batches(&system_refused, now_ms);
         self.publish();
         info!(height = built.applied.height, id = %built.applied.id, txs = built.block.txs.len(),
               ms = started.elapsed().as_millis() as u64, "produced block");

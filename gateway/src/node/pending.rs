@@ -3,7 +3,7 @@
 //! persistent queue sends it again until it is final (see `crate::queue`).
 
 use distpos_chain::Body;
-use distpos_proofs::{ChainId, Hash32};
+use distpos_proofs::{ChainId, Hash32, SignedHeader};
 use std::collections::BTreeMap;
 
 /// A delivery or receipt being turned into a transaction.
@@ -33,4 +33,39 @@ pub struct RelayState {
     pub settle: BTreeMap<(ChainId, Hash32), PendingRelay>,
     /// The last `PeerHeaders` transaction per peer.
     pub headers_tx: BTreeMap<ChainId, Hash32>,
+    /// Interchain v2 batches waiting for our next block.
+    pub batches: BTreeMap<BatchKey, PendingBatch>,
+    /// Headers of each peer above our light client's head, by height: the run the
+    /// next batch of that peer carries into a block.
+    pub peer_headers: BTreeMap<ChainId, BTreeMap<u64, SignedHeader>>,
+}
+
+/// A batch's place: peer chain, kind (inbound transfers or settlements), the peer's
+/// block, and the first index (a block's transfers may come in several chunks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BatchKey {
+    /// The peer chain.
+    pub peer: ChainId,
+    /// `false`: transfers to us (`InboundBatch`); `true`: receipts (`SettleBatch`).
+    pub settle: bool,
+    /// The peer's block height.
+    pub height: u64,
+    /// The first index of the batch in that block.
+    pub first_index: u32,
+}
+
+/// A v2 batch held until a block of ours includes it.
+#[derive(Clone, Debug)]
+pub struct PendingBatch {
+    /// The `InboundBatch` or `SettleBatch` body, without headers (the run is added
+    /// when a block is built).
+    pub body: Body,
+    /// Its transfers (inbound: the source transactions; settle: ours).
+    pub transfers: Vec<Hash32>,
+    /// Total amount (inbound: reserved collateral while it waits).
+    pub amount: u128,
+    /// First seen.
+    pub since_ms: u64,
+    /// Why it waits, when it is not provable yet.
+    pub reason: Option<String>,
 }

@@ -3,11 +3,15 @@
 //! table with failover and retries, keeping our light clients of peer chains fed with
 //! headers, and retrying deliveries that were not provable yet.
 
+use crate::config::RelayProtocol;
 use crate::queue::{ItemState, Payload, QueueItem};
 use crate::{node::snapshot::Snapshot, state::AppState};
-use distpos_adapters::{AdapterError, Delivery, PeerChain, ReceiptDelivery, RelayAck};
+use distpos_adapters::{
+    AdapterError, BatchDelivery, BatchReceipts, Delivery, PeerChain, ReceiptDelivery, RelayAck,
+};
 use distpos_chain::{interchain, ledger, tx::Outcome};
-use distpos_proofs::{merkle, ChainId, Hash32};
+use distpos_proofs::{merkle, multiproof, ChainId, Hash32};
+use std::collections::BTreeMap;
 use std::{sync::Arc, time::Duration};
 use tracing::{debug, error, info, warn};
 
@@ -41,13 +45,18 @@ pub async fn run(shared: Arc<AppState>) -> Result<(), String> {
     }
 }
 
-/// Finds deliveries and receipts in blocks that became irreversible.
+/// Longest a relay loop sleeps without an event (a safety net, not the driver).
+const IDLE: Duration = Duration::from_secs(1);
+
+/// Finds deliveries and receipts in blocks that became irreversible: woken by every
+/// snapshot the node publishes (the LIB moves only with one).
 async fn scan_loop(shared: Arc<AppState>) {
+    let mut reads = shared.reads.clone();
     loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
         if let Err(e) = scan_once(&shared).await {
             warn!(error = %e, "relay scan failed");
         }
+        let _ = tokio::time::timeout(IDLE, reads.changed()).await;
     }
 }
 
@@ -61,9 +70,11 @@ async fn scan_once(shared: &AppState) -> Result<(), String> {
     let now = shared.clock.now_ms();
     // Reads of irreversible blocks and one Merkle tree per block: CPU and disk work,
     // off the async workers and without the node.
-    let (items, upto) = tokio::task::spawn_blocking(move || scan_blocks(&snap, cursor, lib, now))
-        .await
-        .map_err(|e| e.to_string())??;
+    let v2 = shared.config.relay.protocol == RelayProtocol::V2;
+    let (items, upto) =
+        tokio::task::spawn_blocking(move || scan_blocks(&snap, cursor, lib, now, v2))
+            .await
+            .map_err(|e| e.to_string())??;
     let added = shared
         .queue
         .enqueue(&items, upto)
@@ -77,13 +88,20 @@ async fn scan_once(shared: &AppState) -> Result<(), String> {
     Ok(())
 }
 
+/// Headers after a batch's block sent along with it (a hint for the destination's
+/// light client).
+const HEADER_HINT: u64 = 32;
+
 /// Relay items for the irreversible blocks after `cursor`, up to `lib` (at most 500
-/// blocks at a time), and the height scanned up to.
+/// blocks at a time), and the height scanned up to. Outbound transfers go as v2
+/// batches when `v2`, else one item each; receipts go back in the form their
+/// transfers came in.
 fn scan_blocks(
     snap: &Snapshot,
     cursor: u64,
     lib: u64,
     now: u64,
+    v2: bool,
 ) -> Result<(Vec<QueueItem>, u64), String> {
     let ours = snap.info.genesis.chain_id;
     let mut items = Vec::new();
@@ -112,8 +130,16 @@ fn scan_blocks(
                 .map(|r| merkle::leaf_hash(&r.encode()))
                 .collect::<Vec<Hash32>>(),
         );
+        let mut outbound: BTreeMap<ChainId, Vec<usize>> = BTreeMap::new();
+        let mut batch_receipts: BTreeMap<ChainId, Vec<usize>> = BTreeMap::new();
         for (i, r) in receipts.iter().enumerate() {
             match &r.outcome {
+                Outcome::InFlight { destination } if v2 => {
+                    outbound.entry(*destination).or_default().push(i);
+                }
+                Outcome::InboundBatch { source, .. } => {
+                    batch_receipts.entry(*source).or_default().push(i);
+                }
                 Outcome::InFlight { destination } => {
                     let Some(proof) = tx_tree.prove(i) else {
                         continue;
@@ -147,44 +173,129 @@ fn scan_blocks(
                 _ => {}
             }
         }
+        if outbound.is_empty() && batch_receipts.is_empty() {
+            continue;
+        }
+        let hint: Vec<distpos_proofs::SignedHeader> = (h..=snap.head_height.min(h + HEADER_HINT))
+            .map_while(|k| snap.store.block_at(k).ok().flatten().map(|b| b.header))
+            .collect();
+        let tx_leaves: Vec<Hash32> = block
+            .txs
+            .iter()
+            .map(|t| merkle::leaf_hash(&t.encode()))
+            .collect();
+        for (destination, all) in outbound {
+            for chunk in all.chunks(distpos_chain::tx::MAX_BATCH_ITEMS) {
+                let Some(proof) = multiproof::prove_many(&tx_leaves, chunk) else {
+                    continue;
+                };
+                let d = BatchDelivery {
+                    source_chain: ours,
+                    height: h,
+                    transfers: chunk.iter().map(|&i| block.txs[i].clone()).collect(),
+                    indices: chunk.iter().map(|&i| i as u32).collect(),
+                    proof,
+                    headers: hint.clone(),
+                };
+                items.push(QueueItem::batch_delivery(d, destination, now));
+            }
+        }
+        let r_leaves: Vec<Hash32> = receipts
+            .iter()
+            .map(|r| merkle::leaf_hash(&r.encode()))
+            .collect();
+        for (source, at) in batch_receipts {
+            let Some(proof) = multiproof::prove_many(&r_leaves, &at) else {
+                continue;
+            };
+            let r = BatchReceipts {
+                receipt_chain: ours,
+                height: h,
+                receipts: at.iter().map(|&i| receipts[i].clone()).collect(),
+                indices: at.iter().map(|&i| i as u32).collect(),
+                proof,
+                headers: hint.clone(),
+            };
+            let item = QueueItem::batch_receipts(r, source, Hash32::ZERO, now);
+            let first = item.transfers().first().copied().unwrap_or(Hash32::ZERO);
+            items.push(QueueItem {
+                transfer: first,
+                ..item
+            });
+        }
     }
     Ok((items, upto))
 }
 
 /// Sends what is due: per destination and kind, in batches of up to
 /// [`distpos_adapters::MAX_BATCH`], one call each.
+///
+/// Driven by events: it sleeps until the queue changes (new items, answers, operator
+/// actions) or its next item is due, whichever comes first.
 async fn send_loop(shared: Arc<AppState>) {
     let peers = Arc::new(shared.peer_chains.clone());
     loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        send_due(&shared, &peers).await;
+        let takeover_at = send_due(&shared, &peers).await;
+        let now = shared.clock.now_ms();
+        // Items left for their duty holder are due in the schedule but ours only at
+        // `takeover_at`: wait for that, not for them.
+        let at = match shared.queue.next_due_ms() {
+            Some(at) if at > now => Some(takeover_at.map_or(at, |t| t.min(at))),
+            Some(_) => takeover_at,
+            None => None,
+        };
+        let wait = at
+            .map_or(IDLE, |at| Duration::from_millis(at.saturating_sub(now)))
+            .clamp(Duration::from_millis(5), IDLE);
+        tokio::select! {
+            _ = shared.queue.changed() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
     }
 }
 
 /// One pass of the send loop through `peers` (the peer chains' HTTP API in a node, a
 /// scripted [`PeerChain`] in tests): every due item is finished, answered or failed,
-/// and its new state saved.
+/// and its new state saved, except those left to the duty holder. Returns when the
+/// first of those becomes ours to send.
 pub async fn send_due<P: PeerChain + Send + Sync + 'static>(
     shared: &Arc<AppState>,
     peers: &Arc<P>,
-) {
+) -> Option<u64> {
     let now = shared.clock.now_ms();
     let due = match shared.queue.due(now, shared.config.relay.per_destination) {
         Ok(d) => d,
         Err(e) => {
             warn!(error = %e, "relay queue unreadable");
-            return;
+            return None;
         }
     };
     shared.metrics.set_queue_depth(&shared.queue.depth());
+    // Relaying duty: the holder sends at once; the others take over what has waited.
+    let snap = shared.reads.latest();
+    let takeover = shared.config.relay.takeover_ms;
+    let (due, waiting): (Vec<QueueItem>, Vec<QueueItem>) = due.into_iter().partition(|item| {
+        on_duty(&snap, item.destination, now) || now >= item.created_ms + takeover
+    });
+    let takeover_at = waiting.iter().map(|i| i.created_ms + takeover).min();
     let mut groups = std::collections::BTreeMap::<(ChainId, bool), Vec<QueueItem>>::new();
+    let mut singles = Vec::new();
     for item in due {
-        let is_receipt = matches!(item.payload, Payload::Receipt(_));
-        groups
-            .entry((item.destination, is_receipt))
-            .or_default()
-            .push(item);
+        match item.payload {
+            Payload::DeliveryBatch(_) | Payload::ReceiptBatch(_) => singles.push(item),
+            Payload::Delivery(_) | Payload::Receipt(_) => {
+                let is_receipt = item.payload.is_receipt();
+                groups
+                    .entry((item.destination, is_receipt))
+                    .or_default()
+                    .push(item);
+            }
+        }
     }
+    let singles: Vec<_> = singles
+        .into_iter()
+        .map(|item| tokio::spawn(attempt_one(shared.clone(), peers.clone(), item)))
+        .collect();
     let mut tasks = Vec::new();
     for (_, mut items) in groups {
         while !items.is_empty() {
@@ -194,6 +305,45 @@ pub async fn send_due<P: PeerChain + Send + Sync + 'static>(
         }
     }
     futures_join_all(tasks).await;
+    for h in singles {
+        let _ = h.await;
+    }
+    takeover_at
+}
+
+/// How long one producer holds the relaying duty to a destination before the next
+/// one of the schedule does.
+pub const DUTY_PERIOD_MS: u64 = 60_000;
+
+/// The producer whose node relays to `destination` at `now_ms` (DESIGN §6.1): a
+/// round-robin over the active schedule, shifted per destination so that duties
+/// spread, turning every [`DUTY_PERIOD_MS`].
+pub fn duty_holder(
+    schedule: &distpos_proofs::ProducerSchedule,
+    destination: ChainId,
+    now_ms: u64,
+) -> Option<distpos_proofs::PublicKey> {
+    let n = schedule.producers.len() as u64;
+    if n == 0 {
+        return None;
+    }
+    let i = (u64::from(destination.0) + now_ms / DUTY_PERIOD_MS) % n;
+    schedule.producers.get(i as usize).copied()
+}
+
+/// Whether this node holds the relaying duty to `destination` now.
+pub fn on_duty(snap: &Snapshot, destination: ChainId, now_ms: u64) -> bool {
+    snap.info.producer_key.is_some()
+        && duty_holder(&snap.consensus.active, destination, now_ms) == snap.info.producer_key
+}
+
+/// [`attempt`] as a task of its own (a v2 batch is one call).
+async fn attempt_one<P: PeerChain + Send + Sync + 'static>(
+    shared: Arc<AppState>,
+    peers: Arc<P>,
+    item: QueueItem,
+) {
+    attempt(shared, peers.as_ref(), item).await;
 }
 
 async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(tasks: Vec<F>) {
@@ -213,11 +363,17 @@ async fn triage(shared: &AppState, items: Vec<QueueItem>) -> (Vec<QueueItem>, Ve
     for mut item in items {
         // A delivery is finished once our ledger settled it irreversibly (a
         // settlement above our LIB may still be undone).
-        let settled = matches!(item.payload, Payload::Delivery(_))
-            && interchain::settled_record(&snap.state, &item.transfer)
+        let settled_here = |t: &Hash32| {
+            interchain::settled_record(&snap.state, t)
                 .ok()
                 .flatten()
-                .is_some_and(|s| s.height <= lib);
+                .is_some_and(|s| s.height <= lib)
+        };
+        let settled = match &item.payload {
+            Payload::Delivery(_) => settled_here(&item.transfer),
+            Payload::DeliveryBatch(_) => item.transfers().iter().all(settled_here),
+            Payload::Receipt(_) | Payload::ReceiptBatch(_) => false,
+        };
         if settled {
             item.state = ItemState::Done;
             finished.push(item);
@@ -293,22 +449,23 @@ async fn attempt_batch<P: PeerChain + Send + Sync + 'static>(
         shared.metrics.relay_attempts.inc_by(live.len() as u64);
         let started = std::time::Instant::now();
         let result = match &live[0].payload {
-            Payload::Delivery(_) => {
+            // Grouped by kind: v2 items never come here (each is one call).
+            Payload::Delivery(_) | Payload::DeliveryBatch(_) => {
                 let ds: Vec<Delivery> = live
                     .iter()
                     .filter_map(|i| match &i.payload {
                         Payload::Delivery(d) => Some(d.clone()),
-                        Payload::Receipt(_) => None,
+                        _ => None,
                     })
                     .collect();
                 peers.deliver_batch(&ep.url, &ds).await
             }
-            Payload::Receipt(_) => {
+            Payload::Receipt(_) | Payload::ReceiptBatch(_) => {
                 let rs: Vec<ReceiptDelivery> = live
                     .iter()
                     .filter_map(|i| match &i.payload {
                         Payload::Receipt(r) => Some(r.clone()),
-                        Payload::Delivery(_) => None,
+                        _ => None,
                     })
                     .collect();
                 peers.deliver_receipt_batch(&ep.url, &rs).await
@@ -399,6 +556,8 @@ async fn attempt<P: PeerChain + Send + Sync>(shared: Arc<AppState>, peers: &P, i
         let result: Result<RelayAck, AdapterError> = match &item.payload {
             Payload::Delivery(d) => peers.deliver(&ep.url, d).await,
             Payload::Receipt(r) => peers.deliver_receipt(&ep.url, r).await,
+            Payload::DeliveryBatch(d) => peers.deliver_v2(&ep.url, d).await,
+            Payload::ReceiptBatch(r) => peers.deliver_receipts_v2(&ep.url, r).await,
         };
         match result {
             Ok(ack) => {
@@ -433,59 +592,86 @@ async fn attempt<P: PeerChain + Send + Sync>(shared: Arc<AppState>, peers: &P, i
 /// Keeps our light clients of every registered peer fed with its headers.
 async fn header_loop(shared: Arc<AppState>) {
     let every = Duration::from_millis(shared.config.relay.header_sync_ms);
+    let v2 = shared.config.relay.protocol == RelayProtocol::V2;
     loop {
         tokio::time::sleep(every).await;
-        let peers: Vec<(ChainId, Hash32, u64, u64, Hash32)> = {
+        let peers: Vec<PeerSync> = {
             let node = shared.node.lock().await;
-            if node.key.is_none() {
-                continue;
-            }
+            // v1: a node with a key advances its light clients with `PeerHeaders`
+            // transactions; every node also holds the headers above them, which the
+            // next v2 batch (or run) of that peer carries into a block.
+            let submit = !v2 && node.key.is_some();
             node.state
                 .scan_prefix(ledger::keys::PEER)
                 .filter_map(|(_, v)| {
                     distpos_proofs::codec::decode_canonical::<ledger::PeerChain>(v).ok()
                 })
-                .filter(|p| !node.headers_pending(p.registration.chain))
+                .filter(|p| !(submit && node.headers_pending(p.registration.chain)))
+                // Nothing more is held once the buffer is full (the next block takes
+                // a run of it first).
+                .filter(|p| {
+                    node.relay
+                        .peer_headers
+                        .get(&p.registration.chain)
+                        .is_none_or(|b| b.len() < crate::interchain::batch::MAX_BUFFERED_HEADERS)
+                })
                 .map(|p| {
                     let lc = &p.light_client;
-                    (
-                        p.registration.chain,
-                        p.registration.identity,
-                        lc.head(),
-                        lc.lib(),
-                        lc.head_id(),
-                    )
+                    let peer = p.registration.chain;
+                    // Fetch after what we hold already, above the light client.
+                    let (from, prev) = node
+                        .relay
+                        .peer_headers
+                        .get(&peer)
+                        .and_then(|b| b.last_key_value())
+                        .filter(|(h, _)| !submit && **h > lc.head())
+                        .map_or((lc.head() + 1, lc.head_id()), |(h, hdr)| (h + 1, hdr.id()));
+                    PeerSync {
+                        peer,
+                        identity: p.registration.identity,
+                        from,
+                        prev,
+                        lib: lc.lib(),
+                        submit,
+                    }
                 })
                 .collect()
         };
-        for (peer, identity, head, lib, head_id) in peers {
-            if let Err(e) = sync_peer(&shared, peer, identity, head, lib, head_id).await {
-                debug!(peer = %peer, error = %e, "peer header sync");
+        for p in peers {
+            if let Err(e) = sync_peer(&shared, &p).await {
+                debug!(peer = %p.peer, error = %e, "peer header sync");
             }
         }
     }
 }
 
-async fn sync_peer(
-    shared: &AppState,
+/// Where header sync of one peer starts.
+struct PeerSync {
     peer: ChainId,
     identity: Hash32,
-    head: u64,
+    /// First height to fetch.
+    from: u64,
+    /// Id the header at `from` must follow.
+    prev: Hash32,
+    /// Our light client's checkpoint height.
     lib: u64,
-    head_id: Hash32,
-) -> Result<(), String> {
+    /// Advance the light client with a `PeerHeaders` transaction (v1).
+    submit: bool,
+}
+
+async fn sync_peer(shared: &AppState, p: &PeerSync) -> Result<(), String> {
     let endpoints = shared
         .routes
-        .resolve(peer, Some(identity), shared.clock.now_ms())
+        .resolve(p.peer, Some(p.identity), shared.clock.now_ms())
         .await
         .map_err(|e| e.to_string())?;
     for ep in endpoints {
         let page = match shared
             .peer_chains
-            .headers(&ep.url, head + 1, head + 200)
+            .headers(&ep.url, p.from, p.from + 199)
             .await
         {
-            Ok(p) => p,
+            Ok(page) => page,
             Err(e) => {
                 if e.is_retryable() {
                     shared.routes.report_failure(&ep.url, shared.clock.now_ms());
@@ -494,14 +680,16 @@ async fn sync_peer(
             }
         };
         let mut headers = page.headers;
-        if headers.first().is_some_and(|h| h.header.prev_id != head_id) {
-            // The peer's chain moved to another branch above our checkpoint.
+        let mut branch = false;
+        if headers.first().is_some_and(|h| h.header.prev_id != p.prev) {
+            // The peer's chain moved to another branch above what we hold.
+            branch = true;
             headers = match shared
                 .peer_chains
-                .headers(&ep.url, lib + 1, lib + 200)
+                .headers(&ep.url, p.lib + 1, p.lib + 200)
                 .await
             {
-                Ok(p) => p.headers,
+                Ok(page) => page.headers,
                 Err(e) => return Err(e.to_string()),
             };
         }
@@ -509,8 +697,15 @@ async fn sync_peer(
             return Ok(());
         }
         let mut node = shared.node.lock().await;
+        if branch {
+            node.relay.peer_headers.remove(&p.peer);
+        }
+        node.buffer_peer_headers(p.peer, &headers);
+        if !p.submit {
+            return Ok(());
+        }
         return crate::cpu::blocking(|| {
-            node.submit_peer_headers(peer, headers, shared.clock.now_ms())
+            node.submit_peer_headers(p.peer, headers, shared.clock.now_ms())
         })
         .map(|_| ())
         .map_err(|e| e.to_string());
@@ -520,8 +715,10 @@ async fn sync_peer(
 
 /// Retries deliveries and receipts that were not provable yet.
 async fn pending_loop(shared: Arc<AppState>) {
+    // Our light clients move only with our blocks: each new snapshot is the event.
+    let mut reads = shared.reads.clone();
     loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = tokio::time::timeout(IDLE, reads.changed()).await;
         let mut node = shared.node.lock().await;
         crate::cpu::blocking(|| node.retry_pending(shared.clock.now_ms()));
     }

@@ -9,7 +9,9 @@ use crate::{
     queue::{PENDING_RETRY_MS, REDELIVER_MS, RETRY_SCHEDULE_MS},
     store::Store,
 };
-use distpos_adapters::{AckStatus, BatchAnswer, BatchError, HeaderPage, TxProof};
+use distpos_adapters::{
+    AckStatus, BatchAnswer, BatchDelivery, BatchError, BatchReceipts, HeaderPage, TxProof,
+};
 use distpos_chain::{
     address::QualifiedAddress,
     testkit::{address_of, peer_pair, TestChain},
@@ -110,6 +112,16 @@ impl PeerChain for ScriptedPeer {
     ) -> Result<RelayAck, AdapterError> {
         self.single()
     }
+    async fn deliver_v2(&self, _: &str, _: &BatchDelivery) -> Result<RelayAck, AdapterError> {
+        self.single()
+    }
+    async fn deliver_receipts_v2(
+        &self,
+        _: &str,
+        _: &BatchReceipts,
+    ) -> Result<RelayAck, AdapterError> {
+        self.single()
+    }
     async fn deliver_batch(
         &self,
         _: &str,
@@ -138,6 +150,8 @@ fn relay_node() -> (Arc<AppState>, TestChain, TestChain, tempfile::TempDir) {
         genesis,
         ..Default::default()
     };
+    // These tests are about answers, not about whose duty it is to send.
+    config.relay.takeover_ms = 0;
     config.routing.static_routes.insert(
         b.chain_id().to_string(),
         vec![distpos_routing::StaticEndpoint {
@@ -367,7 +381,7 @@ fn a_scan_queues_one_provable_delivery_per_outbound_transfer() {
             .unwrap();
     }
     let snap = node.reads().latest();
-    let (items, upto) = scan_blocks(&snap, 0, snap.consensus.lib, T0).unwrap();
+    let (items, upto) = scan_blocks(&snap, 0, snap.consensus.lib, T0, false).unwrap();
     assert_eq!(upto, snap.consensus.lib);
     assert_eq!(items.len(), 1, "the local transfer is not relayed");
     let Payload::Delivery(d) = &items[0].payload else {
@@ -398,6 +412,62 @@ fn a_scan_queues_one_provable_delivery_per_outbound_transfer() {
         "the proof verifies against the signed header"
     );
     // Scanned once: a later scan from where it ended finds nothing new.
-    let (again, _) = scan_blocks(&snap, upto, snap.consensus.lib, T0).unwrap();
+    let (again, _) = scan_blocks(&snap, upto, snap.consensus.lib, T0, false).unwrap();
     assert!(again.is_empty());
+}
+
+#[tokio::test]
+async fn a_node_off_duty_sends_only_what_waited_past_the_takeover_bound() {
+    let (mut state, mut a, b, _dir) = relay_node();
+    Arc::get_mut(&mut state).unwrap().config.relay.takeover_ms = 10_000;
+    let ids = queue_deliveries(&state, &mut a, &b, 1);
+    let peer = ScriptedPeer::new(Script::Answers(vec![Ok(AckStatus::Accepted)]));
+    // No producer key here: never on duty.
+    send_due(&state, &peer).await;
+    assert_eq!(peer.calls(), (0, 0), "the duty holder sends first");
+    state.clock.advance(9_999);
+    send_due(&state, &peer).await;
+    assert_eq!(peer.calls(), (0, 0));
+    state.clock.advance(1);
+    send_due(&state, &peer).await;
+    assert_eq!(peer.calls(), (1, 0), "taken over once it waited 10 s");
+    assert_eq!(item(&state, &ids[0]).state, ItemState::Delivered);
+}
+
+#[test]
+fn the_duty_turns_over_the_schedule_and_differs_per_destination() {
+    let keys: Vec<_> = (0..3u8)
+        .map(|i| distpos_proofs::SecretKey::from_seed(&[b'd', i]).public_key())
+        .collect();
+    let schedule = distpos_proofs::ProducerSchedule {
+        version: 1,
+        producers: keys.clone(),
+    };
+    let b = ChainId(7);
+    let holders: Vec<_> = (0..3)
+        .map(|k| duty_holder(&schedule, b, k * DUTY_PERIOD_MS).unwrap())
+        .collect();
+    let mut sorted = holders.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(
+        sorted.len(),
+        3,
+        "every producer takes its turn: {holders:?}"
+    );
+    assert_eq!(
+        duty_holder(&schedule, b, 5),
+        duty_holder(&schedule, b, DUTY_PERIOD_MS - 1),
+        "one holder through a period"
+    );
+    assert_ne!(
+        duty_holder(&schedule, ChainId(7), 0),
+        duty_holder(&schedule, ChainId(8), 0),
+        "destinations spread over the producers"
+    );
+    let empty = distpos_proofs::ProducerSchedule {
+        version: 1,
+        producers: vec![],
+    };
+    assert_eq!(duty_holder(&empty, b, 0), None);
 }

@@ -36,6 +36,8 @@ pub struct ChaosOptions {
     pub senders: usize,
     /// Seconds over which the transfers are spread while faults are injected.
     pub fault_secs: u64,
+    /// The interchain protocol the nodes relay with.
+    pub protocol: distpos_gateway::config::RelayProtocol,
 }
 
 /// One transfer of the chaos soak.
@@ -63,6 +65,9 @@ struct FaultCounts {
 pub async fn chaos(opts: ChaosOptions) -> anyhow::Result<Value> {
     let dir = soak_dir()?;
     let net = network(dir.path(), &["c4a1", "c4a2"], opts.producers.max(1), 500)?;
+    for c in &net.chains {
+        crate::testnet::set_relay_protocol_of(&c.configs, opts.protocol)?;
+    }
     let token = net.api_token.clone();
     let chains: Vec<ChainId> = net.chains.iter().map(|c| c.chain).collect();
     let urls: Vec<Vec<String>> = net.chains.iter().map(|c| c.urls.clone()).collect();
@@ -447,6 +452,7 @@ async fn duplicate(
     };
     let mut deliveries = Vec::new();
     let mut receipts = Vec::new();
+    let mut batches = Vec::new();
     for item in queue["items"].as_array().into_iter().flatten().rev() {
         if item["destination"] != json!(dest) {
             continue;
@@ -459,10 +465,28 @@ async fn duplicate(
             if receipts.len() < 50 {
                 receipts.push(r.clone());
             }
+        } else if let Some(d) = item["payload"].get("delivery_batch") {
+            if batches.len() < 20 {
+                batches.push(("deliveries", d.clone()));
+            }
+        } else if let Some(r) = item["payload"].get("receipt_batch") {
+            if batches.len() < 20 {
+                batches.push(("receipts", r.clone()));
+            }
         }
     }
     let target = &dest_urls[rng.below(dest_urls.len() as u64) as usize];
     let mut n = 0;
+    for (path, batch) in batches {
+        if let Ok((s, _)) = http
+            .post(&format!("{target}/v1/relay/v2/{path}"), &batch, None)
+            .await
+        {
+            if (200..300).contains(&s) {
+                n += 1;
+            }
+        }
+    }
     for (path, items) in [("deliveries", deliveries), ("receipts", receipts)] {
         if items.is_empty() {
             continue;

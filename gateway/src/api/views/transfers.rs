@@ -60,6 +60,17 @@ pub struct CorrespondentView {
     pub volume_out: u128,
     /// Our light client of the peer.
     pub light_client: LightClientView,
+    /// Who relays to the peer now (DESIGN §6.1).
+    pub relay_duty: RelayDutyView,
+}
+
+/// The relaying duty to one peer.
+#[derive(Serialize)]
+pub struct RelayDutyView {
+    /// The producer whose node relays now.
+    pub holder: Option<distpos_proofs::PublicKey>,
+    /// This node is that producer's.
+    pub ours: bool,
 }
 
 /// Light-client position.
@@ -108,6 +119,10 @@ fn view(snap: &Snapshot, p: &PeerChain, now_ms: u64) -> CorrespondentView {
         acked_out: p.acked_out,
         refunded_out: p.refunded_out,
         volume_out: p.volume_out,
+        relay_duty: RelayDutyView {
+            holder: crate::relay::duty_holder(&snap.consensus.active, chain, now_ms),
+            ours: crate::relay::on_duty(snap, chain, now_ms),
+        },
         light_client: LightClientView {
             head: lc.head(),
             lib: lc.lib(),
@@ -163,7 +178,7 @@ pub fn cross_chain(
     // Outbound: our transfer.
     let in_flight = ledger::in_flight(&snap.state, hash)?;
     let settled = interchain::settled_record(&snap.state, hash)?;
-    let relay = queue.get(&format!("delivery-{hash}"))?;
+    let relay = queue.for_transfer(hash)?;
     if in_flight.is_some() || settled.is_some() || relay.is_some() {
         let peer = in_flight
             .as_ref()
@@ -201,7 +216,10 @@ pub fn cross_chain(
                 distpos_chain::tx::Outcome::Delivered { .. } => TransferStage::Delivered,
                 _ => TransferStage::Bounced,
             };
-            let relay = queue.get(&format!("receipt-{hash}"))?;
+            let relay = match queue.get(&format!("receipt-{hash}"))? {
+                Some(item) => Some(item),
+                None => queue.get(&crate::queue::batch_receipts_id(peer, rec.height))?,
+            };
             return Ok(Some(CrossChainView {
                 direction: "inbound",
                 stage,

@@ -1,0 +1,521 @@
+//! Interchain v2 on the node (DESIGN §6.1): batches of transfers (or receipts) from a
+//! peer chain, checked when they arrive, held until our next block, and put in it by
+//! its producer as `InboundBatch`/`SettleBatch` system transactions carrying the run of
+//! the peer's headers that proves them. Nothing is signed per transfer and no nonce
+//! is used: a batch applies once by the ledger's own rules.
+//!
+//! What a peer can make us hold is bounded: [`MAX_PENDING_BATCHES_PER_PEER`] batches
+//! and [`MAX_BUFFERED_HEADERS`] headers per registered peer; anything else is refused
+//! (`busy`) and the peer's persistent queue sends it again later.
+
+use crate::node::{
+    pending::{BatchKey, PendingBatch},
+    Node, NodeError,
+};
+use distpos_adapters::{AckStatus, BatchDelivery, BatchReceipts, RelayAck};
+use distpos_chain::{
+    check_system_body, interchain::Admission, ledger, tx::Outcome, Body, Transaction, TxCheck,
+    TxError, UnsignedTx,
+};
+use distpos_proofs::{
+    header::tapos_prefix,
+    light_client::{verify_batch, Commitment, Finalized, NotYet},
+    ChainId, Hash32, SecretKey, SignedHeader,
+};
+use tracing::{debug, warn};
+
+/// Most batches held per peer chain and kind.
+pub const MAX_PENDING_BATCHES_PER_PEER: usize = 256;
+/// Most headers of one peer held for the next block.
+pub const MAX_BUFFERED_HEADERS: usize = distpos_chain::tx::MAX_PEER_HEADERS;
+/// Most system transactions in one of our blocks.
+pub const MAX_SYSTEM_TXS_PER_BLOCK: usize = 64;
+/// A light client this many headers behind what we hold gets a run even when no
+/// batch waits (it stays close to its peer, and a later batch waits for one block).
+pub const LAG_WORTH_A_RUN: u64 = 64;
+
+/// What a system transaction of ours stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SystemItem {
+    /// A run of a peer's headers.
+    Headers(ChainId),
+    /// A held batch.
+    Batch(BatchKey),
+}
+
+/// How long a batch that never becomes provable is held.
+pub const BATCH_LIFETIME_MS: u64 = 60 * 60 * 1000;
+
+fn ack(status: AckStatus, reason: Option<String>) -> RelayAck {
+    RelayAck {
+        status,
+        tx: None,
+        reason,
+    }
+}
+
+impl Node {
+    /// A v2 batch of transfers to us (`POST /v1/relay/v2/deliveries`).
+    pub fn handle_batch_delivery(
+        &mut self,
+        d: BatchDelivery,
+        now_ms: u64,
+    ) -> Result<RelayAck, NodeError> {
+        let peer = d.source_chain;
+        self.check_peer(peer)?;
+        let hashes: Vec<Hash32> = d.transfers.iter().map(Transaction::hash).collect();
+        let consumed = hashes
+            .iter()
+            .filter(|h| ledger::consumed(&self.state, peer, h))
+            .count();
+        if consumed > 0 && consumed == hashes.len() {
+            return Ok(ack(AckStatus::AlreadyConsumed, None));
+        }
+        if consumed > 0 {
+            return Err(TxError::Invalid(format!(
+                "{consumed} of the batch's {} transfers were consumed already; send the others as their own batch",
+                hashes.len()
+            ))
+            .into());
+        }
+        let amount = d
+            .transfers
+            .iter()
+            .filter_map(|t| match &t.body {
+                Body::Transfer { amount, .. } => Some(*amount),
+                _ => None,
+            })
+            .fold(0u128, u128::saturating_add);
+        let key = BatchKey {
+            peer,
+            settle: false,
+            height: d.height,
+            first_index: d.indices.first().copied().unwrap_or(0),
+        };
+        let body = Body::InboundBatch {
+            peer,
+            headers: Vec::new(),
+            source_height: d.height,
+            transfers: d.transfers,
+            indices: d.indices,
+            proof: d.proof,
+        };
+        self.hold(key, body, hashes, amount, &d.headers, now_ms)
+    }
+
+    /// A v2 batch of receipts for our transfers (`POST /v1/relay/v2/receipts`).
+    pub fn handle_batch_receipts(
+        &mut self,
+        r: BatchReceipts,
+        now_ms: u64,
+    ) -> Result<RelayAck, NodeError> {
+        let peer = r.receipt_chain;
+        self.check_peer(peer)?;
+        let ours = self.genesis.chain_id;
+        let mut transfers = Vec::new();
+        let mut amount = 0u128;
+        for receipt in &r.receipts {
+            match &receipt.outcome {
+                Outcome::InboundBatch { source, results } if *source == ours => {
+                    for res in results {
+                        transfers.push(res.source_tx);
+                        amount = amount.saturating_add(res.amount);
+                    }
+                }
+                _ => {
+                    return Err(
+                        TxError::from(distpos_chain::ProofError::NotATransferReceipt).into(),
+                    )
+                }
+            }
+        }
+        let settled = transfers
+            .iter()
+            .filter_map(|t| interchain_settled(self, t))
+            .collect::<Vec<u64>>();
+        if !transfers.is_empty() && settled.len() == transfers.len() {
+            // Final only once every settling block is irreversible here.
+            let lib = self.consensus()?.lib;
+            return Ok(if settled.iter().all(|h| *h <= lib) {
+                ack(AckStatus::AlreadySettled, None)
+            } else {
+                ack(
+                    AckStatus::Accepted,
+                    Some("settled in a block that is not irreversible yet".into()),
+                )
+            });
+        }
+        let key = BatchKey {
+            peer,
+            settle: true,
+            height: r.height,
+            first_index: r.indices.first().copied().unwrap_or(0),
+        };
+        let body = Body::SettleBatch {
+            peer,
+            headers: Vec::new(),
+            source_height: r.height,
+            receipts: r.receipts,
+            indices: r.indices,
+            proof: r.proof,
+        };
+        self.hold(key, body, transfers, amount, &r.headers, now_ms)
+    }
+
+    fn check_peer(&self, peer: ChainId) -> Result<(), NodeError> {
+        if peer == self.genesis.chain_id {
+            return Err(
+                TxError::Invalid("a batch cannot come from this chain itself".into()).into(),
+            );
+        }
+        ledger::peer(&self.state, peer)?.ok_or(TxError::UnknownPeer(peer))?;
+        Ok(())
+    }
+
+    /// Checks a batch against our state with the headers we hold for its peer, and
+    /// keeps it for our next block unless it is refused.
+    fn hold(
+        &mut self,
+        key: BatchKey,
+        body: Body,
+        transfers: Vec<Hash32>,
+        amount: u128,
+        hint: &[SignedHeader],
+        now_ms: u64,
+    ) -> Result<RelayAck, NodeError> {
+        self.buffer_peer_headers(key.peer, hint);
+        if let Some(p) = self.relay.batches.get(&key) {
+            return Ok(match &p.reason {
+                None => ack(AckStatus::Accepted, None),
+                Some(why) => ack(AckStatus::Pending, Some(why.clone())),
+            });
+        }
+        let held = self
+            .relay
+            .batches
+            .keys()
+            .filter(|k| k.peer == key.peer && k.settle == key.settle)
+            .count();
+        if held >= MAX_PENDING_BATCHES_PER_PEER {
+            return Err(NodeError::Busy(format!(
+                "{held} batches from chain {} wait already; send again later",
+                key.peer
+            )));
+        }
+        let verdict = self.check_batch(&body, now_ms);
+        let reason = match verdict {
+            Admission::Refused(e) => return Err(e.into()),
+            Admission::Admissible(_) => None,
+            Admission::NotYet(why) => Some(why.to_string()),
+        };
+        debug!(peer = %key.peer, height = key.height, items = transfers.len(), settle = key.settle, ?reason, "holding a batch for our next block");
+        self.relay.batches.insert(
+            key,
+            PendingBatch {
+                body,
+                transfers,
+                amount,
+                since_ms: now_ms,
+                reason: reason.clone(),
+            },
+        );
+        self.publish();
+        Ok(match reason {
+            None => ack(AckStatus::Accepted, None),
+            Some(why) => ack(AckStatus::Pending, Some(why)),
+        })
+    }
+
+    /// Whether `body` (without headers) would apply in our next block, with the run
+    /// of its peer's headers we hold.
+    fn check_batch(&self, body: &Body, now_ms: u64) -> Admission<()> {
+        let (peer, source_height) = match body {
+            Body::InboundBatch {
+                peer,
+                source_height,
+                ..
+            }
+            | Body::SettleBatch {
+                peer,
+                source_height,
+                ..
+            } => (*peer, *source_height),
+            _ => return Admission::Refused(TxError::Invalid("not a batch".into())),
+        };
+        let Ok(Some(record)) = ledger::peer(&self.state, peer) else {
+            return Admission::Refused(TxError::UnknownPeer(peer));
+        };
+        let lc = &record.light_client;
+        let mut body = body.clone();
+        if source_height > lc.lib() {
+            let run = self.header_run(peer);
+            let reach = run.last().map_or(lc.head(), |h| h.header.height);
+            if source_height > reach {
+                // Beyond every header we hold: nothing to check yet, and nothing is
+                // verified for it (a batch from the future costs a look-up).
+                return Admission::NotYet(NotYet::Unseen {
+                    height: source_height,
+                    head: reach,
+                });
+            }
+            // Cheap before costly: the proof against the header we hold for that
+            // height (not verified yet) before the run's signatures are.
+            if let Some(h) = run.iter().find(|h| h.header.height == source_height) {
+                if let Err(e) = cheap_proof_check(h, &body_items(&body)) {
+                    return Admission::Refused(e);
+                }
+            }
+            if let Body::InboundBatch { headers, .. } | Body::SettleBatch { headers, .. } =
+                &mut body
+            {
+                *headers = run;
+            }
+        }
+        let result: Result<(), TxError> =
+            crate::cpu::blocking(|| check_system_body(&self.state, &body, now_ms).map(|_| ()));
+        result.into()
+    }
+
+    /// Keeps `headers` of `peer` above our light client's head (bounded).
+    pub fn buffer_peer_headers(&mut self, peer: ChainId, headers: &[SignedHeader]) {
+        let Ok(Some(record)) = ledger::peer(&self.state, peer) else {
+            return;
+        };
+        let lib = record.light_client.lib();
+        let buf = self.relay.peer_headers.entry(peer).or_default();
+        for h in headers {
+            if h.header.height > lib {
+                buf.insert(h.header.height, h.clone());
+            }
+        }
+        buf.retain(|height, _| *height > lib);
+        while buf.len() > MAX_BUFFERED_HEADERS {
+            buf.pop_last();
+        }
+    }
+
+    /// The run of `peer`'s headers that extends our light client: from its head if
+    /// the held headers connect there, else from its checkpoint (another branch).
+    pub fn header_run(&self, peer: ChainId) -> Vec<SignedHeader> {
+        let (Ok(Some(record)), Some(buf)) = (
+            ledger::peer(&self.state, peer),
+            self.relay.peer_headers.get(&peer),
+        ) else {
+            return Vec::new();
+        };
+        let lc = &record.light_client;
+        let from = |height: u64, parent: Hash32| -> Vec<SignedHeader> {
+            let mut run: Vec<SignedHeader> = Vec::new();
+            let mut prev = parent;
+            for (_, h) in buf.range(height..) {
+                if h.header.height != height + run.len() as u64 || h.header.prev_id != prev {
+                    break;
+                }
+                prev = h.id();
+                run.push(h.clone());
+                if run.len() >= MAX_BUFFERED_HEADERS {
+                    break;
+                }
+            }
+            run
+        };
+        let run = from(lc.head() + 1, lc.head_id());
+        if !run.is_empty() {
+            return run;
+        }
+        from(lc.lib() + 1, lc.checkpoint_id())
+    }
+
+    /// The system transactions of our block at `time_ms`, signed with `key`: per peer,
+    /// the run of its headers we hold (when batches of it wait, or our light client
+    /// lags by [`LAG_WORTH_A_RUN`] or more), then its batches in order of kind and
+    /// height. Returns them with what each stands for.
+    pub(crate) fn system_txs(
+        &self,
+        key: &SecretKey,
+        time_ms: u64,
+    ) -> Vec<(Transaction, TxCheck, SystemItem)> {
+        let sender = crate::keyfile::address(key);
+        let sign = |body: Body| {
+            let tx = UnsignedTx {
+                chain_id: self.genesis.chain_id,
+                nonce: 0,
+                fee: 0,
+                ref_block_num: self.head_height as u16,
+                ref_block_prefix: tapos_prefix(&self.state.head_id),
+                expiration: time_ms + 60_000,
+                body,
+            }
+            .sign(key);
+            let check = TxCheck {
+                hash: tx.hash(),
+                sender,
+            };
+            (tx, check)
+        };
+        let mut peers: std::collections::BTreeSet<ChainId> =
+            self.relay.batches.keys().map(|k| k.peer).collect();
+        peers.extend(
+            self.relay
+                .peer_headers
+                .iter()
+                .filter(|(_, b)| b.len() as u64 >= LAG_WORTH_A_RUN)
+                .map(|(p, _)| *p),
+        );
+        let mut out = Vec::new();
+        for peer in peers {
+            let run = self.header_run(peer);
+            if !run.is_empty() {
+                let (tx, check) = sign(Body::HeaderRun { peer, headers: run });
+                out.push((tx, check, SystemItem::Headers(peer)));
+            }
+            for (k, p) in self.relay.batches.range(
+                BatchKey {
+                    peer,
+                    settle: false,
+                    height: 0,
+                    first_index: 0,
+                }..=BatchKey {
+                    peer,
+                    settle: true,
+                    height: u64::MAX,
+                    first_index: u32::MAX,
+                },
+            ) {
+                if out.len() >= MAX_SYSTEM_TXS_PER_BLOCK {
+                    return out;
+                }
+                let (tx, check) = sign(p.body.clone());
+                out.push((tx, check, SystemItem::Batch(*k)));
+            }
+        }
+        out
+    }
+
+    /// After a block: forgets batches that were applied (their transfers consumed or
+    /// settled), that a block refused for good, or that outlived their lifetime; keeps
+    /// the peer header buffers above the light clients' checkpoints.
+    pub(crate) fn prune_batches(&mut self, refused: &[(SystemItem, TxError)], now_ms: u64) {
+        for (item, e) in refused {
+            let k = match item {
+                SystemItem::Batch(k) => k,
+                SystemItem::Headers(peer) => {
+                    // Headers our light client refuses: fetch them again.
+                    warn!(peer = %peer, error = %e, "a run of peer headers was refused by our block; dropped");
+                    self.relay.peer_headers.remove(peer);
+                    continue;
+                }
+            };
+            match e {
+                TxError::NotYetProvable(why) => {
+                    if let Some(p) = self.relay.batches.get_mut(k) {
+                        p.reason = Some(why.to_string());
+                    }
+                }
+                other => {
+                    warn!(peer = %k.peer, height = k.height, settle = k.settle, error = %other, "a batch was refused by our block; dropped");
+                    self.relay.batches.remove(k);
+                }
+            }
+        }
+        let state = &self.state;
+        let ours_settled = |t: &Hash32| {
+            distpos_chain::interchain::settled_record(state, t)
+                .ok()
+                .flatten()
+                .is_some()
+        };
+        self.relay.batches.retain(|k, p| {
+            let done = match p.transfers.first() {
+                Some(t) if k.settle => ours_settled(t),
+                Some(t) => ledger::consumed(state, k.peer, t),
+                None => true,
+            };
+            let old = now_ms.saturating_sub(p.since_ms) > BATCH_LIFETIME_MS;
+            if old && !done {
+                warn!(peer = %k.peer, height = k.height, "giving up on a batch that never became provable");
+            }
+            !done && !old
+        });
+        let peers: Vec<ChainId> = self.relay.peer_headers.keys().copied().collect();
+        for peer in peers {
+            self.buffer_peer_headers(peer, &[]);
+        }
+    }
+
+    /// Collateral held per peer by inbound batches waiting for our next block.
+    pub(crate) fn batch_reserved(&self) -> std::collections::BTreeMap<ChainId, u128> {
+        let mut out = std::collections::BTreeMap::new();
+        for (k, p) in &self.relay.batches {
+            if !k.settle {
+                *out.entry(k.peer).or_insert(0u128) += p.amount;
+            }
+        }
+        out
+    }
+}
+
+/// What a batch body proves: its items' encodings, their indices and the proof, and
+/// which commitment they are proven against.
+type BatchItems<'a> = (
+    Vec<Vec<u8>>,
+    &'a [u32],
+    &'a distpos_proofs::multiproof::MultiProof,
+    Commitment,
+);
+
+fn body_items(body: &Body) -> Option<BatchItems<'_>> {
+    match body {
+        Body::InboundBatch {
+            transfers,
+            indices,
+            proof,
+            ..
+        } => Some((
+            transfers.iter().map(Transaction::encode).collect(),
+            indices,
+            proof,
+            Commitment::Transactions,
+        )),
+        Body::SettleBatch {
+            receipts,
+            indices,
+            proof,
+            ..
+        } => Some((
+            receipts.iter().map(|r| r.encode()).collect(),
+            indices,
+            proof,
+            Commitment::Receipts,
+        )),
+        _ => None,
+    }
+}
+
+/// The batch's multiproof against header `h` (whose signature is not checked here).
+fn cheap_proof_check(h: &SignedHeader, items: &Option<BatchItems<'_>>) -> Result<(), TxError> {
+    let Some((items, indices, proof, commitment)) = items else {
+        return Ok(());
+    };
+    let summary = Finalized {
+        height: h.header.height,
+        id: h.id(),
+        tx_root: h.header.tx_root,
+        tx_count: h.header.tx_count,
+        receipts_root: h.header.receipts_root,
+        timestamp_ms: h.header.timestamp_ms,
+    };
+    verify_batch(&summary, items, indices, proof, *commitment)
+        .map_err(|r| distpos_chain::ProofError::Rejected(r).into())
+}
+
+/// The height of the block that settled our transfer `t`, if it is settled.
+fn interchain_settled(node: &Node, t: &Hash32) -> Option<u64> {
+    distpos_chain::interchain::settled_record(&node.state, t)
+        .ok()
+        .flatten()
+        .map(|s| s.height)
+}
+
+#[cfg(test)]
+mod tests;

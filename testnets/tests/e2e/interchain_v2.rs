@@ -1,0 +1,191 @@
+//! End-to-end, interchain v2 (DESIGN §6.1): two chains of three producers relay in
+//! batches. A burst of transfers from one block of A travels as one `InboundBatch`
+//! system transaction on B (no per-transfer signature, no relayer nonce), what B's
+//! collateral cannot cover bounces, and the receipts settle on A as one `SettleBatch`:
+//! every transfer delivered or refunded once, supply holding on both chains.
+
+use crate::support::*;
+use distpos_chain::ChainParams;
+use distpos_gateway::{config::RelayProtocol, keyfile};
+use distpos_proofs::SecretKey;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_deliver_bounce_and_settle_both_ways() {
+    let _serial = crate::support::serial();
+    let v2 = RelayProtocol::V2;
+    let (a, b) = Net::start_pair_with(0xa2, 0xb2, 3, 500, ChainParams::default(), (v2, v2)).await;
+    let (ca, cb) = (a.chain, b.chain);
+    // B covers 1,000 of A's transfers; A covers 500 of B's.
+    deposit(&b, ca, 1_000).await;
+    deposit(&a, cb, 500).await;
+
+    let bob = keyfile::address(&SecretKey::from_seed(b"bob-v2"));
+    let alice = keyfile::address(&SecretKey::from_seed(b"alice-v2"));
+    let a_faucet = keyfile::address(&a.faucet);
+    let before = a.balance(0, &a_faucet).await;
+
+    // Ten transfers of 150 from A in quick succession: 1,500 against 1,000 of
+    // collateral, so some bounce (which ones depends on how blocks cut the burst).
+    let mut sent = Vec::new();
+    for _ in 0..10 {
+        sent.push(send_cross(&a, cb, bob, 150).await);
+    }
+    let mut delivered = 0u128;
+    for h in &sent {
+        let path = format!("/v1/txs/{h}");
+        a.wait_for(
+            &format!("transfer {h} settled or refunded"),
+            120,
+            || async {
+                matches!(
+                    a.try_get(0, &path).await,
+                    Ok((200, v)) if v["cross_chain"]["stage"] == "settled_delivered"
+                        || v["cross_chain"]["stage"] == "refunded"
+                )
+            },
+        )
+        .await;
+        if a.get(0, &path).await["cross_chain"]["stage"] == "settled_delivered" {
+            delivered += 150;
+        }
+    }
+    assert_eq!(delivered, 900, "six of 150 fit in 1,000; four bounce");
+    assert_eq!(b.balance(0, &bob).await, 900);
+    assert_eq!(
+        a.balance(0, &a_faucet).await,
+        before - 900 - 10,
+        "the delivered amounts and ten fees, once; the bounced ones refunded"
+    );
+    assert_eq!(int(&corr(&b, ca).await["collateral"]), 100);
+    assert_eq!(int(&corr(&a, cb).await["collateral"]), 500 + 900);
+
+    // B's blocks carry the transfers as system transactions: the inbound record
+    // names one `InboundBatch` for several transfers.
+    let inbound_txs: std::collections::BTreeSet<String> = {
+        let mut set = std::collections::BTreeSet::new();
+        for h in &sent {
+            let v = b.get(0, &format!("/v1/txs/{h}")).await;
+            set.insert(v["cross_chain"]["inbound"]["tx"].to_string());
+        }
+        set
+    };
+    assert!(
+        inbound_txs.len() < sent.len(),
+        "ten transfers came in fewer batches: {inbound_txs:?}"
+    );
+
+    // And back: B → A, one transfer.
+    let h = send_cross(&b, ca, alice, 77).await;
+    wait_stage(&b, &h, "settled_delivered", 120).await;
+    assert_eq!(a.balance(0, &alice).await, 77);
+
+    for net in [&a, &b] {
+        net.assert_supply_settled().await;
+    }
+}
+
+/// A chain still relaying with v1 and one relaying with v2 understand each other: each
+/// node accepts both, and receipts go back in the form their transfers came in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1_chain_and_a_v2_chain_exchange_transfers() {
+    let _serial = crate::support::serial();
+    let (a, b) = Net::start_pair_with(
+        0xa3,
+        0xb3,
+        1,
+        500,
+        ChainParams::default(),
+        (RelayProtocol::V1, RelayProtocol::V2),
+    )
+    .await;
+    let (ca, cb) = (a.chain, b.chain);
+    deposit(&b, ca, 1_000).await;
+    deposit(&a, cb, 1_000).await;
+    let bob = keyfile::address(&SecretKey::from_seed(b"bob-mixed"));
+    let alice = keyfile::address(&SecretKey::from_seed(b"alice-mixed"));
+    let h1 = send_cross(&a, cb, bob, 11).await;
+    let h2 = send_cross(&b, ca, alice, 22).await;
+    wait_stage(&a, &h1, "settled_delivered", 120).await;
+    wait_stage(&b, &h2, "settled_delivered", 120).await;
+    assert_eq!(b.balance(0, &bob).await, 11);
+    assert_eq!(a.balance(0, &alice).await, 22);
+    // A (v1) sent one `Inbound` transaction's worth; B (v2) a batch.
+    let on_b = b.get(0, &format!("/v1/txs/{h1}")).await;
+    let on_a = a.get(0, &format!("/v1/txs/{h2}")).await;
+    let inbound_tx = |v: &serde_json::Value| {
+        v["cross_chain"]["inbound"]["tx"]
+            .as_str()
+            .map(str::to_string)
+    };
+    let block_b = block_of(&b, &inbound_tx(&on_b).unwrap()).await;
+    let block_a = block_of(&a, &inbound_tx(&on_a).unwrap()).await;
+    let bodies = |blk: &serde_json::Value| blk["block"]["txs"].to_string();
+    assert!(
+        bodies(&block_b).contains("\"inbound\""),
+        "v1 on B: {}",
+        bodies(&block_b)
+    );
+    assert!(
+        bodies(&block_a).contains("\"inbound_batch\""),
+        "v2 on A: {}",
+        bodies(&block_a)
+    );
+    for net in [&a, &b] {
+        net.assert_supply_settled().await;
+    }
+}
+
+/// The block that includes transaction `tx` on `net`.
+async fn block_of(net: &Net, tx: &str) -> serde_json::Value {
+    let at = net.get(0, &format!("/v1/txs/{tx}")).await;
+    net.get(0, &format!("/v1/blocks/{}", at["height"])).await
+}
+
+/// One node of A relays to B at a time; when it is killed, the others take over what
+/// it left unfinished and every transfer still ends, once. (Four producers: with one
+/// of them down, ⌊2·4/3⌋+1 = 3 still finalise A's blocks.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_go_on_when_the_duty_holder_is_killed() {
+    let _serial = crate::support::serial();
+    let (mut a, b) = Net::start_pair(0xa6, 0xb6, 4, 500, ChainParams::default()).await;
+    let (ca, cb) = (a.chain, b.chain);
+    deposit(&b, ca, 10_000).await;
+    let path = format!("/v1/correspondents/{cb}");
+    let mut holders = Vec::new();
+    for i in 0..4 {
+        if a.get(i, &path).await["relay_duty"]["ours"] == true {
+            holders.push(i);
+        }
+    }
+    assert_eq!(holders.len(), 1, "exactly one node of A holds the duty");
+    let holder = holders[0];
+    a.nodes[holder].kill();
+    // Send through a node that keeps running.
+    let sender = (holder + 1) % 4;
+    let to = keyfile::address(&SecretKey::from_seed(b"duty recipient"));
+    let tx = a
+        .tx(
+            sender,
+            &a.faucet,
+            distpos_chain::Body::Transfer {
+                to: distpos_chain::QualifiedAddress::new(cb, to),
+                amount: 42,
+                memo: vec![],
+                deliver_by: 0,
+            },
+        )
+        .await;
+    let h = a.submit(sender, &tx).await;
+    let view = format!("/v1/txs/{h}");
+    a.wait_for(
+        "the transfer settled without its duty holder",
+        120,
+        || async {
+            matches!(a.try_get(sender, &view).await, Ok((200, v))
+            if v["cross_chain"]["stage"] == "settled_delivered")
+        },
+    )
+    .await;
+    assert_eq!(b.balance(0, &to).await, 42);
+    a.restart(holder).await;
+}
