@@ -111,6 +111,26 @@ fn inbound_batch(
 /// A change to an honest batch: its transfers, indices, proof and height.
 type Forgery<'a> = dyn Fn(&mut Vec<Transaction>, &mut Vec<u32>, &mut MultiProof, &mut u64) + 'a;
 
+/// `SettleBatch` of the receipts of `dest`'s block `height` at `at` (with every header
+/// of `dest` when `with_headers`).
+fn settle_batch(dest: &TestChain, height: u64, at: &[usize], with_headers: bool) -> Body {
+    Body::SettleBatch {
+        peer: dest.chain_id(),
+        headers: if with_headers {
+            dest.headers(1, dest.height())
+        } else {
+            vec![]
+        },
+        source_height: height,
+        receipts: at
+            .iter()
+            .map(|&i| dest.receipts[height as usize - 1][i].clone())
+            .collect(),
+        indices: at.iter().map(|&i| i as u32).collect(),
+        proof: prove_many(&receipt_leaves(dest, height), at).unwrap(),
+    }
+}
+
 fn deposit_for(b: &mut TestChain, of: ChainId, amount: u128) {
     deposit(b, of, amount);
 }
@@ -173,17 +193,7 @@ fn a_block_of_transfers_is_delivered_under_one_proof_and_settled_under_another()
 
     // A: one system transaction settles the three from B's receipt.
     let in_flight_before = corr(&a, b.chain_id());
-    let settle = system(
-        &a,
-        Body::SettleBatch {
-            peer: b.chain_id(),
-            headers: b.headers(1, b.height()),
-            source_height: hb,
-            receipts: vec![receipt],
-            indices: vec![0],
-            proof: prove_many(&receipt_leaves(&b, hb), &[0]).unwrap(),
-        },
-    );
+    let settle = system(&a, settle_batch(&b, hb, &[0], true));
     let built = produce_ok(&mut a, std::slice::from_ref(&settle));
     assert_eq!(
         built.applied.receipts[0].outcome,
@@ -204,17 +214,7 @@ fn a_block_of_transfers_is_delivered_under_one_proof_and_settled_under_another()
     assert_supplies(&a, &b);
 
     // Replayed, the settlement settles nothing and is refused whole.
-    let again = refused_system(
-        &mut a,
-        Body::SettleBatch {
-            peer: b.chain_id(),
-            headers: vec![],
-            source_height: hb,
-            receipts: vec![b.receipts[hb as usize - 1][0].clone()],
-            indices: vec![0],
-            proof: prove_many(&receipt_leaves(&b, hb), &[0]).unwrap(),
-        },
-    );
+    let again = refused_system(&mut a, settle_batch(&b, hb, &[0], false));
     assert!(matches!(again, TxError::NotInFlight(_)), "{again:?}");
 }
 
@@ -418,17 +418,7 @@ fn what_collateral_cannot_cover_bounces_in_order_and_is_refunded_once() {
     );
     assert_eq!(corr(&b, a.chain_id()), 5);
     let hb = b.height();
-    let settle = system(
-        &a,
-        Body::SettleBatch {
-            peer: b.chain_id(),
-            headers: b.headers(1, b.height()),
-            source_height: hb,
-            receipts: vec![receipt],
-            indices: vec![0],
-            proof: prove_many(&receipt_leaves(&b, hb), &[0]).unwrap(),
-        },
-    );
+    let settle = system(&a, settle_batch(&b, hb, &[0], true));
     produce_ok(&mut a, &[settle]);
     // Three transfers of 10, a local one of 1, four fees: the bounced 10 came back.
     assert_eq!(
@@ -444,17 +434,7 @@ fn only_receipts_of_batches_from_us_settle() {
     deposit_for(&mut b, a.chain_id(), 100);
     // A receipt of B that is no batch at all: B's deposit.
     let hd = b.height();
-    let e = refused_system(
-        &mut a,
-        Body::SettleBatch {
-            peer: b.chain_id(),
-            headers: b.headers(1, b.height()),
-            source_height: hd,
-            receipts: vec![b.receipts[hd as usize - 1][0].clone()],
-            indices: vec![0],
-            proof: prove_many(&receipt_leaves(&b, hd), &[0]).unwrap(),
-        },
-    );
+    let e = refused_system(&mut a, settle_batch(&b, hd, &[0], true));
     assert!(matches!(e, TxError::BadProof(_)), "{e:?}");
     // A receipt claimed against the wrong commitment (its leaf is not in receipts).
     let bogus = Receipt {

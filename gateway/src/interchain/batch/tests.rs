@@ -184,3 +184,114 @@ fn what_a_peer_can_make_us_hold_is_bounded() {
         MAX_BUFFERED_HEADERS
     );
 }
+
+/// The source side: B's batch receipts settle A's transfers in A's block, and A says
+/// `already_settled` only once that block is irreversible (3 producers: it is not at
+/// once), so B keeps its receipts due until then.
+#[test]
+fn batch_receipts_settle_and_are_final_only_once_irreversible() {
+    let (mut a, mut b) = peer_pair(0xaa, 0xba, 3, 2, dev());
+    let dep = b.tx(
+        &b.users[1].clone(),
+        1,
+        Body::DepositCollateral {
+            peer: a.chain_id(),
+            amount: 1_000,
+        },
+    );
+    b.produce(&[dep]).unwrap();
+    let to = QualifiedAddress {
+        chain: b.chain_id(),
+        address: address_of(&b.users[0]),
+    };
+    let sent = a.tx(
+        &a.users[0].clone(),
+        1,
+        Body::Transfer {
+            to,
+            amount: 9,
+            memo: vec![],
+            deliver_by: 0,
+        },
+    );
+    a.produce(std::slice::from_ref(&sent)).unwrap();
+    let ha = a.height();
+    while a.lib() < ha {
+        a.produce_empty(1).unwrap();
+    }
+    // B delivers it in a batch (built by B's producer directly).
+    let leaves: Vec<_> = a.blocks[ha as usize - 1]
+        .txs
+        .iter()
+        .map(|t| leaf_hash(&t.encode()))
+        .collect();
+    let body = Body::InboundBatch {
+        peer: a.chain_id(),
+        headers: a.headers(1, a.height()),
+        source_height: ha,
+        transfers: vec![sent.clone()],
+        indices: vec![0],
+        proof: prove_many(&leaves, &[0]).unwrap(),
+    };
+    let key = b.signer_for_slot(b.next_slot(0)).unwrap();
+    let tx = b.unsigned(0, 0, body).sign(&key);
+    b.produce(&[tx]).unwrap();
+    let hb = b.height();
+    while b.lib() < hb {
+        b.produce_empty(1).unwrap();
+    }
+    let receipts = &b.receipts[hb as usize - 1];
+    let r_leaves: Vec<_> = receipts.iter().map(|r| leaf_hash(&r.encode())).collect();
+    let batch = BatchReceipts {
+        receipt_chain: b.chain_id(),
+        height: hb,
+        receipts: vec![receipts[0].clone()],
+        indices: vec![0],
+        proof: prove_many(&r_leaves, &[0]).unwrap(),
+        headers: b.headers(1, b.height()),
+    };
+
+    // A node of A (producing with each scheduled key in turn) holds it and settles.
+    let mut node = Node::open(
+        a.genesis.clone(),
+        Store::in_memory(),
+        None,
+        1_000,
+        Metrics::new(),
+    )
+    .unwrap();
+    for blk in &a.blocks {
+        node.on_block(blk.clone(), blk.header.header.timestamp_ms)
+            .unwrap();
+    }
+    let ack = node
+        .handle_batch_receipts(batch.clone(), a.head_time())
+        .unwrap();
+    assert_eq!(ack.status, AckStatus::Accepted, "{ack:?}");
+    let produce = |node: &mut Node| {
+        let slot = node.consensus().unwrap().slot + 1;
+        let want = *node.consensus().unwrap().scheduled_producer(slot).unwrap();
+        node.key = a.producers.iter().find(|k| k.public_key() == want).cloned();
+        let time = node.rules.clock.slot_start(slot);
+        node.produce(slot, time, None).unwrap().expect("scheduled");
+        time
+    };
+    let t = produce(&mut node);
+    let settled = distpos_chain::interchain::settled_record(&node.state, &sent.hash())
+        .unwrap()
+        .expect("settled by the batch");
+    assert!(settled.delivered);
+    assert!(node.consensus().unwrap().lib < settled.height);
+    let ack = node.handle_batch_receipts(batch.clone(), t).unwrap();
+    assert_eq!(
+        ack.status,
+        AckStatus::Accepted,
+        "settled above our LIB: not final yet"
+    );
+    let mut t = t;
+    while node.consensus().unwrap().lib < settled.height {
+        t = produce(&mut node);
+    }
+    let ack = node.handle_batch_receipts(batch, t).unwrap();
+    assert_eq!(ack.status, AckStatus::AlreadySettled);
+}
