@@ -69,6 +69,19 @@ impl Node {
             .filter(|h| ledger::consumed(&self.state, peer, h))
             .count();
         if consumed > 0 && consumed == hashes.len() {
+            // A forged proof is refused even for transfers consumed already (checked
+            // against the irreversible header we keep: no signature to verify).
+            if let Ok(Some(header)) = ledger::peer_header(&self.state, peer, d.height) {
+                let items: Vec<Vec<u8>> = d.transfers.iter().map(Transaction::encode).collect();
+                verify_batch(
+                    &header,
+                    &items,
+                    &d.indices,
+                    &d.proof,
+                    Commitment::Transactions,
+                )
+                .map_err(|r| TxError::from(distpos_chain::ProofError::Rejected(r)))?;
+            }
             return Ok(ack(AckStatus::AlreadyConsumed, None));
         }
         if consumed > 0 {

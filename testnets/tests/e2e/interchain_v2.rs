@@ -189,3 +189,84 @@ async fn deliveries_go_on_when_the_duty_holder_is_killed() {
     assert_eq!(b.balance(0, &to).await, 42);
     a.restart(holder).await;
 }
+
+/// What anyone can post to the v2 relay route: a replayed batch is answered
+/// `already_consumed` and changes nothing, a forged one is refused (400), one for a
+/// block not seen yet waits (202 pending) and is never admitted, garbage is a 4xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_forged_and_premature_batches_are_not_admitted() {
+    use serde_json::json;
+    let _serial = crate::support::serial();
+    let (a, b) = Net::start_pair(0xa8, 0xb8, 1, 500, ChainParams::default()).await;
+    let (ca, cb) = (a.chain, b.chain);
+    deposit(&b, ca, 1_000).await;
+    let bob = keyfile::address(&SecretKey::from_seed(b"bob-adversarial"));
+    let h = send_cross(&a, cb, bob, 100).await;
+    let st = wait_stage(&a, &h, "settled_delivered", 120).await;
+    assert_eq!(b.balance(0, &bob).await, 100);
+    let batch = st["cross_chain"]["relay"]["payload"]["delivery_batch"].clone();
+    assert!(batch.is_object(), "the item carries the batch: {st}");
+    let route = "/v1/relay/v2/deliveries";
+
+    // The same batch five times at once: consumed once already.
+    let post = |_: usize| b.post(0, route, &batch);
+    let (r0, r1, r2, r3, r4) = tokio::join!(post(0), post(1), post(2), post(3), post(4));
+    for (s, ack) in [r0, r1, r2, r3, r4] {
+        assert_eq!(
+            (s, ack["status"].as_str()),
+            (200, Some("already_consumed")),
+            "{ack}"
+        );
+    }
+    // A transfer's amount changed: not the transaction the block holds.
+    let mut forged = batch.clone();
+    forged["transfers"][0]["body"]["transfer"]["amount"] = json!("1000000");
+    let (s, v) = b.post(0, route, &forged).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("bad_proof")),
+        "{v}"
+    );
+    // Claimed at another index.
+    let mut forged = batch.clone();
+    forged["indices"][0] = json!(forged["indices"][0].as_u64().unwrap() + 1);
+    let (s, v) = b.post(0, route, &forged).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("bad_proof")),
+        "{v}"
+    );
+    // From a chain that is not a peer.
+    let mut forged = batch.clone();
+    forged["source_chain"] = json!("c0ffee");
+    let (s, v) = b.post(0, route, &forged).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("unknown_peer")),
+        "{v}"
+    );
+    // One index too few.
+    let mut forged = batch.clone();
+    forged["indices"] = json!([]);
+    let (s, v) = b.post(0, route, &forged).await;
+    assert_eq!(s, 400, "{v}");
+    // Garbage.
+    let (s, v) = b.post(0, route, &json!({"source_chain": "a8"})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("invalid_json")),
+        "{v}"
+    );
+    // A made-up transfer for a block far beyond what B has seen of A: it waits (held
+    // within a per-peer bound), costs a look-up, and is never admitted (its proof
+    // cannot hold against the real block later).
+    let mut premature = batch.clone();
+    premature["transfers"][0]["body"]["transfer"]["amount"] = json!("777");
+    premature["height"] = json!(1_000_000);
+    let (s, v) = b.post(0, route, &premature).await;
+    assert_eq!((s, v["status"].as_str()), (202, Some("pending")), "{v}");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(b.balance(0, &bob).await, 100, "nothing changed");
+    assert_eq!(int(&corr(&b, ca).await["collateral"]), 900);
+    b.assert_supply_settled().await;
+}
