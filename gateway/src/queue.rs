@@ -416,6 +416,29 @@ impl OutboundQueue {
         }
     }
 
+    /// At most `limit` items with an id after `after` (from the first when `None`), in
+    /// id order: a page of the listing.
+    pub fn page(&self, after: Option<&str>, limit: usize) -> Result<Vec<QueueItem>, StoreError> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(id) => Bound::Excluded(Self::key(id)),
+            None => Bound::Included(ITEM.to_vec()),
+        };
+        let mut out = Vec::new();
+        for kv in self
+            .tree
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .take(limit)
+        {
+            let (k, v) = kv?;
+            if !k.starts_with(ITEM) {
+                break;
+            }
+            out.push(Self::decode(&k, &v)?);
+        }
+        Ok(out)
+    }
+
     /// Every item, in id order.
     pub fn list(&self) -> Result<Vec<QueueItem>, StoreError> {
         let mut out = Vec::new();
@@ -672,6 +695,28 @@ mod tests {
             .collect();
         q.enqueue(&items, 1).unwrap();
         assert_eq!(q.due(0, 2).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_listing_comes_a_page_at_a_time_in_id_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let q = OutboundQueue::open(&db).unwrap();
+        let items: Vec<_> = (1..=5)
+            .map(|n| QueueItem::delivery(delivery(n), ChainId(0xb), 0))
+            .collect();
+        q.enqueue(&items, 1).unwrap();
+        let mut ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+        ids.sort();
+        let first = q.page(None, 2).unwrap();
+        assert_eq!(
+            first.iter().map(|i| &i.id).collect::<Vec<_>>(),
+            vec![&ids[0], &ids[1]]
+        );
+        let rest = q.page(Some(&ids[1]), 10).unwrap();
+        assert_eq!(rest.len(), 3);
+        assert_eq!(rest[0].id, ids[2]);
+        assert!(q.page(Some(&ids[4]), 10).unwrap().is_empty());
     }
 
     #[test]

@@ -24,12 +24,17 @@ fn node() -> (Router, tempfile::TempDir) {
     let chain = TestChain::new(0xa91, 1, 1, TestChain::dev_params());
     let genesis = dir.path().join("genesis.json");
     std::fs::write(&genesis, serde_json::to_string(&chain.genesis).unwrap()).unwrap();
-    let config = NodeConfig {
+    let mut config = NodeConfig {
         data_dir: dir.path().join("data"),
         genesis,
         api_token: Some(TOKEN.into()),
         ..Default::default()
     };
+    config.routing.dns = Some(distpos_routing::DnsConfig {
+        zone: "chains.invalid".into(),
+        resolver: "127.0.0.1:9".parse().unwrap(),
+        timeout_ms: 200,
+    });
     let state = runtime::open(config).unwrap();
     (api::app(state), dir)
 }
@@ -91,6 +96,12 @@ async fn chain_views_answer_and_refuse_bad_paths() {
     ] {
         assert_client_error(&call(&app, get(path)).await, status, path);
     }
+    // Not a peer and no configured route: a 404, and no DNS look-up (the node's DNS
+    // counter stays at zero; the resolver configured here does not even exist).
+    let (s404, v) = call(&app, get("/v1/routes/c0ffee")).await;
+    assert_eq!(s404, StatusCode::NOT_FOUND, "{v}");
+    let (_, routes) = call(&app, get("/v1/routes")).await;
+    assert_eq!(routes["dns"]["lookups"], 0, "{routes}");
     let wrong_method = Request::delete("/v1/status").body(Body::empty()).unwrap();
     assert_client_error(
         &call(&app, wrong_method).await,
@@ -211,6 +222,29 @@ async fn operator_routes_need_the_token() {
         StatusCode::NOT_FOUND,
         "queue action on an unknown item",
     );
+    // The queue listing is the operator's too, a page at a time.
+    let list = |auth: Option<&str>, query: &str| {
+        let mut b = Request::get(format!("/v1/relay/queue{query}"));
+        if let Some(a) = auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    assert_client_error(
+        &call(&app, list(None, "")).await,
+        StatusCode::UNAUTHORIZED,
+        "queue listing without a token",
+    );
+    let bearer = format!("Bearer {TOKEN}");
+    assert_client_error(
+        &call(&app, list(Some(&bearer), "?limit=lots")).await,
+        StatusCode::BAD_REQUEST,
+        "queue listing with a bad limit",
+    );
+    let (s, v) = call(&app, list(Some(&bearer), "?limit=5")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["items"], serde_json::json!([]), "{v}");
+    assert!(v["next"].is_null(), "{v}");
 }
 
 #[tokio::test]

@@ -447,7 +447,7 @@ async fn a_static_route_wins_over_dns() {
         static_routes: [(
             "e2e4".to_owned(),
             vec![StaticEndpoint {
-                url: "https://static.example:443".into(),
+                url: "http://static.example:7700".into(),
                 priority: 10,
                 weight: 1,
             }],
@@ -462,6 +462,6 @@ async fn a_static_route_wins_over_dns() {
     };
     let table = RouteTable::new(US, &config).unwrap();
     let got = table.resolve(E2E4, Some(Hash32([9; 32])), 0).await.unwrap();
-    assert_eq!(urls(&got), ["https://static.example:443"]);
+    assert_eq!(urls(&got), ["http://static.example:7700"]);
     assert_eq!(table.dns_stats().lookups, 0);
 }

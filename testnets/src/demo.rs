@@ -155,7 +155,7 @@ async fn scenario(dir: &Path, base_port: u16, keep_running: bool) -> anyhow::Res
         "   curl {ub}/v1/txs/{}      # the same transfer, as the destination saw it",
         t1.0
     );
-    say!("   curl {ua}/v1/relay/queue");
+    say!("   curl -H 'Authorization: Bearer <api_token of node-0.toml>' {ua}/v1/relay/queue");
     say!("   curl {ua}/metrics");
     say!(
         "   faucet keys: {} and {}",

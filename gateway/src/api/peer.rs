@@ -260,9 +260,37 @@ async fn post_receipt_batch(
     ))
 }
 
-async fn get_queue(State(s): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
-    let items = s.queue.list().map_err(ApiError::internal)?;
-    Ok(Json(serde_json::json!({ "items": items })))
+/// Most items in one page of `GET /v1/relay/queue`.
+const MAX_QUEUE_PAGE: usize = 1_000;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueuePage {
+    /// List the items after this id.
+    after: Option<String>,
+    /// At most this many (default 100, at most 1,000).
+    limit: Option<usize>,
+}
+
+/// `GET /v1/relay/queue?after=&limit=` (operator): the outbound queue, a page at a
+/// time, with the id to continue after.
+async fn get_queue(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<QueuePage>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_operator(&s, &headers)?;
+    let axum::extract::Query(q) =
+        query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let limit = q.limit.unwrap_or(100).clamp(1, MAX_QUEUE_PAGE);
+    let items = s
+        .queue
+        .page(q.after.as_deref(), limit)
+        .map_err(ApiError::internal)?;
+    let next = (items.len() == limit)
+        .then(|| items.last().map(|i| i.id.clone()))
+        .flatten();
+    Ok(Json(serde_json::json!({ "items": items, "next": next })))
 }
 
 async fn post_queue_action(
@@ -322,6 +350,14 @@ async fn get_route(
         .ok()
         .flatten()
         .map(|p| p.registration.identity);
+    // DNS is asked only for chains we deal with (a registered peer, or one with a
+    // configured route): anyone may call this, and any chain id would otherwise fill
+    // the cache.
+    if identity.is_none() && s.routes.snapshot_chain(chain, s.clock.now_ms()).is_none() {
+        return Err(ApiError::not_found(format!(
+            "chain {chain} is not a registered peer and has no configured route"
+        )));
+    }
     let resolved = s.routes.resolve(chain, identity, s.clock.now_ms()).await;
     let view = s.routes.snapshot_chain(chain, s.clock.now_ms());
     match (resolved, view) {

@@ -132,10 +132,10 @@ async fn static_route_never_queries_dns() {
 async fn override_beats_static_until_cleared() {
     let table = table_with(&[("beef", vec![ep("http://static:1", 10, 1)])], None);
     table
-        .set_override(BEEF, vec![ep("https://override:1", 10, 1)])
+        .set_override(BEEF, vec![ep("http://override:1", 10, 1)])
         .unwrap();
     let got = table.resolve(BEEF, None, 0).await.unwrap();
-    assert_eq!(urls(&got), ["https://override:1"]);
+    assert_eq!(urls(&got), ["http://override:1"]);
     assert_eq!(got[0].source, RouteSource::Override);
     assert!(table.clear_override(BEEF));
     assert!(!table.clear_override(BEEF));

@@ -442,7 +442,7 @@ async fn duplicate(
     let Some(token) = token else { return 0 };
     let queue = match http
         .0
-        .get(format!("{url}/v1/relay/queue"))
+        .get(format!("{url}/v1/relay/queue?limit=1000"))
         .bearer_auth(token)
         .send()
         .await
