@@ -104,6 +104,7 @@ impl Node {
             settle: false,
             height: d.height,
             first_index: d.indices.first().copied().unwrap_or(0),
+            digest: claim_digest(&d.indices, &hashes),
         };
         let body = Body::InboundBatch {
             peer,
@@ -158,11 +159,17 @@ impl Node {
                 )
             });
         }
+        let receipt_hashes: Vec<Hash32> = r
+            .receipts
+            .iter()
+            .map(|rc| distpos_proofs::sha256(&rc.encode()))
+            .collect();
         let key = BatchKey {
             peer,
             settle: true,
             height: r.height,
             first_index: r.indices.first().copied().unwrap_or(0),
+            digest: claim_digest(&r.indices, &receipt_hashes),
         };
         let body = Body::SettleBatch {
             peer,
@@ -388,11 +395,13 @@ impl Node {
                     settle: false,
                     height: 0,
                     first_index: 0,
+                    digest: Hash32::ZERO,
                 }..=BatchKey {
                     peer,
                     settle: true,
                     height: u64::MAX,
                     first_index: u32::MAX,
+                    digest: Hash32([0xff; 32]),
                 },
             ) {
                 if out.len() >= MAX_SYSTEM_TXS_PER_BLOCK {
@@ -466,6 +475,18 @@ impl Node {
         }
         out
     }
+}
+
+/// Hash of a batch's claim: its indices and the hashes of its items.
+fn claim_digest(indices: &[u32], items: &[Hash32]) -> Hash32 {
+    let mut bytes = Vec::with_capacity(indices.len() * 4 + items.len() * 32);
+    for i in indices {
+        bytes.extend_from_slice(&i.to_be_bytes());
+    }
+    for h in items {
+        bytes.extend_from_slice(&h.0);
+    }
+    distpos_proofs::hash_domain(b"DISTPOS/BATCH-CLAIM/v1", &[&bytes])
 }
 
 /// What a batch body proves: its items' encodings, their indices and the proof, and

@@ -41,7 +41,8 @@ pub struct RelayState {
 }
 
 /// A batch's place: peer chain, kind (inbound transfers or settlements), the peer's
-/// block, and the first index (a block's transfers may come in several chunks).
+/// block, the first index (a block's transfers may come in several chunks), and what
+/// it claims.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct BatchKey {
     /// The peer chain.
@@ -52,6 +53,9 @@ pub struct BatchKey {
     pub height: u64,
     /// The first index of the batch in that block.
     pub first_index: u32,
+    /// Hash of what the batch claims (its indices and items): a forged batch claiming
+    /// the same place never stands in for the real one.
+    pub digest: Hash32,
 }
 
 /// A v2 batch held until a block of ours includes it.

@@ -295,3 +295,40 @@ fn batch_receipts_settle_and_are_final_only_once_irreversible() {
     let ack = node.handle_batch_receipts(batch, t).unwrap();
     assert_eq!(ack.status, AckStatus::AlreadySettled);
 }
+
+#[test]
+fn a_forged_claim_at_the_same_place_does_not_shadow_the_real_batch() {
+    let (a, b, d) = setup(&[5, 6]);
+    let mut node = node_of(&b);
+    let now = b.head_time();
+    // Before B has any header of A: a made-up batch claiming the same block and index.
+    let mut forged = d.clone();
+    forged.transfers[0] = {
+        let mut t = forged.transfers[0].clone();
+        t.nonce += 100;
+        t
+    };
+    assert_eq!(
+        node.handle_batch_delivery(forged, now).unwrap().status,
+        AckStatus::Pending
+    );
+    // The real one is held beside it, and the next block applies the real one.
+    assert_eq!(
+        node.handle_batch_delivery(d.clone(), now).unwrap().status,
+        AckStatus::Pending
+    );
+    assert_eq!(node.relay.batches.len(), 2);
+    node.buffer_peer_headers(a.chain_id(), &a.headers(1, a.height()));
+    let slot = b.next_slot(0);
+    node.produce(slot, b.slot_time(slot), None)
+        .unwrap()
+        .expect("our slot");
+    assert!(d
+        .transfers
+        .iter()
+        .all(|t| ledger::consumed(&node.state, a.chain_id(), &t.hash())));
+    assert!(
+        node.relay.batches.is_empty(),
+        "the forged one was refused by the block"
+    );
+}
