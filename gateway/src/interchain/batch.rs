@@ -30,6 +30,9 @@ pub const MAX_PENDING_BATCHES_PER_PEER: usize = 256;
 pub const MAX_BUFFERED_HEADERS: usize = distpos_chain::tx::MAX_PEER_HEADERS;
 /// Most system transactions in one of our blocks.
 pub const MAX_SYSTEM_TXS_PER_BLOCK: usize = 64;
+/// Most transfers carried by the batches of one of our blocks (a block stays a few
+/// MiB, well within what this chain's nodes accept from each other).
+pub const MAX_BATCH_ITEMS_PER_BLOCK: usize = 20_000;
 /// A light client this many headers behind what we hold gets a run even when no
 /// batch waits (it stays close to its peer, and a later batch waits for one block).
 pub const LAG_WORTH_A_RUN: u64 = 64;
@@ -383,6 +386,7 @@ impl Node {
                 .map(|(p, _)| *p),
         );
         let mut out = Vec::new();
+        let mut items = 0usize;
         for peer in peers {
             let run = self.header_run(peer);
             if !run.is_empty() {
@@ -404,9 +408,12 @@ impl Node {
                     digest: Hash32([0xff; 32]),
                 },
             ) {
-                if out.len() >= MAX_SYSTEM_TXS_PER_BLOCK {
+                if out.len() >= MAX_SYSTEM_TXS_PER_BLOCK
+                    || items + p.transfers.len() > MAX_BATCH_ITEMS_PER_BLOCK
+                {
                     return out;
                 }
+                items += p.transfers.len();
                 let (tx, check) = sign(p.body.clone());
                 out.push((tx, check, SystemItem::Batch(*k)));
             }
