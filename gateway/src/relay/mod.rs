@@ -238,10 +238,11 @@ async fn send_loop(shared: Arc<AppState>) {
         let takeover_at = send_due(&shared, &peers).await;
         let now = shared.clock.now_ms();
         // Items left for their duty holder are due in the schedule but ours only at
-        // `takeover_at`: wait for that, not for them.
+        // `takeover_at`: wait for that, not for them. Anything else still due (more
+        // than one round's worth) goes again at once.
         let at = match shared.queue.next_due_ms() {
             Some(at) if at > now => Some(takeover_at.map_or(at, |t| t.min(at))),
-            Some(_) => takeover_at,
+            Some(_) => takeover_at.or(Some(now)),
             None => None,
         };
         let wait = at
