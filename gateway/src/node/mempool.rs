@@ -34,12 +34,27 @@ pub enum MempoolError {
     },
 }
 
+/// What a transaction takes from its sender's balance: its fee and any amount it
+/// moves out (a transfer, a stake, a collateral deposit).
+pub fn debit_of(tx: &Transaction) -> u128 {
+    use distpos_chain::Body;
+    let moved = match &tx.body {
+        Body::Transfer { amount, .. }
+        | Body::Stake { amount }
+        | Body::DepositCollateral { amount, .. } => *amount,
+        _ => 0,
+    };
+    tx.fee.saturating_add(moved)
+}
+
 /// Pending transactions.
 #[derive(Debug)]
 pub struct Mempool {
     max_txs: usize,
     by_hash: HashMap<Hash32, Entry>,
     by_sender: BTreeMap<Address, BTreeMap<u64, Hash32>>,
+    /// What each sender's pending transactions take from its balance, in total.
+    debits: HashMap<Address, u128>,
     next_seq: u64,
     index: MempoolIndex,
 }
@@ -110,6 +125,7 @@ impl Mempool {
             max_txs,
             by_hash: HashMap::new(),
             by_sender: BTreeMap::new(),
+            debits: HashMap::new(),
             next_seq: 0,
             index: MempoolIndex::default(),
         }
@@ -149,6 +165,20 @@ impl Mempool {
             .and_then(|q| q.keys().next_back().copied())
             .unwrap_or(0);
         last.max(account_nonce) + 1
+    }
+
+    /// What `sender`'s pending transactions take from its balance (fees and the
+    /// amounts they move out), leaving out the one with nonce `except` (which a
+    /// newcomer with that nonce would replace).
+    pub fn pending_debit(&self, sender: &Address, except: u64) -> u128 {
+        let total = self.debits.get(sender).copied().unwrap_or(0);
+        let replaced = self
+            .by_sender
+            .get(sender)
+            .and_then(|q| q.get(&except))
+            .and_then(|h| self.by_hash.get(h))
+            .map_or(0, |e| debit_of(&e.tx));
+        total.saturating_sub(replaced)
     }
 
     /// Adds a validated transaction. Returns `false` if it was already pending.
@@ -193,6 +223,8 @@ impl Mempool {
             .entry(sender)
             .or_default()
             .insert(tx.nonce, hash);
+        let debit = self.debits.entry(sender).or_default();
+        *debit = debit.saturating_add(debit_of(&tx));
         self.by_hash.insert(hash, Entry { tx, sender, seq });
         self.index.added(hash, sender);
         Ok(true)
@@ -202,6 +234,12 @@ impl Mempool {
     pub fn remove(&mut self, hash: &Hash32) {
         if let Some(e) = self.by_hash.remove(hash) {
             self.index.removed(hash, &e.sender);
+            if let Some(d) = self.debits.get_mut(&e.sender) {
+                *d = d.saturating_sub(debit_of(&e.tx));
+                if *d == 0 {
+                    self.debits.remove(&e.sender);
+                }
+            }
             if let Some(m) = self.by_sender.get_mut(&e.sender) {
                 // One entry per (sender, nonce): removal is a lookup, not a scan
                 // (a sender with tens of thousands pending must not cost n² per block).

@@ -346,10 +346,24 @@ impl Node {
                 // fine (up to one past the last pending nonce: a gap left by a dropped
                 // transaction may be filled, and nothing further ahead is held); the
                 // body is checked in full either way.
-                let account_nonce = ledger::account(&self.state, &check.sender)?.nonce;
+                let account = ledger::account(&self.state, &check.sender)?;
+                let account_nonce = account.nonce;
                 let slack =
                     self.mempool.next_nonce_of(&check.sender, account_nonce) - account_nonce - 1;
                 validator.validate(&tx, &check, slack)?;
+                // What the sender's pending transactions take counts too: a balance
+                // that covers one transfer does not admit a hundred.
+                let need = self
+                    .mempool
+                    .pending_debit(&check.sender, tx.nonce)
+                    .saturating_add(mempool::debit_of(&tx));
+                if need > account.balance {
+                    return Err(TxError::InsufficientFunds {
+                        need,
+                        have: account.balance,
+                    }
+                    .into());
+                }
                 let new = self.mempool.insert(tx, hash, check.sender)?;
                 Ok((hash, new))
             })();

@@ -354,3 +354,31 @@ fn the_store_in_memory_and_the_one_on_disk_keep_the_same_chain() {
         );
     }
 }
+
+#[test]
+fn pending_transactions_count_against_the_balance() {
+    let mut chain = TestChain::new(A, 1, 2, dev());
+    let mut node = node_of(&chain, None);
+    let now = chain.slot_time(1);
+    let sender = chain.users[0].clone();
+    let balance = ledger::account(&node.state, &address_of(&sender))
+        .unwrap()
+        .balance;
+    let to = QualifiedAddress::local(address_of(&chain.users[1]));
+    // Half the balance (minus its fee) fits once...
+    let half = balance / 2 - 1;
+    let first = chain.tx(&sender, 1, transfer(to, half));
+    submit(&mut node, first, now).unwrap();
+    let second = chain.tx(&sender, 1, transfer(to, half));
+    submit(&mut node, second, now).unwrap();
+    // ...and a third, each affordable alone, no longer.
+    let third = chain.tx(&sender, 1, transfer(to, half));
+    assert!(
+        matches!(
+            submit(&mut node, third, now),
+            Err(NodeError::Tx(TxError::InsufficientFunds { .. }))
+        ),
+        "the two pending transfers count"
+    );
+    assert_eq!(node.mempool.len(), 2);
+}
