@@ -524,6 +524,18 @@ impl OutboundQueue {
 mod tests {
     use super::*;
 
+    /// A queue in a temporary folder holding five deliveries to chain `b`.
+    fn five_queued() -> (tempfile::TempDir, OutboundQueue, Vec<QueueItem>) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let q = OutboundQueue::open(&db).unwrap();
+        let items: Vec<_> = (1..=5)
+            .map(|n| QueueItem::delivery(delivery(n), ChainId(0xb), 0))
+            .collect();
+        q.enqueue(&items, 1).unwrap();
+        (dir, q, items)
+    }
+
     /// Opens a sled database again after the test dropped it: sled's background
     /// flusher may hold the file lock a moment longer than the handle lives.
     fn reopen(path: &std::path::Path) -> sled::Db {
@@ -687,25 +699,13 @@ mod tests {
 
     #[test]
     fn per_destination_limit() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
-        let q = OutboundQueue::open(&db).unwrap();
-        let items: Vec<_> = (1..=5)
-            .map(|n| QueueItem::delivery(delivery(n), ChainId(0xb), 0))
-            .collect();
-        q.enqueue(&items, 1).unwrap();
+        let (_dir, q, _) = five_queued();
         assert_eq!(q.due(0, 2).unwrap().len(), 2);
     }
 
     #[test]
     fn the_listing_comes_a_page_at_a_time_in_id_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
-        let q = OutboundQueue::open(&db).unwrap();
-        let items: Vec<_> = (1..=5)
-            .map(|n| QueueItem::delivery(delivery(n), ChainId(0xb), 0))
-            .collect();
-        q.enqueue(&items, 1).unwrap();
+        let (_dir, q, items) = five_queued();
         let mut ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
         ids.sort();
         let first = q.page(None, 2).unwrap();

@@ -82,7 +82,8 @@ pub struct Finalized {
 }
 
 impl Finalized {
-    fn of(h: &SignedHeader) -> Self {
+    /// The summary of a signed header (its signature is not checked here).
+    pub fn of(h: &SignedHeader) -> Self {
         let x = &h.header;
         Finalized {
             height: x.height,

@@ -317,6 +317,28 @@ impl Node {
         }
     }
 
+    /// The height and id of the last header of `peer` that extends our light client's
+    /// head without a gap, through the headers we hold (the head itself if none):
+    /// where header sync goes on from. Headers sent along with batches may sit above a
+    /// gap, and resuming after the highest one held would never fill it.
+    pub fn held_run_tip(&self, peer: ChainId) -> (u64, Hash32) {
+        let Ok(Some(record)) = ledger::peer(&self.state, peer) else {
+            return (0, Hash32::ZERO);
+        };
+        let lc = &record.light_client;
+        let (mut at, mut prev) = (lc.head(), lc.head_id());
+        if let Some(held) = self.relay.peer_headers.get(&peer) {
+            while let Some(h) = held.get(&(at + 1)) {
+                if h.header.prev_id != prev {
+                    break;
+                }
+                prev = h.id();
+                at += 1;
+            }
+        }
+        (at, prev)
+    }
+
     /// The run of `peer`'s headers that extends our light client: from its head if
     /// the held headers connect there, else from its checkpoint (another branch).
     pub fn header_run(&self, peer: ChainId) -> Vec<SignedHeader> {
@@ -538,15 +560,7 @@ fn cheap_proof_check(h: &SignedHeader, items: &Option<BatchItems<'_>>) -> Result
     let Some((items, indices, proof, commitment)) = items else {
         return Ok(());
     };
-    let summary = Finalized {
-        height: h.header.height,
-        id: h.id(),
-        tx_root: h.header.tx_root,
-        tx_count: h.header.tx_count,
-        receipts_root: h.header.receipts_root,
-        timestamp_ms: h.header.timestamp_ms,
-    };
-    verify_batch(&summary, items, indices, proof, *commitment)
+    verify_batch(&Finalized::of(h), items, indices, proof, *commitment)
         .map_err(|r| distpos_chain::ProofError::Rejected(r).into())
 }
 

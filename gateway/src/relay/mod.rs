@@ -189,10 +189,18 @@ fn scan_blocks(
                 let Some(proof) = multiproof::prove_many(&tx_leaves, chunk) else {
                     continue;
                 };
+                // Receipts and transactions pair one to one in a stored block.
+                let Some(transfers) = chunk
+                    .iter()
+                    .map(|&i| block.txs.get(i).cloned())
+                    .collect::<Option<Vec<_>>>()
+                else {
+                    continue;
+                };
                 let d = BatchDelivery {
                     source_chain: ours,
                     height: h,
-                    transfers: chunk.iter().map(|&i| block.txs[i].clone()).collect(),
+                    transfers,
                     indices: chunk.iter().map(|&i| i as u32).collect(),
                     proof,
                     headers: hint.clone(),
@@ -211,7 +219,10 @@ fn scan_blocks(
             let r = BatchReceipts {
                 receipt_chain: ours,
                 height: h,
-                receipts: at.iter().map(|&i| receipts[i].clone()).collect(),
+                receipts: at
+                    .iter()
+                    .filter_map(|&i| receipts.get(i).cloned())
+                    .collect(),
                 indices: at.iter().map(|&i| i as u32).collect(),
                 proof,
                 headers: hint.clone(),
@@ -608,33 +619,29 @@ async fn header_loop(shared: Arc<AppState>) {
                     distpos_proofs::codec::decode_canonical::<ledger::PeerChain>(v).ok()
                 })
                 .filter(|p| !(submit && node.headers_pending(p.registration.chain)))
-                // Nothing more is held once the buffer is full (the next block takes
-                // a run of it first).
-                .filter(|p| {
-                    node.relay
-                        .peer_headers
-                        .get(&p.registration.chain)
-                        .is_none_or(|b| b.len() < crate::interchain::batch::MAX_BUFFERED_HEADERS)
-                })
-                .map(|p| {
+                .filter_map(|p| {
                     let lc = &p.light_client;
                     let peer = p.registration.chain;
-                    // Fetch after what we hold already, above the light client.
-                    let (from, prev) = node
-                        .relay
-                        .peer_headers
-                        .get(&peer)
-                        .and_then(|b| b.last_key_value())
-                        .filter(|(h, _)| !submit && **h > lc.head())
-                        .map_or((lc.head() + 1, lc.head_id()), |(h, hdr)| (h + 1, hdr.id()));
-                    PeerSync {
+                    // Fetch from the first height the run above the light client
+                    // lacks. Headers sent along with batches may sit above a gap:
+                    // resuming after the highest one held would never fill it.
+                    let (at, prev) = if submit {
+                        (lc.head(), lc.head_id())
+                    } else {
+                        node.held_run_tip(peer)
+                    };
+                    let from = at + 1;
+                    // A full run held already: the next block takes it first.
+                    let full =
+                        from - lc.head() > crate::interchain::batch::MAX_BUFFERED_HEADERS as u64;
+                    (!full).then_some(PeerSync {
                         peer,
                         identity: p.registration.identity,
                         from,
                         prev,
                         lib: lc.lib(),
                         submit,
-                    }
+                    })
                 })
                 .collect()
         };

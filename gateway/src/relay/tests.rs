@@ -391,15 +391,7 @@ fn a_scan_queues_one_provable_delivery_per_outbound_transfer() {
         (items[0].destination, d.height, d.index),
         (b.chain_id(), 1, 0)
     );
-    let header = &a.blocks[0].header.header;
-    let finalized = Finalized {
-        height: 1,
-        id: a.blocks[0].id(),
-        tx_root: header.tx_root,
-        receipts_root: header.receipts_root,
-        tx_count: header.tx_count,
-        timestamp_ms: header.timestamp_ms,
-    };
+    let finalized = Finalized::of(&a.blocks[0].header);
     let bundle = ProofBundle {
         height: 1,
         index: 0,

@@ -14,10 +14,15 @@ fn dev() -> ChainParams {
     TestChain::dev_params()
 }
 
-/// A and B (one producer each); B holds 1,000 of collateral for A, and A's user 0 sent
-/// `amounts` to B's user 0 in one block, now irreversible. Returns that delivery.
+/// A and B (one producer each): see [`setup_with`].
 fn setup(amounts: &[u128]) -> (TestChain, TestChain, BatchDelivery) {
-    let (mut a, mut b) = peer_pair(0xa9, 0xb9, 1, 2, dev());
+    setup_with(1, amounts)
+}
+
+/// A and B (`producers` each); B holds 1,000 of collateral for A, and A's user 0 sent
+/// `amounts` to B's user 0 in one block, now irreversible. Returns that delivery.
+fn setup_with(producers: usize, amounts: &[u128]) -> (TestChain, TestChain, BatchDelivery) {
+    let (mut a, mut b) = peer_pair(0xa9, 0xb9, producers, 2, dev());
     let dep = b.tx(
         &b.users[1].clone(),
         1,
@@ -50,6 +55,9 @@ fn setup(amounts: &[u128]) -> (TestChain, TestChain, BatchDelivery) {
     a.produce(&txs).unwrap();
     let h = a.height();
     a.produce_empty(1).unwrap();
+    while a.lib() < h {
+        a.produce_empty(1).unwrap();
+    }
     let leaves: Vec<_> = a.blocks[h as usize - 1]
         .txs
         .iter()
@@ -190,48 +198,16 @@ fn what_a_peer_can_make_us_hold_is_bounded() {
 /// once), so B keeps its receipts due until then.
 #[test]
 fn batch_receipts_settle_and_are_final_only_once_irreversible() {
-    let (mut a, mut b) = peer_pair(0xaa, 0xba, 3, 2, dev());
-    let dep = b.tx(
-        &b.users[1].clone(),
-        1,
-        Body::DepositCollateral {
-            peer: a.chain_id(),
-            amount: 1_000,
-        },
-    );
-    b.produce(&[dep]).unwrap();
-    let to = QualifiedAddress {
-        chain: b.chain_id(),
-        address: address_of(&b.users[0]),
-    };
-    let sent = a.tx(
-        &a.users[0].clone(),
-        1,
-        Body::Transfer {
-            to,
-            amount: 9,
-            memo: vec![],
-            deliver_by: 0,
-        },
-    );
-    a.produce(std::slice::from_ref(&sent)).unwrap();
-    let ha = a.height();
-    while a.lib() < ha {
-        a.produce_empty(1).unwrap();
-    }
+    let (a, mut b, d) = setup_with(3, &[9]);
+    let sent = d.transfers[0].clone();
     // B delivers it in a batch (built by B's producer directly).
-    let leaves: Vec<_> = a.blocks[ha as usize - 1]
-        .txs
-        .iter()
-        .map(|t| leaf_hash(&t.encode()))
-        .collect();
     let body = Body::InboundBatch {
         peer: a.chain_id(),
         headers: a.headers(1, a.height()),
-        source_height: ha,
-        transfers: vec![sent.clone()],
-        indices: vec![0],
-        proof: prove_many(&leaves, &[0]).unwrap(),
+        source_height: d.height,
+        transfers: d.transfers,
+        indices: d.indices,
+        proof: d.proof,
     };
     let key = b.signer_for_slot(b.next_slot(0)).unwrap();
     let tx = b.unsigned(0, 0, body).sign(&key);
@@ -330,5 +306,26 @@ fn a_forged_claim_at_the_same_place_does_not_shadow_the_real_batch() {
     assert!(
         node.relay.batches.is_empty(),
         "the forged one was refused by the block"
+    );
+}
+
+/// Found by the chaos soak: headers sent along with batches sat above a gap, header
+/// sync resumed after the highest of them, and the light client never moved again.
+#[test]
+fn header_sync_resumes_at_the_first_gap_above_the_light_client() {
+    let (mut a, b, _) = setup(&[5]);
+    a.produce_empty(3).unwrap();
+    let mut node = node_of(&b);
+    let chain_a = a.chain_id();
+    assert_eq!(node.held_run_tip(chain_a).0, 0);
+    // An island: headers 3..=4 without 1..=2.
+    node.buffer_peer_headers(chain_a, &a.headers(3, 4));
+    assert_eq!(node.held_run_tip(chain_a).0, 0, "the gap at 1 comes first");
+    node.buffer_peer_headers(chain_a, &a.headers(1, 2));
+    let (at, id) = node.held_run_tip(chain_a);
+    assert_eq!(
+        (at, id),
+        (4, a.blocks[3].id()),
+        "the gap filled: the run reaches 4"
     );
 }
