@@ -1,9 +1,10 @@
 //! # distpos-adapters
 //!
 //! How this node talks to other chains. [`PeerChain`] is what the relay and header sync
-//! need from a peer chain — fetch its headers, fetch a proof, deliver a transfer,
-//! deliver a receipt — and [`HttpPeer`] implements it for distpos peers over their
-//! `/v1` peer protocol. The wire types ([`Delivery`], [`ReceiptDelivery`], …) are shared
+//! need from a peer chain — fetch its headers, fetch a proof, deliver a batch of
+//! transfers, deliver a batch of receipts (interchain v2, DESIGN §6.1) — and
+//! [`HttpPeer`] implements it for distpos peers over their `/v1` peer protocol. The
+//! wire types ([`BatchDelivery`], [`BatchReceipts`], …) are shared
 //! with the gateway's HTTP handlers so both sides agree on one format, and answers are
 //! typed ([`AckStatus`], [`TransferStage`]) with the same snake_case strings on the
 //! wire. [`ChainNodes`] talks to this chain's *other nodes* (gossip, catch-up) — a
@@ -22,46 +23,10 @@ pub use client::Client;
 
 use distpos_chain::{Receipt, Transaction};
 use distpos_proofs::{
-    light_client::ProofBundle, merkle::MerkleProof, multiproof::MultiProof, ChainId, Hash32,
-    SignedHeader,
+    light_client::ProofBundle, multiproof::MultiProof, ChainId, Hash32, SignedHeader,
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::{future::Future, time::Duration};
-
-/// A transfer from our chain delivered to its destination (`POST /v1/relay/deliveries`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Delivery {
-    /// The chain the transfer comes from.
-    pub source_chain: ChainId,
-    /// The signed source transaction.
-    pub source_tx: Transaction,
-    /// Its inclusion proof against the source block's `tx_root`.
-    pub proof: MerkleProof,
-    /// Source block height.
-    pub height: u64,
-    /// Position in the source block.
-    pub index: u32,
-    /// Relays passed so far (loop and hop safety).
-    #[serde(default)]
-    pub hops: u8,
-}
-
-/// A destination's receipt sent back to the source (`POST /v1/relay/receipts`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReceiptDelivery {
-    /// The chain that produced the receipt (the transfer's destination).
-    pub receipt_chain: ChainId,
-    /// The receipt of its `Inbound` transaction.
-    pub receipt: Receipt,
-    /// Its inclusion proof against that block's `receipts_root`.
-    pub proof: MerkleProof,
-    /// Block height on the receipt chain.
-    pub height: u64,
-    /// Position in that block.
-    pub index: u32,
-}
 
 /// Interchain v2 (DESIGN §6.1): every transfer to one chain in one irreversible block
 /// of ours (or a chunk of them), under one multiproof (`POST /v1/relay/v2/deliveries`).
@@ -184,30 +149,6 @@ pub enum TransferStage {
     Bounced,
 }
 
-/// Most items in one batch call (`POST /v1/relay/deliveries/batch`,
-/// `POST /v1/relay/receipts/batch`).
-pub const MAX_BATCH: usize = 500;
-
-/// A peer's answer to one item of a batch: its ack, or why it was refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchAnswer {
-    /// The ack, when the item was taken.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ack: Option<RelayAck>,
-    /// The refusal, when it was not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<BatchError>,
-}
-
-/// Why a peer refused one item of a batch (the body of a single call's error).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchError {
-    /// Machine-readable code.
-    pub code: String,
-    /// Explanation.
-    pub message: String,
-}
-
 /// A page of a peer's headers (`GET /v1/headers`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeaderPage {
@@ -297,18 +238,6 @@ pub trait PeerChain {
         endpoint: &str,
         tx: &Hash32,
     ) -> impl Future<Output = Result<TxProof, AdapterError>> + Send;
-    /// Delivers a transfer to the peer.
-    fn deliver(
-        &self,
-        endpoint: &str,
-        delivery: &Delivery,
-    ) -> impl Future<Output = Result<RelayAck, AdapterError>> + Send;
-    /// Delivers a receipt back to the peer.
-    fn deliver_receipt(
-        &self,
-        endpoint: &str,
-        receipt: &ReceiptDelivery,
-    ) -> impl Future<Output = Result<RelayAck, AdapterError>> + Send;
     /// Delivers a v2 batch of transfers (one block's, under one multiproof).
     fn deliver_v2(
         &self,
@@ -321,20 +250,6 @@ pub trait PeerChain {
         endpoint: &str,
         batch: &BatchReceipts,
     ) -> impl Future<Output = Result<RelayAck, AdapterError>> + Send;
-    /// Delivers up to [`MAX_BATCH`] transfers in one call: one answer per delivery,
-    /// in order.
-    fn deliver_batch(
-        &self,
-        endpoint: &str,
-        deliveries: &[Delivery],
-    ) -> impl Future<Output = Result<Vec<BatchAnswer>, AdapterError>> + Send;
-    /// Delivers up to [`MAX_BATCH`] receipts in one call: one answer per receipt, in
-    /// order.
-    fn deliver_receipt_batch(
-        &self,
-        endpoint: &str,
-        receipts: &[ReceiptDelivery],
-    ) -> impl Future<Output = Result<Vec<BatchAnswer>, AdapterError>> + Send;
 }
 
 /// [`PeerChain`] over a distpos peer's HTTP API.
@@ -396,41 +311,6 @@ impl HttpPeer {
         })
     }
 
-    /// A batch call: the answer must hold exactly one well-formed answer per item.
-    async fn batch<T: Serialize + Sync>(
-        &self,
-        endpoint: &str,
-        path: &str,
-        items: &[T],
-    ) -> Result<Vec<BatchAnswer>, AdapterError> {
-        let answers: Vec<BatchAnswer> = self
-            .read(
-                endpoint,
-                self.http.post(Self::url(endpoint, path)).json(items),
-            )
-            .await?;
-        let bad = |reason: String| AdapterError::BadResponse {
-            endpoint: endpoint.to_string(),
-            reason,
-        };
-        if answers.len() != items.len() {
-            return Err(bad(format!(
-                "{} answers to a batch of {}",
-                answers.len(),
-                items.len()
-            )));
-        }
-        if let Some(i) = answers
-            .iter()
-            .position(|a| a.ack.is_some() == a.error.is_some())
-        {
-            return Err(bad(format!(
-                "answer {i} has neither or both of ack and error"
-            )));
-        }
-        Ok(answers)
-    }
-
     fn url(endpoint: &str, path: &str) -> String {
         format!("{}{path}", endpoint.trim_end_matches('/'))
     }
@@ -466,30 +346,6 @@ impl PeerChain for HttpPeer {
         .await
     }
 
-    async fn deliver(&self, endpoint: &str, delivery: &Delivery) -> Result<RelayAck, AdapterError> {
-        self.read(
-            endpoint,
-            self.http
-                .post(Self::url(endpoint, "/v1/relay/deliveries"))
-                .json(delivery),
-        )
-        .await
-    }
-
-    async fn deliver_receipt(
-        &self,
-        endpoint: &str,
-        receipt: &ReceiptDelivery,
-    ) -> Result<RelayAck, AdapterError> {
-        self.read(
-            endpoint,
-            self.http
-                .post(Self::url(endpoint, "/v1/relay/receipts"))
-                .json(receipt),
-        )
-        .await
-    }
-
     async fn deliver_v2(
         &self,
         endpoint: &str,
@@ -516,24 +372,6 @@ impl PeerChain for HttpPeer {
                 .json(batch),
         )
         .await
-    }
-
-    async fn deliver_batch(
-        &self,
-        endpoint: &str,
-        deliveries: &[Delivery],
-    ) -> Result<Vec<BatchAnswer>, AdapterError> {
-        self.batch(endpoint, "/v1/relay/deliveries/batch", deliveries)
-            .await
-    }
-
-    async fn deliver_receipt_batch(
-        &self,
-        endpoint: &str,
-        receipts: &[ReceiptDelivery],
-    ) -> Result<Vec<BatchAnswer>, AdapterError> {
-        self.batch(endpoint, "/v1/relay/receipts/batch", receipts)
-            .await
     }
 }
 

@@ -87,8 +87,6 @@ pub(crate) fn check_body_fields(body: &Body) -> Result<(), TxError> {
         | Body::SetProxy { .. }
         | Body::Propose { .. }
         | Body::Approve { .. }
-        | Body::Inbound { .. }
-        | Body::Settle { .. }
         | Body::Evidence { .. } => {}
     }
     Ok(())
@@ -214,31 +212,6 @@ pub(crate) fn apply_body(
         }
         Body::PeerHeaders { peer, headers } | Body::HeaderRun { peer, headers } => {
             crate::interchain::peer_headers(o, env, *peer, headers)
-        }
-        Body::Inbound {
-            peer,
-            source_tx,
-            proof,
-            source_height,
-            source_index,
-        } => crate::interchain::inbound(
-            o,
-            env,
-            tx_hash,
-            *peer,
-            source_tx,
-            proof,
-            *source_height,
-            *source_index,
-        ),
-        Body::Settle {
-            peer,
-            receipt,
-            proof,
-            source_height,
-            source_index,
-        } => {
-            crate::interchain::settle(o, env, *peer, receipt, proof, *source_height, *source_index)
         }
         Body::InboundBatch {
             peer,

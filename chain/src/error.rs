@@ -34,7 +34,7 @@ pub enum TxError {
         got: ChainId,
     },
     /// The signature does not verify.
-    #[error("bad signature: {0}")]
+    #[error("bad signature over the DISTPOS/TX/v2 hash: {0}")]
     BadSignature(#[from] SignatureError),
     /// The transaction has expired.
     #[error("transaction expired at {expiration}, block time is {now}")]

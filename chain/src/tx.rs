@@ -1,7 +1,7 @@
 //! Transactions, their bodies, receipts, and the canonical encoding and hashing
 //! (DESIGN §3).
 //!
-//! `tx_hash = sha256("DISTPOS/TX/v1" ‖ canonical encoding without the signature)`; the
+//! `tx_hash = sha256("DISTPOS/TX/v2" ‖ canonical encoding without the signature)`; the
 //! signature is over `tx_hash`. Because the encoding starts with `chain_id`, a
 //! transaction signed for one chain is invalid on every other. The binary encoding of a
 //! signed transaction is exactly the unsigned encoding followed by the 64 signature
@@ -11,14 +11,13 @@ use crate::address::{Address, QualifiedAddress};
 use distpos_proofs::{
     codec::{self, dec_u128, hex_bytes, CodecError},
     hash_domain,
-    merkle::MerkleProof,
     multiproof::MultiProof,
     ChainId, Hash32, ProducerSchedule, PublicKey, SecretKey, Signature, SignedHeader,
 };
 use serde::{Deserialize, Serialize};
 
 /// Domain of transaction hashes.
-pub const TX_DOMAIN: &[u8] = b"DISTPOS/TX/v1";
+pub const TX_DOMAIN: &[u8] = b"DISTPOS/TX/v2";
 /// Longest memo.
 pub const MAX_MEMO_BYTES: usize = 256;
 /// Longest producer URL.
@@ -233,32 +232,6 @@ pub enum Body {
         peer: ChainId,
         /// Consecutive signed headers.
         headers: Vec<SignedHeader>,
-    },
-    /// A proven transfer from a peer chain.
-    Inbound {
-        /// The source chain.
-        peer: ChainId,
-        /// The source transaction, signed on the peer chain.
-        source_tx: Box<Transaction>,
-        /// Its inclusion proof against the source block's `tx_root`.
-        proof: MerkleProof,
-        /// Height of the source block.
-        source_height: u64,
-        /// Position of the transaction in the source block.
-        source_index: u32,
-    },
-    /// The destination's receipt for one of our outbound transfers.
-    Settle {
-        /// The destination chain.
-        peer: ChainId,
-        /// The receipt of the `Inbound` on the destination chain.
-        receipt: Receipt,
-        /// Its inclusion proof against the destination block's `receipts_root`.
-        proof: MerkleProof,
-        /// Height of the destination block.
-        source_height: u64,
-        /// Position of the receipt in that block.
-        source_index: u32,
     },
     /// Two headers signed by one producer for one slot.
     Evidence {

@@ -1,8 +1,15 @@
-//! Cross-chain rules (DESIGN §2, §5, §6): a transfer A → B proven against B's light
-//! client of A, delivered against A's correspondent account on B and settled on A, both
-//! ways; exactly-once delivery and settlement; proof, source-transaction and receipt
-//! forgeries; `PeerHeaders` verification and the light client's LIB; determinism.
-//! Bounces, refunds and collateral accounting are in `rules_interchain_bounce.rs`.
+//! Cross-chain rules (DESIGN §2, §5, §6, §6.1), interchain v2: a transfer A → B is
+//! delivered on B by an `InboundBatch` (a fee-free system transaction of B's producer)
+//! proven against B's light client of A, against A's correspondent account on B, and
+//! settled on A by a `SettleBatch` of B's receipt, both ways and with every effect
+//! checked; exactly-once delivery and settlement, also within one block; nothing is
+//! provable before its source block is irreversible here; inclusion-proof,
+//! source-transaction and receipt forgeries, and proven receipts that do not match the
+//! in-flight transfer; unknown peers; `PeerHeaders` (the relayer's user transaction)
+//! and `HeaderRun` verification and the light client's LIB; determinism.
+//! Multiproof shape forgeries and the system-transaction envelope are in
+//! `rules_interchain_batch.rs`; bounces, refunds and collateral accounting in
+//! `rules_interchain_bounce.rs`.
 // Helpers and property tests outside `#[test]` functions: a panic is the failure
 // report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -16,18 +23,19 @@ use distpos_chain::{
     interchain::{inbound_record, settled_record, InboundRecord, SettledRecord},
     ledger,
     testkit::{address_of, peer_pair, registration_of, TestChain},
-    tx::{BounceReason, Outcome},
-    Address, Body, Receipt, Transaction, TxError,
+    tx::{BounceReason, Outcome, SettleResult, TransferResult},
+    Address, Body, ProofError, Receipt, Transaction, TxError,
 };
 use distpos_proofs::{
     consensus::HeaderError,
-    light_client::{Finalized, LightClient, Refusal, Rejection},
-    merkle::{self, MerkleProof},
+    light_client::{Finalized, NotYet, Refusal, Rejection},
+    merkle,
+    multiproof::{prove_many, MultiProof},
     BlockHeader, ChainId, Hash32,
 };
 
 // ---------------------------------------------------------------------------------
-// Kit (shared in spirit with rules_interchain_bounce.rs; each test binary is alone).
+// Kit (batch helpers shared with the other interchain tests are in common/interchain).
 // ---------------------------------------------------------------------------------
 
 const A: ChainId = ChainId(0xa1);
@@ -53,36 +61,24 @@ fn trio() -> (TestChain, TestChain, TestChain) {
     (rebuild(a), rebuild(b), rebuild(c))
 }
 
-fn light_client(c: &TestChain, of: ChainId) -> LightClient {
-    peer(c, of).expect("registered peer").light_client
-}
-
 fn is_bad_proof(e: &TxError) -> bool {
     matches!(e, TxError::BadProof(_))
 }
 
-/// Both test chains share genesis time and slot length, so once `c` is at least at
-/// `height`, peer headers up to `height` are not from the future at its next block.
-fn keep_up(c: &mut TestChain, height: u64) {
-    while c.height() < height {
-        c.produce_empty(1).unwrap();
+fn proof_error(e: &TxError) -> &ProofError {
+    match e {
+        TxError::BadProof(p) => p,
+        other => panic!("not a bad proof: {other:?}"),
     }
 }
 
-/// Produces on `c` until its block `height` is irreversible.
-fn finalize(c: &mut TestChain, height: u64) {
-    while c.lib() < height {
-        c.produce_empty(1).unwrap();
-    }
-}
-
-/// A relayer brings `dst`'s light client of `src` up to `src`'s head; returns its LIB.
+/// A relayer brings `dst`'s light client of `src` up to `src`'s head with a
+/// `PeerHeaders` user transaction; returns the light client's LIB.
 fn sync(dst: &mut TestChain, src: &TestChain) -> u64 {
     keep_up(dst, src.height());
-    let head = light_client(dst, src.chain_id()).head();
-    if head < src.height() {
-        let headers = src.headers(head + 1, src.height());
-        let (r, _) = submit(
+    let headers = header_run(dst, src);
+    if !headers.is_empty() {
+        let r = submit(
             dst,
             Body::PeerHeaders {
                 peer: src.chain_id(),
@@ -113,48 +109,61 @@ fn send(src: &mut TestChain, user: usize, to: QualifiedAddress, amount: u128) ->
     tx
 }
 
-/// The `Inbound` body for `tx` of `src`, with its true position and proof.
+/// The multiproof of the single transaction `i` of `src`'s block `h`.
+fn tx_proof(src: &TestChain, h: u64, i: u32) -> MultiProof {
+    prove_many(&tx_leaves(src, h), &[i as usize]).unwrap()
+}
+
+/// The `InboundBatch` of `tx` of `src` alone, with its true position and proof and no
+/// headers (the destination's light client must hold them already).
 fn inbound(src: &TestChain, tx: &Transaction) -> Body {
     let (h, i) = src.locate(&tx.hash()).expect("source transaction included");
-    inbound_at(src.chain_id(), tx, src.tx_proof(h, i), h, i)
+    inbound_at(src.chain_id(), tx, tx_proof(src, h, i), h, i)
 }
 
-fn inbound_at(peer: ChainId, tx: &Transaction, proof: MerkleProof, h: u64, i: u32) -> Body {
-    Body::Inbound {
+/// An `InboundBatch` of `tx` alone, claimed from `peer` at `(h, i)` with `proof`.
+fn inbound_at(peer: ChainId, tx: &Transaction, proof: MultiProof, h: u64, i: u32) -> Body {
+    Body::InboundBatch {
         peer,
-        source_tx: Box::new(tx.clone()),
-        proof,
+        headers: vec![],
         source_height: h,
-        source_index: i,
+        transfers: vec![tx.clone()],
+        indices: vec![i],
+        proof,
     }
 }
 
-/// The `Settle` body for `dst`'s receipt at `(h, i)`, with its proof.
-fn settle(dst: &TestChain, (h, i): (u64, u32)) -> Body {
-    let receipt = dst.receipts[h as usize - 1][i as usize].clone();
-    settle_at(dst.chain_id(), receipt, dst.receipt_proof(h, i), h, i)
-}
-
-fn settle_at(peer: ChainId, receipt: Receipt, proof: MerkleProof, h: u64, i: u32) -> Body {
-    Body::Settle {
+/// A `SettleBatch` of `receipts`, claimed from `peer` at `indices` of its block `h`.
+fn settle_at(
+    peer: ChainId,
+    receipts: Vec<Receipt>,
+    proof: MultiProof,
+    h: u64,
+    indices: Vec<u32>,
+) -> Body {
+    Body::SettleBatch {
         peer,
-        receipt,
-        proof,
+        headers: vec![],
         source_height: h,
-        source_index: i,
+        receipts,
+        indices,
+        proof,
     }
 }
 
-/// Headers, then the `Inbound` of `tx` on `dst`.
-fn deliver(dst: &mut TestChain, src: &TestChain, tx: &Transaction) -> (Receipt, (u64, u32)) {
-    sync(dst, src);
-    submit(dst, inbound(src, tx))
+fn delivered(tx: &Transaction, amount: u128) -> TransferResult {
+    TransferResult {
+        source_tx: tx.hash(),
+        amount,
+        bounced: None,
+    }
 }
 
-/// Headers of `dst`, then the `Settle` of its receipt at `at` on `src`.
-fn settle_back(src: &mut TestChain, dst: &TestChain, at: (u64, u32)) -> Receipt {
-    sync(src, dst);
-    submit(src, settle(dst, at)).0
+fn acked(tx: &Transaction) -> SettleResult {
+    SettleResult {
+        tx: tx.hash(),
+        delivered: true,
+    }
 }
 
 fn finalized_of(c: &TestChain, h: u64) -> Finalized {
@@ -169,17 +178,26 @@ fn finalized_of(c: &TestChain, h: u64) -> Finalized {
     }
 }
 
+/// The account of the producer of `c`'s next slot, and its balance.
+fn next_producer(c: &TestChain) -> (Address, u128) {
+    let k = c.signer_for_slot(c.next_slot(0)).expect("a producer");
+    let addr = address_of(&k);
+    (addr, account(c, &addr).balance)
+}
+
 // ---------------------------------------------------------------------------------
 // 1. The happy path, both ways.
 // ---------------------------------------------------------------------------------
 
-/// One transfer src → dst through all seven steps of DESIGN §6, checking every effect.
+/// One transfer src → dst through all seven steps of DESIGN §6 (in batches, §6.1),
+/// checking every effect.
 fn round_trip(src: &mut TestChain, dst: &mut TestChain, amount: u128, tag: &str) {
     let (s, d) = (src.chain_id(), dst.chain_id());
     let sender = key(src, SENDER);
     let recipient = fresh(tag);
     let before = balance(src, &sender);
     let (src_peer, dst_peer) = (peer(src, d).unwrap(), peer(dst, s).unwrap());
+    let reward = src.genesis.params.block_reward;
 
     // 1–2: included on the source: sender debited, in flight.
     let tx = send(src, SENDER, QualifiedAddress::new(d, recipient), amount);
@@ -188,25 +206,34 @@ fn round_trip(src: &mut TestChain, dst: &mut TestChain, amount: u128, tag: &str)
     assert_eq!((entry.destination, entry.amount), (d, amount));
     assert_supplies(src, dst);
 
-    // 3–5: irreversible on the source, proven and delivered on the destination.
+    // 3–5: irreversible on the source, proven and delivered on the destination by its
+    // producer, in a batch carrying the source headers that prove it.
     let (h, _) = src.locate(&tx.hash()).unwrap();
     finalize(src, h);
-    let (receipt, at) = deliver(dst, src, &tx);
-    let inbound_tx = dst.blocks[at.0 as usize - 1].txs[0].hash();
-    let delivered = Outcome::Delivered {
-        source: s,
-        source_tx: tx.hash(),
-    };
+    keep_up(dst, src.height());
+    let (producer, paid) = next_producer(dst);
+    let (batch, receipt, hd) = deliver_batch(dst, src, std::slice::from_ref(&tx));
+    assert_eq!((batch.nonce, batch.fee), (0, 0));
     assert_eq!(
         receipt,
         Receipt {
-            tx_hash: inbound_tx,
-            outcome: delivered.clone(),
+            tx_hash: batch.hash(),
+            outcome: Outcome::InboundBatch {
+                source: s,
+                results: vec![delivered(&tx, amount)],
+            },
             amount,
-            fee: RELAY_FEE,
+            fee: 0,
         }
     );
+    // No fee, no nonce: the producer that included it earns the block reward alone.
+    let p = account(dst, &producer);
+    assert_eq!((p.balance, p.nonce), (paid + reward, 0));
     assert_eq!(account(dst, &recipient).balance, amount);
+    assert!(
+        light_client(dst, s).lib() >= h,
+        "the run it carried was followed"
+    );
     let p = peer(dst, s).unwrap();
     assert_eq!(p.corr, dst_peer.corr - amount as i128);
     assert_eq!(
@@ -222,23 +249,43 @@ fn round_trip(src: &mut TestChain, dst: &mut TestChain, amount: u128, tag: &str)
     assert_eq!(
         record,
         InboundRecord {
-            tx: inbound_tx,
+            tx: batch.hash(),
             sender: QualifiedAddress::new(s, address_of(&sender)),
             recipient,
             amount,
-            height: at.0,
-            outcome: delivered,
+            height: hd,
+            outcome: Outcome::Delivered {
+                source: s,
+                source_tx: tx.hash(),
+            },
         }
     );
     let checksum = address_of(&sender).to_checksum_hex();
     assert_eq!(record.sender.to_string(), format!("{s}x{}", &checksum[2..]));
     assert_supplies(src, dst);
 
-    // 6–7: irreversible on the destination, the receipt settles on the source.
-    finalize(dst, at.0);
-    let ack = settle_back(src, dst, at);
-    assert_eq!(ack.outcome, Outcome::Acknowledged { tx: tx.hash() });
-    assert_eq!(ack.amount, amount);
+    // 6–7: irreversible on the destination, its receipt settles on the source.
+    finalize(dst, hd);
+    keep_up(src, dst.height());
+    let (producer, paid) = next_producer(src);
+    let body = settle_of(src, dst, hd);
+    let settle = system(src, body);
+    let ack = produce_ok(src, std::slice::from_ref(&settle))
+        .applied
+        .receipts
+        .remove(0);
+    assert_eq!(
+        ack,
+        Receipt {
+            tx_hash: settle.hash(),
+            outcome: Outcome::SettleBatch {
+                settled: vec![acked(&tx)],
+            },
+            amount,
+            fee: 0,
+        }
+    );
+    assert_eq!(account(src, &producer).balance, paid + reward);
     assert_eq!(ledger::in_flight(&src.state, &tx.hash()).unwrap(), None);
     assert_eq!(
         settled_record(&src.state, &tx.hash()).unwrap(),
@@ -266,6 +313,10 @@ fn round_trip(src: &mut TestChain, dst: &mut TestChain, amount: u128, tag: &str)
 
 fn both_ways(producers: usize) {
     let (mut a, mut b) = pair(producers);
+    let relayers = (
+        balance(&a, &key(&a, RELAYER)),
+        balance(&b, &key(&b, RELAYER)),
+    );
     deposit(&mut b, A, 5_000);
     assert_eq!(corr(&b, A), 5_000);
     assert_supplies(&a, &b);
@@ -275,6 +326,14 @@ fn both_ways(producers: usize) {
     assert_eq!((corr(&a, B), corr(&b, A)), (3_000, 2_000));
     round_trip(&mut b, &mut a, 2_000, "recipient on a");
     assert_eq!((corr(&a, B), corr(&b, A)), (1_000, 4_000));
+    // Batches need no relaying account: no relayer paid anything.
+    assert_eq!(
+        (
+            balance(&a, &key(&a, RELAYER)),
+            balance(&b, &key(&b, RELAYER))
+        ),
+        relayers
+    );
 }
 
 #[test]
@@ -297,18 +356,29 @@ fn an_inbound_transfer_is_consumed_once_and_a_settle_applies_once() {
     deposit(&mut b, A, 10_000);
     let recipient = fresh("once");
     let tx = send(&mut a, SENDER, QualifiedAddress::new(B, recipient), 1_000);
-    let (r, at) = deliver(&mut b, &a, &tx);
-    assert!(matches!(r.outcome, Outcome::Delivered { .. }));
+    let (_, r, hb) = deliver_batch(&mut b, &a, std::slice::from_ref(&tx));
+    assert_eq!(
+        r.outcome,
+        Outcome::InboundBatch {
+            source: A,
+            results: vec![delivered(&tx, 1_000)],
+        }
+    );
 
-    let err = refused(&mut b, inbound(&a, &tx));
+    let err = refused_system(&mut b, inbound(&a, &tx));
     assert_eq!(err, TxError::AlreadyConsumed(A, tx.hash()));
     assert_eq!(account(&b, &recipient).balance, 1_000);
     let p = peer(&b, A).unwrap();
     assert_eq!((p.corr, p.delivered_in, p.volume_in), (9_000, 1, 1_000));
 
-    let ack = settle_back(&mut a, &b, at);
-    assert_eq!(ack.outcome, Outcome::Acknowledged { tx: tx.hash() });
-    let err = refused(&mut a, settle(&b, at));
+    let ack = settle_back(&mut a, &b, hb);
+    assert_eq!(
+        ack.outcome,
+        Outcome::SettleBatch {
+            settled: vec![acked(&tx)],
+        }
+    );
+    let err = refused_system(&mut a, settle_batch(&b, hb, &[0], false));
     assert_eq!(err, TxError::NotInFlight(tx.hash()));
     let p = peer(&a, B).unwrap();
     assert_eq!((p.corr, p.acked_out, p.refunded_out), (1_000, 1, 0));
@@ -321,31 +391,39 @@ fn the_same_inbound_or_settle_twice_in_one_block_applies_once() {
     deposit(&mut b, A, 10_000);
     let recipient = fresh("twice");
     let tx = send(&mut a, SENDER, QualifiedAddress::new(B, recipient), 700);
-    sync(&mut b, &a);
-    let relayer = key(&b, RELAYER);
-    let first = b.tx(&relayer, RELAY_FEE, inbound(&a, &tx));
-    let second = b.tx(&relayer, RELAY_FEE, inbound(&a, &tx));
+    // The batch with the headers that prove it, the same transfer without them (another
+    // transaction), then an exact copy of the first: system transactions leave no
+    // replay entry, so only consumption stops the copies.
+    let body = inbound_of(&mut b, &a, std::slice::from_ref(&tx));
+    let first = system(&b, body);
+    let second = system(&b, inbound(&a, &tx));
     assert_ne!(first.hash(), second.hash());
-    let built = b.produce(&[first.clone(), second.clone()]).unwrap();
-    assert_eq!(built.block.txs, vec![first]);
+    let built = b
+        .produce(&[first.clone(), second.clone(), first.clone()])
+        .unwrap();
+    assert_eq!(built.block.txs, vec![first.clone()]);
+    let consumed = TxError::AlreadyConsumed(A, tx.hash());
     assert_eq!(
         built.rejected,
-        vec![(second.hash(), TxError::AlreadyConsumed(A, tx.hash()))]
+        vec![(second.hash(), consumed.clone()), (first.hash(), consumed)]
     );
     assert_eq!(account(&b, &recipient).balance, 700);
     assert_eq!(corr(&b, A), 9_300);
     assert_eq!(peer(&b, A).unwrap().delivered_in, 1);
 
-    let at = (b.height(), 0);
-    sync(&mut a, &b);
-    let relayer = key(&a, RELAYER);
-    let first = a.tx(&relayer, RELAY_FEE, settle(&b, at));
-    let second = a.tx(&relayer, RELAY_FEE, settle(&b, at));
-    let built = a.produce(&[first.clone(), second.clone()]).unwrap();
-    assert_eq!(built.block.txs, vec![first]);
+    let hb = b.height();
+    let body = settle_of(&mut a, &b, hb);
+    let first = system(&a, body);
+    let second = system(&a, settle_batch(&b, hb, &[0], false));
+    assert_ne!(first.hash(), second.hash());
+    let built = a
+        .produce(&[first.clone(), second.clone(), first.clone()])
+        .unwrap();
+    assert_eq!(built.block.txs, vec![first.clone()]);
+    let settled = TxError::NotInFlight(tx.hash());
     assert_eq!(
         built.rejected,
-        vec![(second.hash(), TxError::NotInFlight(tx.hash()))]
+        vec![(second.hash(), settled.clone()), (first.hash(), settled)]
     );
     let p = peer(&a, B).unwrap();
     assert_eq!((p.corr, p.acked_out), (700, 1));
@@ -353,28 +431,65 @@ fn the_same_inbound_or_settle_twice_in_one_block_applies_once() {
 }
 
 // ---------------------------------------------------------------------------------
-// 4. Proofs, source transactions and receipts that must be refused.
+// 3. Not provable before the source block is irreversible here.
 // ---------------------------------------------------------------------------------
 
 #[test]
 fn an_inbound_before_its_source_block_is_irreversible_here_is_not_yet_provable() {
     let (mut a, mut b) = pair(1);
     deposit(&mut b, A, 10_000);
+    a.produce_empty(2).unwrap();
     let recipient = fresh("early");
     let tx = send(&mut a, SENDER, QualifiedAddress::new(B, recipient), 500);
+    let (h, _) = a.locate(&tx.hash()).unwrap();
+    assert_eq!(h, 3);
     // A's block is irreversible on A, but B has none of A's headers yet.
     keep_up(&mut b, a.height());
     assert_eq!(light_client(&b, A).lib(), 0);
-    let err = refused(&mut b, inbound(&a, &tx));
-    assert!(matches!(err, TxError::NotYetProvable(_)), "{err:?}");
+    let err = refused_system(&mut b, inbound(&a, &tx));
+    assert_eq!(
+        err,
+        TxError::NotYetProvable(NotYet::Unseen { height: h, head: 0 })
+    );
+    // Nor with a header run that stops short of the block.
+    let Body::InboundBatch {
+        transfers,
+        indices,
+        proof,
+        ..
+    } = inbound(&a, &tx)
+    else {
+        unreachable!()
+    };
+    let short = Body::InboundBatch {
+        peer: A,
+        headers: a.headers(1, h - 1),
+        source_height: h,
+        transfers,
+        indices,
+        proof,
+    };
+    let err = refused_system(&mut b, short);
+    assert_eq!(
+        err,
+        TxError::NotYetProvable(NotYet::Unseen {
+            height: h,
+            head: h - 1
+        })
+    );
+    assert_eq!(
+        light_client(&b, A).head(),
+        0,
+        "the refused run was not kept"
+    );
     assert_eq!(inbound_record(&b.state, A, &tx.hash()).unwrap(), None);
-    // Once the headers are in, the same delivery goes through.
-    let (r, _) = deliver(&mut b, &a, &tx);
+    // With the whole run, the same delivery goes through.
+    let (_, r, _) = deliver_batch(&mut b, &a, std::slice::from_ref(&tx));
     assert_eq!(
         r.outcome,
-        Outcome::Delivered {
+        Outcome::InboundBatch {
             source: A,
-            source_tx: tx.hash()
+            results: vec![delivered(&tx, 500)],
         }
     );
     assert_eq!(account(&b, &recipient).balance, 500);
@@ -393,8 +508,11 @@ fn with_three_producers_a_known_but_reversible_header_is_not_yet_provable() {
         let lib = sync(&mut b, &a);
         assert_eq!(lib, a.lib());
         assert!(light_client(&b, A).head() >= h && lib < h);
-        let err = refused(&mut b, inbound(&a, &tx));
-        assert!(matches!(err, TxError::NotYetProvable(_)), "{err:?}");
+        let err = refused_system(&mut b, inbound(&a, &tx));
+        assert_eq!(
+            err,
+            TxError::NotYetProvable(NotYet::NotIrreversible { height: h, lib })
+        );
         a.produce_empty(1).unwrap();
         waited += 1;
     }
@@ -402,12 +520,25 @@ fn with_three_producers_a_known_but_reversible_header_is_not_yet_provable() {
         waited >= 2,
         "3 producers: LIB trails the head by two blocks"
     );
-    let (r, _) = deliver(&mut b, &a, &tx);
-    assert!(matches!(r.outcome, Outcome::Delivered { .. }));
+    let (_, r, _) = deliver_batch(&mut b, &a, std::slice::from_ref(&tx));
+    assert_eq!(
+        r.outcome,
+        Outcome::InboundBatch {
+            source: A,
+            results: vec![delivered(&tx, 500)],
+        }
+    );
     assert_eq!(account(&b, &recipient).balance, 500);
     assert_supplies(&a, &b);
 }
 
+// ---------------------------------------------------------------------------------
+// 4. Proofs, source transactions and receipts that must be refused.
+// ---------------------------------------------------------------------------------
+
+/// Forgeries of a single-transfer batch's proof or claimed position. (Multiproof shape
+/// forgeries — a hash more or less, a forged, unsorted or repeated index, a transfer
+/// not in the block, another block's height — are in `rules_interchain_batch.rs`.)
 #[test]
 fn a_forged_or_misplaced_inclusion_proof_is_a_bad_proof() {
     let (mut a, mut b) = pair(1);
@@ -427,10 +558,10 @@ fn a_forged_or_misplaced_inclusion_proof_is_a_bad_proof() {
     produce_ok(&mut a, &txs);
     let h = a.height();
     sync(&mut b, &a);
-    let proof0 = a.tx_proof(h, 0);
+    let proof0 = tx_proof(&a, h, 0);
     assert_eq!(proof0.siblings.len(), 2);
 
-    let flip = |p: &MerkleProof, s: usize, byte: usize, bit: u8| {
+    let flip = |p: &MultiProof, s: usize, byte: usize, bit: u8| {
         let mut p = p.clone();
         p.siblings[s].0[byte] ^= 1 << bit;
         p
@@ -439,18 +570,6 @@ fn a_forged_or_misplaced_inclusion_proof_is_a_bad_proof() {
     if let Body::Transfer { amount, .. } = &mut forged_tx.body {
         *amount = 1_000_000;
     }
-    // Correctly signed by the same sender, but never included on A.
-    let resigned = a
-        .unsigned(
-            txs[0].nonce,
-            FEE,
-            transfer_body(QualifiedAddress::new(B, recipients[0]), 1_000_000, 0),
-        )
-        .sign(&key(&a, 0));
-    let mut short = proof0.clone();
-    short.siblings.pop();
-    let mut long = proof0.clone();
-    long.siblings.push(Hash32([7; 32]));
     let cases: Vec<(&str, Body)> = vec![
         (
             "flipped bit, first sibling",
@@ -460,16 +579,13 @@ fn a_forged_or_misplaced_inclusion_proof_is_a_bad_proof() {
             "flipped bit, last sibling",
             inbound_at(A, &txs[0], flip(&proof0, 1, 31, 7), h, 0),
         ),
-        ("missing sibling", inbound_at(A, &txs[0], short, h, 0)),
-        ("extra sibling", inbound_at(A, &txs[0], long, h, 0)),
         (
             "empty proof",
-            inbound_at(A, &txs[0], MerkleProof { siblings: vec![] }, h, 0),
+            inbound_at(A, &txs[0], MultiProof { siblings: vec![] }, h, 0),
         ),
-        ("wrong index", inbound_at(A, &txs[0], proof0.clone(), h, 1)),
         (
             "another tx's index and proof",
-            inbound_at(A, &txs[0], a.tx_proof(h, 2), h, 2),
+            inbound_at(A, &txs[0], tx_proof(&a, h, 2), h, 2),
         ),
         (
             "index = tx_count",
@@ -489,29 +605,35 @@ fn a_forged_or_misplaced_inclusion_proof_is_a_bad_proof() {
             "amount altered",
             inbound_at(A, &forged_tx, proof0.clone(), h, 0),
         ),
-        (
-            "re-signed, never included",
-            inbound_at(A, &resigned, proof0.clone(), h, 0),
-        ),
     ];
     for (what, body) in cases {
-        let err = refused(&mut b, body);
+        let err = refused_system(&mut b, body);
         assert!(is_bad_proof(&err), "{what}: {err:?}");
     }
     for tx in &txs {
         assert_eq!(inbound_record(&b.state, A, &tx.hash()).unwrap(), None);
     }
-    // The true proofs, including the promoted last leaf of an odd level, do verify.
-    let receipts = submit_all(&mut b, txs.iter().map(|t| inbound(&a, t)).collect());
-    for (i, r) in receipts.iter().enumerate() {
-        assert_eq!(
-            r.outcome,
-            Outcome::Delivered {
-                source: A,
-                source_tx: txs[i].hash()
-            }
-        );
-        assert_eq!(account(&b, &recipients[i]).balance, 100 + i as u128);
+    // The true proofs verify: the promoted last leaf of an odd level alone, then the
+    // other two together.
+    assert_eq!(tx_proof(&a, h, 2).siblings.len(), 1);
+    let (_, last, _) = deliver_batch(&mut b, &a, &txs[2..]);
+    let (_, first_two, _) = deliver_batch(&mut b, &a, &txs[..2]);
+    assert_eq!(
+        last.outcome,
+        Outcome::InboundBatch {
+            source: A,
+            results: vec![delivered(&txs[2], 102)],
+        }
+    );
+    assert_eq!(
+        first_two.outcome,
+        Outcome::InboundBatch {
+            source: A,
+            results: vec![delivered(&txs[0], 100), delivered(&txs[1], 101)],
+        }
+    );
+    for (i, r) in recipients.iter().enumerate() {
+        assert_eq!(account(&b, r).balance, 100 + i as u128);
     }
     assert_eq!(corr(&b, A), 10_000 - 303);
     assert_supplies(&a, &b);
@@ -525,6 +647,8 @@ fn a_source_transaction_that_is_not_a_transfer_from_the_peer_to_us_is_a_bad_proo
     let r = fresh("not for b");
     let (u0, u1) = (key(&a, 0), key(&a, 1));
     let on_a = vec![
+        // A true transfer A → B, first in the block.
+        a.tx(&u1, FEE, transfer_body(QualifiedAddress::new(B, r), 10, 0)),
         a.tx(&u0, FEE, Body::Stake { amount: 10 }),
         a.tx(&u0, FEE, transfer_body(QualifiedAddress::local(r), 10, 0)),
         a.tx(&u0, FEE, transfer_body(QualifiedAddress::new(A, r), 10, 0)),
@@ -540,7 +664,7 @@ fn a_source_transaction_that_is_not_a_transfer_from_the_peer_to_us_is_a_bad_proo
     ];
     let built = produce_ok(&mut a, &on_a);
     assert_eq!(
-        built.applied.receipts[3].outcome,
+        built.applied.receipts[4].outcome,
         Outcome::InFlight { destination: C }
     );
     // A real transfer C → B, and B's own transfer to itself.
@@ -552,36 +676,61 @@ fn a_source_transaction_that_is_not_a_transfer_from_the_peer_to_us_is_a_bad_proo
         transfer_body(QualifiedAddress::new(B, r), 10, 0),
     );
     produce_ok(&mut b, std::slice::from_ref(&own));
+    // A's block at the height of B's own transfer is irreversible on B too, so that
+    // transfer claimed as A's is checked against A's header, not postponed.
+    keep_up(&mut a, b.height());
     sync(&mut b, &a);
     sync(&mut b, &c);
 
-    let labels = [
-        "a stake",
-        "a local transfer",
-        "an A-qualified transfer",
-        "a transfer to C",
-        "a deposit",
+    // A transaction that is no transfer at all, or a transfer to another chain than B.
+    let not_a_transfer = |e: &TxError| matches!(proof_error(e), ProofError::NotATransfer);
+    let elsewhere = |e: &TxError| match proof_error(e) {
+        ProofError::WrongDestination { ours, got } => *ours == B && *got != B,
+        _ => false,
+    };
+    let cases = [
+        ("a stake", false),
+        ("a local transfer", true),
+        ("an A-qualified transfer", true),
+        ("a transfer to C", true),
+        ("a deposit", false),
     ];
-    for (what, tx) in labels.iter().zip(&on_a) {
-        let err = refused(&mut b, inbound(&a, tx));
-        assert!(is_bad_proof(&err), "{what}: {err:?}");
+    for ((what, is_transfer), tx) in cases.iter().zip(&on_a[1..]) {
+        let err = refused_system(&mut b, inbound(&a, tx));
+        let want = if *is_transfer {
+            elsewhere(&err)
+        } else {
+            not_a_transfer(&err)
+        };
+        assert!(want, "{what}: {err:?}");
     }
+    // The true transfer alongside one that is not: the batch is refused whole.
+    let h = a.locate(&on_a[0].hash()).unwrap().0;
+    let mixed = inbound_batch(&a, a.height() + 1, h, on_a[..2].to_vec(), vec![0, 1]);
+    let err = refused_system(&mut b, mixed);
+    assert!(not_a_transfer(&err), "{err:?}");
     // A transaction of chain C (valid, with C's true proof) claimed to come from A.
     let (hc, ic) = c.locate(&from_c.hash()).unwrap();
-    let err = refused(&mut b, inbound_at(A, &from_c, c.tx_proof(hc, ic), hc, ic));
+    let err = refused_system(&mut b, inbound_at(A, &from_c, tx_proof(&c, hc, ic), hc, ic));
     assert!(is_bad_proof(&err), "{err:?}");
     // Our own transaction passed off as A's.
     let (hb, ib) = b.locate(&own.hash()).unwrap();
-    let own_proof = b.tx_proof(hb, ib);
-    let err = refused(&mut b, inbound_at(A, &own, own_proof, hb, ib));
+    let own_proof = tx_proof(&b, hb, ib);
+    let err = refused_system(&mut b, inbound_at(A, &own, own_proof, hb, ib));
     assert!(is_bad_proof(&err), "{err:?}");
     assert_eq!(account(&b, &r).balance, 10, "only B's own local transfer");
     let p = peer(&b, A).unwrap();
     assert_eq!((p.delivered_in, p.bounced_in, p.corr), (0, 0, 10_000));
 
     // The C transfer, claimed as coming from C, is delivered.
-    let (rc, _) = submit(&mut b, inbound(&c, &from_c));
-    assert!(matches!(rc.outcome, Outcome::Delivered { source: C, .. }));
+    let (_, rc, _) = deliver_batch(&mut b, &c, std::slice::from_ref(&from_c));
+    assert_eq!(
+        rc.outcome,
+        Outcome::InboundBatch {
+            source: C,
+            results: vec![delivered(&from_c, 10)],
+        }
+    );
     assert_eq!(account(&b, &r).balance, 20);
     let rec = inbound_record(&b.state, C, &from_c.hash())
         .unwrap()
@@ -591,6 +740,16 @@ fn a_source_transaction_that_is_not_a_transfer_from_the_peer_to_us_is_a_bad_proo
         QualifiedAddress::new(C, address_of(&key(&c, SENDER)))
     );
     assert_eq!(inbound_record(&b.state, A, &from_c.hash()).unwrap(), None);
+    // And A's true transfer alone.
+    let (_, ra, _) = deliver_batch(&mut b, &a, &on_a[..1]);
+    assert_eq!(
+        ra.outcome,
+        Outcome::InboundBatch {
+            source: A,
+            results: vec![delivered(&on_a[0], 10)],
+        }
+    );
+    assert_eq!(account(&b, &r).balance, 30);
     assert_supply(&b);
 }
 
@@ -604,11 +763,21 @@ fn an_unknown_peer_is_refused_for_headers_inbound_and_settle() {
         QualifiedAddress::new(B, fresh("unknown")),
         10,
     );
-    sync(&mut b, &a);
+    keep_up(&mut b, a.height());
     let (h, i) = a.locate(&tx.hash()).unwrap();
     for who in [C, B, ChainId::LOCAL] {
-        let err = refused(&mut b, inbound_at(who, &tx, a.tx_proof(h, i), h, i));
-        assert_eq!(err, TxError::UnknownPeer(who));
+        // A's true batch, with and without the run of A's headers, claimed from `who`.
+        for headers in [vec![], a.headers(1, a.height())] {
+            let batch = Body::InboundBatch {
+                peer: who,
+                headers,
+                source_height: h,
+                transfers: vec![tx.clone()],
+                indices: vec![i],
+                proof: tx_proof(&a, h, i),
+            };
+            assert_eq!(refused_system(&mut b, batch), TxError::UnknownPeer(who));
+        }
         let err = refused(
             &mut b,
             Body::PeerHeaders {
@@ -617,17 +786,34 @@ fn an_unknown_peer_is_refused_for_headers_inbound_and_settle() {
             },
         );
         assert_eq!(err, TxError::UnknownPeer(who));
+        let err = refused_system(
+            &mut b,
+            Body::HeaderRun {
+                peer: who,
+                headers: a.headers(1, 1),
+            },
+        );
+        assert_eq!(err, TxError::UnknownPeer(who));
     }
-    let (_, at) = submit(&mut b, inbound(&a, &tx));
+    assert_eq!(light_client(&b, A).head(), 0);
+    let (_, _, hb) = deliver_batch(&mut b, &a, std::slice::from_ref(&tx));
     sync(&mut a, &b);
-    let Body::Settle { receipt, proof, .. } = settle(&b, at) else {
+    let Body::SettleBatch {
+        receipts,
+        indices,
+        proof,
+        ..
+    } = settle_batch(&b, hb, &[0], false)
+    else {
         unreachable!()
     };
-    let err = refused(&mut a, settle_at(C, receipt, proof, at.0, at.1));
+    let err = refused_system(&mut a, settle_at(C, receipts, proof, hb, indices));
     assert_eq!(err, TxError::UnknownPeer(C));
     assert!(ledger::in_flight(&a.state, &tx.hash()).unwrap().is_some());
 }
 
+/// Receipts altered, misplaced or of another chain's transfers. (A proven receipt that
+/// is no batch at all, such as a deposit's, is in `rules_interchain_batch.rs`.)
 #[test]
 fn settle_with_an_altered_misplaced_or_foreign_receipt_is_a_bad_proof() {
     let (mut a, mut b, mut c) = trio();
@@ -649,9 +835,26 @@ fn settle_with_an_altered_misplaced_or_foreign_receipt_is_a_bad_proof() {
     );
     sync(&mut b, &a);
     sync(&mut b, &c);
-    let receipts = submit_all(&mut b, vec![inbound(&a, &from_a), inbound(&c, &from_c)]);
-    assert!(matches!(receipts[0].outcome, Outcome::Delivered { source, .. } if source == A));
-    assert!(matches!(receipts[1].outcome, Outcome::Delivered { source, .. } if source == C));
+    // One block of B delivers both: A's batch at 0, C's at 1.
+    let batches = [
+        system(&b, inbound(&a, &from_a)),
+        system(&b, inbound(&c, &from_c)),
+    ];
+    let receipts = produce_ok(&mut b, &batches).applied.receipts;
+    assert_eq!(
+        receipts[0].outcome,
+        Outcome::InboundBatch {
+            source: A,
+            results: vec![delivered(&from_a, 400)],
+        }
+    );
+    assert_eq!(
+        receipts[1].outcome,
+        Outcome::InboundBatch {
+            source: C,
+            results: vec![delivered(&from_c, 300)],
+        }
+    );
     let h = b.height();
     sync(&mut a, &b);
     // C's block at height h is irreversible on A too, so a B receipt claimed as C's is
@@ -660,53 +863,62 @@ fn settle_with_an_altered_misplaced_or_foreign_receipt_is_a_bad_proof() {
     sync(&mut a, &c);
 
     let good = b.receipts[h as usize - 1][0].clone();
-    let proof = b.receipt_proof(h, 0);
+    let proof = prove_many(&receipt_leaves(&b, h), &[0]).unwrap();
     let altered = |f: &dyn Fn(&mut Receipt)| {
         let mut r = good.clone();
         f(&mut r);
-        settle_at(B, r, proof.clone(), h, 0)
+        settle_at(B, vec![r], proof.clone(), h, vec![0])
+    };
+    let result = |f: &dyn Fn(&mut TransferResult)| {
+        altered(&|r| {
+            if let Outcome::InboundBatch { results, .. } = &mut r.outcome {
+                f(&mut results[0]);
+            }
+        })
     };
     let mut flipped = proof.clone();
     flipped.siblings[0].0[5] ^= 0x10;
-    let deposit_at = b.locate(&b.blocks[0].txs[0].hash()).unwrap();
     let cases: Vec<(&str, Body)> = vec![
         ("amount + 1", altered(&|r| r.amount += 1)),
         ("amount - 1", altered(&|r| r.amount -= 1)),
         ("fee", altered(&|r| r.fee += 1)),
         (
             "delivered turned into bounced (a refund of a delivered transfer)",
+            result(&|t| t.bounced = Some(BounceReason::InsufficientCollateral)),
+        ),
+        ("transfer amount + 1", result(&|t| t.amount += 1)),
+        (
+            "source turned into C",
             altered(&|r| {
-                r.outcome = Outcome::Bounced {
-                    source: A,
-                    source_tx: from_a.hash(),
-                    reason: BounceReason::InsufficientCollateral,
+                if let Outcome::InboundBatch { source, .. } = &mut r.outcome {
+                    *source = C;
                 }
             }),
         ),
         (
             "flipped sibling bit",
-            settle_at(B, good.clone(), flipped, h, 0),
+            settle_at(B, vec![good.clone()], flipped, h, vec![0]),
         ),
         (
             "wrong index",
-            settle_at(B, good.clone(), proof.clone(), h, 1),
+            settle_at(B, vec![good.clone()], proof.clone(), h, vec![1]),
         ),
         (
             "wrong height",
-            settle_at(B, good.clone(), proof.clone(), h - 1, 0),
+            settle_at(B, vec![good.clone()], proof.clone(), h - 1, vec![0]),
         ),
         // C's delivery on B, genuinely proven: it settles a transfer of chain C.
-        ("another source chain", settle(&b, (h, 1))),
+        ("another source chain", settle_batch(&b, h, &[1], false)),
+        // Both, genuinely proven: the foreign one takes the other down with it.
+        ("ours and another's", settle_batch(&b, h, &[0, 1], false)),
         // B's genuine receipt, submitted as C's.
         (
             "proven against the wrong peer",
-            settle_at(C, good.clone(), proof.clone(), h, 0),
+            settle_at(C, vec![good.clone()], proof.clone(), h, vec![0]),
         ),
-        // A genuine receipt that is not a delivery or a bounce.
-        ("a deposit receipt", settle(&b, deposit_at)),
     ];
     for (what, body) in cases {
-        let err = refused(&mut a, body);
+        let err = refused_system(&mut a, body);
         assert!(is_bad_proof(&err), "{what}: {err:?}");
     }
     assert!(ledger::in_flight(&a.state, &from_a.hash())
@@ -715,8 +927,14 @@ fn settle_with_an_altered_misplaced_or_foreign_receipt_is_a_bad_proof() {
     assert_eq!(balance(&a, &sender), before - 400 - FEE);
     assert_eq!(corr(&a, B), 0);
 
-    let (ack, _) = submit(&mut a, settle(&b, (h, 0)));
-    assert_eq!(ack.outcome, Outcome::Acknowledged { tx: from_a.hash() });
+    let settle = system(&a, settle_batch(&b, h, &[0], false));
+    let ack = produce_ok(&mut a, &[settle]).applied.receipts.remove(0);
+    assert_eq!(
+        ack.outcome,
+        Outcome::SettleBatch {
+            settled: vec![acked(&from_a)],
+        }
+    );
     assert_eq!(corr(&a, B), 400);
     assert_supply(&a);
 }
@@ -761,40 +979,28 @@ fn a_proven_receipt_must_still_match_the_in_flight_transfer() {
     );
     // B's producer commits to receipts B never earned: the wrong amount for A's transfer
     // to B, and a bounce of A's transfer to C (which B never saw).
-    let receipt = |outcome: Outcome, amount: u128| Receipt {
+    let receipt = |tx: &Transaction, amount: u128, bounced: Option<BounceReason>| Receipt {
         tx_hash: Hash32([9; 32]),
-        outcome,
+        outcome: Outcome::InboundBatch {
+            source: A,
+            results: vec![TransferResult {
+                source_tx: tx.hash(),
+                amount,
+                bounced,
+            }],
+        },
         amount,
         fee: 0,
     };
     let forged = vec![
-        receipt(
-            Outcome::Delivered {
-                source: A,
-                source_tx: to_b.hash(),
-            },
-            101,
-        ),
-        receipt(
-            Outcome::Bounced {
-                source: A,
-                source_tx: to_c.hash(),
-                reason: BounceReason::Expired,
-            },
-            200,
-        ),
-        receipt(
-            Outcome::Delivered {
-                source: A,
-                source_tx: to_b.hash(),
-            },
-            100,
-        ),
+        receipt(&to_b, 101, None),
+        receipt(&to_c, 200, Some(BounceReason::Expired)),
+        receipt(&to_b, 100, None),
     ];
     let header = forge_next_header(&b, &forged);
     let h = header.header.height;
     keep_up(&mut a, h);
-    let (r, _) = submit(
+    let r = submit(
         &mut a,
         Body::PeerHeaders {
             peer: B,
@@ -806,25 +1012,56 @@ fn a_proven_receipt_must_still_match_the_in_flight_transfer() {
         .iter()
         .map(|r| merkle::leaf_hash(&r.encode()))
         .collect();
-    let body = |i: usize| {
-        let proof = merkle::prove(&leaves, i).unwrap();
-        settle_at(B, forged[i].clone(), proof, h, i as u32)
+    let body = |at: &[usize]| {
+        settle_at(
+            B,
+            at.iter().map(|&i| forged[i].clone()).collect(),
+            prove_many(&leaves, at).unwrap(),
+            h,
+            at.iter().map(|&i| i as u32).collect(),
+        )
     };
-    let err = refused(&mut a, body(0));
-    assert!(is_bad_proof(&err), "amount differs: {err:?}");
-    let err = refused(&mut a, body(1));
-    assert!(is_bad_proof(&err), "went to C, not B: {err:?}");
+    let err = refused_system(&mut a, body(&[0]));
+    assert!(
+        matches!(
+            proof_error(&err),
+            ProofError::AmountMismatch {
+                expected: 100,
+                got: 101
+            }
+        ),
+        "amount differs: {err:?}"
+    );
+    let err = refused_system(&mut a, body(&[1]));
+    assert_eq!(
+        proof_error(&err),
+        &ProofError::WrongPeer {
+            tx: to_c.hash(),
+            went: C,
+            peer: B,
+        },
+        "went to C, not B"
+    );
+    // Together with the matching one, they take it down with them.
+    let err = refused_system(&mut a, body(&[0, 1, 2]));
+    assert!(is_bad_proof(&err), "{err:?}");
     assert!(ledger::in_flight(&a.state, &to_c.hash()).unwrap().is_some());
     // Only the semantic checks stopped them: the matching receipt settles.
-    let (ack, _) = submit(&mut a, body(2));
-    assert_eq!(ack.outcome, Outcome::Acknowledged { tx: to_b.hash() });
+    let settle = system(&a, body(&[2]));
+    let ack = produce_ok(&mut a, &[settle]).applied.receipts.remove(0);
+    assert_eq!(
+        ack.outcome,
+        Outcome::SettleBatch {
+            settled: vec![acked(&to_b)],
+        }
+    );
     assert_eq!(corr(&a, B), 100);
     assert_eq!(corr(&a, C), 0);
     assert_supply(&a);
 }
 
 // ---------------------------------------------------------------------------------
-// 5. PeerHeaders.
+// 5. PeerHeaders and HeaderRun.
 // ---------------------------------------------------------------------------------
 
 #[test]
@@ -837,9 +1074,11 @@ fn peer_headers_move_the_light_client_to_the_peers_own_lib() {
     }
     assert_eq!(libs[9], 7);
     keep_up(&mut b, a.height());
+    // A twin of B follows the same runs as its producers' `HeaderRun`s.
+    let mut twin = b.clone();
     let mut stored = 0;
     for (from, to) in [(1u64, 2u64), (3, 5), (6, 9)] {
-        let (r, _) = submit(
+        let r = submit(
             &mut b,
             Body::PeerHeaders {
                 peer: A,
@@ -854,6 +1093,16 @@ fn peer_headers_move_the_light_client_to_the_peers_own_lib() {
             u128::from(libs[to as usize] - stored),
             "newly final"
         );
+        let run = system(
+            &twin,
+            Body::HeaderRun {
+                peer: A,
+                headers: a.headers(from, to),
+            },
+        );
+        let tr = produce_ok(&mut twin, &[run]).applied.receipts.remove(0);
+        assert_eq!((tr.outcome, tr.amount, tr.fee), (r.outcome, r.amount, 0));
+        assert_eq!(light_client(&twin, A), lc);
         stored = libs[to as usize];
         for x in 1..=to {
             let want = (x <= stored).then(|| finalized_of(&a, x));
@@ -862,11 +1111,12 @@ fn peer_headers_move_the_light_client_to_the_peers_own_lib() {
                 want,
                 "height {x}"
             );
+            assert_eq!(ledger::peer_header(&twin.state, A, x).unwrap(), want);
         }
     }
     // Headers already followed, even reaching back below the checkpoint, change nothing.
     let before = light_client(&b, A);
-    let (r, _) = submit(
+    let r = submit(
         &mut b,
         Body::PeerHeaders {
             peer: A,
@@ -917,13 +1167,30 @@ fn forged_disconnected_or_foreign_peer_headers_are_refused() {
     ];
     let untouched = light_client(&b, A);
     for (what, headers) in cases {
-        let err = refused(&mut b, Body::PeerHeaders { peer: A, headers });
+        // As the relayer's `PeerHeaders`, and as a producer's `HeaderRun`.
+        let err = refused(
+            &mut b,
+            Body::PeerHeaders {
+                peer: A,
+                headers: headers.clone(),
+            },
+        );
         assert!(matches!(err, TxError::PeerHeaders(_)), "{what}: {err:?}");
+        let run = refused_system(&mut b, Body::HeaderRun { peer: A, headers });
+        assert_eq!(run, err, "{what}");
         assert_eq!(light_client(&b, A), untouched, "{what}");
     }
     let err = refused(
         &mut b,
         Body::PeerHeaders {
+            peer: A,
+            headers: vec![],
+        },
+    );
+    assert!(matches!(err, TxError::Invalid(_)), "{err:?}");
+    let err = refused_system(
+        &mut b,
+        Body::HeaderRun {
             peer: A,
             headers: vec![],
         },
@@ -1009,34 +1276,55 @@ fn peer_headers_from_the_future_are_refused_until_our_block_time_catches_up() {
 }
 
 // ---------------------------------------------------------------------------------
-// 7. Determinism.
+// 6. Determinism.
 // ---------------------------------------------------------------------------------
 
 #[test]
 fn followers_replaying_both_chains_reach_the_same_state() {
     let (mut a, mut b) = pair(1);
     deposit(&mut b, A, 1_000);
-    let ok = send(
-        &mut a,
-        SENDER,
-        QualifiedAddress::new(B, fresh("det ok")),
-        600,
+    let k = key(&a, SENDER);
+    let (ok, short) = (
+        a.tx(
+            &k,
+            FEE,
+            transfer_body(QualifiedAddress::new(B, fresh("det ok")), 600, 0),
+        ),
+        a.tx(
+            &k,
+            FEE,
+            transfer_body(QualifiedAddress::new(B, fresh("det short")), 600, 0),
+        ),
     );
-    let short = send(
-        &mut a,
-        SENDER,
-        QualifiedAddress::new(B, fresh("det short")),
-        600,
+    produce_ok(&mut a, &[ok.clone(), short.clone()]);
+    let (_, r, h) = deliver_batch(&mut b, &a, &[ok.clone(), short.clone()]);
+    assert_eq!(
+        r.outcome,
+        Outcome::InboundBatch {
+            source: A,
+            results: vec![
+                delivered(&ok, 600),
+                TransferResult {
+                    source_tx: short.hash(),
+                    amount: 600,
+                    bounced: Some(BounceReason::InsufficientCollateral),
+                },
+            ],
+        }
     );
-    sync(&mut b, &a);
-    let receipts = submit_all(&mut b, vec![inbound(&a, &ok), inbound(&a, &short)]);
-    assert!(matches!(receipts[0].outcome, Outcome::Delivered { .. }));
-    assert!(matches!(receipts[1].outcome, Outcome::Bounced { .. }));
-    let h = b.height();
-    sync(&mut a, &b);
-    let settled = submit_all(&mut a, vec![settle(&b, (h, 0)), settle(&b, (h, 1))]);
-    assert_eq!(settled[0].outcome, Outcome::Acknowledged { tx: ok.hash() });
-    assert_eq!(settled[1].outcome, Outcome::Refunded { tx: short.hash() });
+    let settled = settle_back(&mut a, &b, h);
+    assert_eq!(
+        settled.outcome,
+        Outcome::SettleBatch {
+            settled: vec![
+                acked(&ok),
+                SettleResult {
+                    tx: short.hash(),
+                    delivered: false,
+                },
+            ],
+        }
+    );
     assert_supplies(&a, &b);
 
     for chain in [&a, &b] {

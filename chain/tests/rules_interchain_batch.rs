@@ -18,7 +18,6 @@ use distpos_chain::{
 };
 use distpos_proofs::{
     light_client::{NotYet, Rejection},
-    merkle::leaf_hash,
     multiproof::{prove_many, MultiProof},
     ChainId, Hash32,
 };
@@ -28,15 +27,6 @@ const B: u32 = 0xb2;
 
 fn pair(producers: usize) -> (TestChain, TestChain) {
     peer_pair(A, B, producers, USERS, TestChain::dev_params())
-}
-
-/// A system transaction for `c`'s next block: signed by the producer of that slot,
-/// nonce 0, fee 0.
-fn system(c: &TestChain, body: Body) -> Transaction {
-    let key = c
-        .signer_for_slot(c.next_slot(0))
-        .expect("a producer for the slot");
-    c.unsigned(0, 0, body).sign(&key)
 }
 
 /// User `SENDER` of `a` sends `amounts` to user 0 of `b`, with a local transfer in
@@ -71,78 +61,11 @@ fn send(a: &mut TestChain, b: &TestChain, amounts: &[u128]) -> (u64, Vec<Transac
     (h, transfers, indices)
 }
 
-fn tx_leaves(c: &TestChain, height: u64) -> Vec<Hash32> {
-    c.blocks[height as usize - 1]
-        .txs
-        .iter()
-        .map(|t| leaf_hash(&t.encode()))
-        .collect()
-}
-
-fn receipt_leaves(c: &TestChain, height: u64) -> Vec<Hash32> {
-    c.receipts[height as usize - 1]
-        .iter()
-        .map(|r| leaf_hash(&r.encode()))
-        .collect()
-}
-
-fn inbound_batch(
-    source: &TestChain,
-    headers_from: u64,
-    height: u64,
-    transfers: Vec<Transaction>,
-    indices: Vec<u32>,
-) -> Body {
-    let at: Vec<usize> = indices.iter().map(|&i| i as usize).collect();
-    Body::InboundBatch {
-        peer: source.chain_id(),
-        headers: if headers_from > source.height() {
-            vec![]
-        } else {
-            source.headers(headers_from, source.height())
-        },
-        source_height: height,
-        proof: prove_many(&tx_leaves(source, height), &at).unwrap(),
-        transfers,
-        indices,
-    }
-}
-
 /// A change to an honest batch: its transfers, indices, proof and height.
 type Forgery<'a> = dyn Fn(&mut Vec<Transaction>, &mut Vec<u32>, &mut MultiProof, &mut u64) + 'a;
 
-/// `SettleBatch` of the receipts of `dest`'s block `height` at `at` (with every header
-/// of `dest` when `with_headers`).
-fn settle_batch(dest: &TestChain, height: u64, at: &[usize], with_headers: bool) -> Body {
-    Body::SettleBatch {
-        peer: dest.chain_id(),
-        headers: if with_headers {
-            dest.headers(1, dest.height())
-        } else {
-            vec![]
-        },
-        source_height: height,
-        receipts: at
-            .iter()
-            .map(|&i| dest.receipts[height as usize - 1][i].clone())
-            .collect(),
-        indices: at.iter().map(|&i| i as u32).collect(),
-        proof: prove_many(&receipt_leaves(dest, height), at).unwrap(),
-    }
-}
-
 fn deposit_for(b: &mut TestChain, of: ChainId, amount: u128) {
     deposit(b, of, amount);
-}
-
-/// A system transaction `c`'s producer would not include: why.
-fn refused_system(c: &mut TestChain, body: Body) -> TxError {
-    let tx = system(c, body);
-    let mut twin = c.clone();
-    twin.produce_empty(1).unwrap();
-    let err = produce_rejected(c, &tx);
-    assert_eq!(c.state, twin.state, "a refused batch changes nothing");
-    err
 }
 
 #[test]

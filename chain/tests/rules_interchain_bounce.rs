@@ -1,8 +1,10 @@
-//! Cross-chain bounces and collateral (DESIGN §5, §6 steps 5 and 7): an inbound
-//! transfer bounces when collateral is short, the peer is suspended, `deliver_by` has
-//! passed or the recipient is invalid; a bounce is consumed like a delivery and refunds
-//! the sender exactly once on the source chain; the correspondent account never goes
-//! below minus the credit limit, which governance can raise.
+//! Cross-chain bounces and collateral (DESIGN §5, §6 steps 5 and 7, §6.1), interchain
+//! v2: a transfer in an `InboundBatch` bounces when collateral is short, the peer is
+//! suspended, `deliver_by` has passed or the recipient is invalid, and the batch's
+//! receipt says which transfer bounced and why; a bounce is consumed like a delivery,
+//! and the `SettleBatch` of that receipt refunds the sender exactly once on the source
+//! chain; within a batch, transfers are covered in block order; the correspondent
+//! account never goes below minus the credit limit, which governance can raise.
 // Helpers and property tests outside `#[test]` functions: a panic is the failure
 // report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -16,13 +18,13 @@ use distpos_chain::{
     ledger,
     supply::audit_supply,
     testkit::{address_of, peer_pair, TestChain},
-    tx::{BounceReason, GovAction, Outcome},
+    tx::{BounceReason, GovAction, Outcome, SettleResult, TransferResult},
     Address, Body, Receipt, Transaction, TxError,
 };
 use distpos_proofs::ChainId;
 
 // ---------------------------------------------------------------------------------
-// Kit (the same as in rules_interchain.rs; each test binary stands alone).
+// Kit (batch helpers shared with the other interchain tests are in common/interchain).
 // ---------------------------------------------------------------------------------
 
 const A: ChainId = ChainId(0xa1);
@@ -32,24 +34,6 @@ const B: ChainId = ChainId(0xb2);
 /// is irreversible when produced), registered as each other's peers at genesis.
 fn pair() -> (TestChain, TestChain) {
     peer_pair(A.0, B.0, 1, USERS, TestChain::dev_params())
-}
-
-/// Brings `dst`'s light client of `src` to `src`'s head, first producing on `dst` so that
-/// `src`'s headers are not from the future at `dst`'s block time.
-fn sync(dst: &mut TestChain, src: &TestChain) {
-    while dst.height() < src.height() {
-        dst.produce_empty(1).unwrap();
-    }
-    let head = peer(dst, src.chain_id()).unwrap().light_client.head();
-    if head < src.height() {
-        let headers = src.headers(head + 1, src.height());
-        let peer = src.chain_id();
-        submit(dst, Body::PeerHeaders { peer, headers });
-    }
-    assert_eq!(
-        peer(dst, src.chain_id()).unwrap().light_client.lib(),
-        src.height()
-    );
 }
 
 fn transfer_body(to: QualifiedAddress, amount: u128, deliver_by: u64) -> Body {
@@ -76,58 +60,72 @@ fn send(src: &mut TestChain, to: QualifiedAddress, amount: u128) -> Transaction 
     send_all(src, &[(to, amount, 0)]).remove(0)
 }
 
-fn inbound(src: &TestChain, tx: &Transaction) -> Body {
-    let (h, i) = src.locate(&tx.hash()).expect("source transaction included");
-    Body::Inbound {
-        peer: src.chain_id(),
-        source_tx: Box::new(tx.clone()),
-        proof: src.tx_proof(h, i),
-        source_height: h,
-        source_index: i,
+/// Delivers `txs` (one block of `src`) on `dst` as one batch in its next block, with
+/// the headers that prove them; returns the batch's receipt and the height.
+fn deliver_all(dst: &mut TestChain, src: &TestChain, txs: &[Transaction]) -> (Receipt, u64) {
+    let (_, receipt, h) = deliver_batch(dst, src, txs);
+    assert_eq!(receipt.fee, 0, "a batch pays no fee");
+    (receipt, h)
+}
+
+/// How each transfer of an `InboundBatch` receipt from A ended.
+fn results(r: &Receipt) -> Vec<TransferResult> {
+    match &r.outcome {
+        Outcome::InboundBatch { source, results } if *source == A => results.clone(),
+        other => panic!("not a batch from A: {other:?}"),
     }
 }
 
-fn settle(dst: &TestChain, (h, i): (u64, u32)) -> Body {
-    Body::Settle {
-        peer: dst.chain_id(),
-        receipt: dst.receipts[h as usize - 1][i as usize].clone(),
-        proof: dst.receipt_proof(h, i),
-        source_height: h,
-        source_index: i,
+/// Settles every batch receipt of `dst`'s block `h` on `src`, in one `SettleBatch`;
+/// returns its receipt.
+fn settle_block(src: &mut TestChain, dst: &TestChain, h: u64) -> Receipt {
+    let r = settle_back(src, dst, h);
+    assert_eq!(r.fee, 0, "a batch pays no fee");
+    r
+}
+
+/// What a `SettleBatch` receipt settled.
+fn settled(r: &Receipt) -> Vec<SettleResult> {
+    match &r.outcome {
+        Outcome::SettleBatch { settled } => settled.clone(),
+        other => panic!("not a settlement: {other:?}"),
     }
 }
 
-/// Delivers `txs` of `src` on `dst` in one block; returns the receipts and the height.
-fn deliver_all(dst: &mut TestChain, src: &TestChain, txs: &[Transaction]) -> (Vec<Receipt>, u64) {
-    sync(dst, src);
-    let receipts = submit_all(dst, txs.iter().map(|t| inbound(src, t)).collect());
-    (receipts, dst.height())
-}
-
-fn deliver(dst: &mut TestChain, src: &TestChain, tx: &Transaction) -> (Receipt, (u64, u32)) {
-    let (mut r, h) = deliver_all(dst, src, std::slice::from_ref(tx));
-    (r.remove(0), (h, 0))
-}
-
-/// Settles every receipt of `dst`'s block `h` on `src`, in one block.
-fn settle_block(src: &mut TestChain, dst: &TestChain, h: u64) -> Vec<Receipt> {
-    sync(src, dst);
-    let n = dst.receipts[h as usize - 1].len() as u32;
-    submit_all(src, (0..n).map(|i| settle(dst, (h, i))).collect())
-}
-
-fn bounced(tx: &Transaction, reason: BounceReason) -> Outcome {
-    Outcome::Bounced {
-        source: A,
+fn bounced(tx: &Transaction, reason: BounceReason) -> TransferResult {
+    TransferResult {
         source_tx: tx.hash(),
-        reason,
+        amount: amount_of(tx),
+        bounced: Some(reason),
     }
 }
 
-fn delivered(tx: &Transaction) -> Outcome {
-    Outcome::Delivered {
-        source: A,
+fn delivered(tx: &Transaction) -> TransferResult {
+    TransferResult {
         source_tx: tx.hash(),
+        amount: amount_of(tx),
+        bounced: None,
+    }
+}
+
+fn acked(tx: &Transaction) -> SettleResult {
+    SettleResult {
+        tx: tx.hash(),
+        delivered: true,
+    }
+}
+
+fn refunded(tx: &Transaction) -> SettleResult {
+    SettleResult {
+        tx: tx.hash(),
+        delivered: false,
+    }
+}
+
+fn amount_of(tx: &Transaction) -> u128 {
+    match &tx.body {
+        Body::Transfer { amount, .. } => *amount,
+        other => panic!("not a transfer: {other:?}"),
     }
 }
 
@@ -145,10 +143,13 @@ fn short_collateral_bounces_and_the_sender_is_refunded_exactly_once() {
     let tx = send(&mut a, QualifiedAddress::new(B, recipient), 1_000);
     assert_supplies(&a, &b);
 
-    let (r, at) = deliver(&mut b, &a, &tx);
+    let (r, h) = deliver_all(&mut b, &a, std::slice::from_ref(&tx));
     assert_eq!(
-        (&r.outcome, r.amount),
-        (&bounced(&tx, BounceReason::InsufficientCollateral), 1_000)
+        (results(&r), r.amount),
+        (
+            vec![bounced(&tx, BounceReason::InsufficientCollateral)],
+            1_000
+        )
     );
     assert_eq!(account(&b, &recipient).balance, 0);
     let p = peer(&b, A).unwrap();
@@ -158,19 +159,30 @@ fn short_collateral_bounces_and_the_sender_is_refunded_exactly_once() {
     );
     let record = inbound_record(&b.state, A, &tx.hash()).unwrap().unwrap();
     assert_eq!(record.sender, QualifiedAddress::new(A, address_of(&sender)));
-    assert_eq!((record.amount, &record.outcome), (1_000, &r.outcome));
+    assert_eq!(
+        (record.amount, &record.outcome),
+        (
+            1_000,
+            &Outcome::Bounced {
+                source: A,
+                source_tx: tx.hash(),
+                reason: BounceReason::InsufficientCollateral,
+            }
+        )
+    );
     assert_supplies(&a, &b);
 
     // A bounce consumes the transfer too: more collateral does not make it deliverable.
     deposit(&mut b, A, 10_000);
-    let err = refused(&mut b, inbound(&a, &tx));
+    let again = inbound_of(&mut b, &a, std::slice::from_ref(&tx));
+    let err = refused_system(&mut b, again);
     assert_eq!(err, TxError::AlreadyConsumed(A, tx.hash()));
     assert_eq!(account(&b, &recipient).balance, 0);
 
-    let refunds = settle_block(&mut a, &b, at.0);
+    let refund = settle_block(&mut a, &b, h);
     assert_eq!(
-        (&refunds[0].outcome, refunds[0].amount),
-        (&Outcome::Refunded { tx: tx.hash() }, 1_000)
+        (settled(&refund), refund.amount),
+        (vec![refunded(&tx)], 1_000)
     );
     assert_eq!(balance(&a, &sender), before - FEE, "the amount came back");
     assert_eq!(ledger::in_flight(&a.state, &tx.hash()).unwrap(), None);
@@ -187,7 +199,7 @@ fn short_collateral_bounces_and_the_sender_is_refunded_exactly_once() {
     assert_eq!((p.corr, p.refunded_out, p.acked_out), (0, 1, 0));
     assert_supplies(&a, &b);
 
-    let err = refused(&mut a, settle(&b, at));
+    let err = refused_system(&mut a, settle_batch(&b, h, &[0], false));
     assert_eq!(err, TxError::NotInFlight(tx.hash()));
     assert_eq!(balance(&a, &sender), before - FEE, "refunded once");
     assert_eq!(peer(&a, B).unwrap().refunded_out, 1);
@@ -204,8 +216,11 @@ fn a_suspended_peer_bounces_everything_until_resumed() {
     assert!(peer(&b, A).unwrap().suspended);
 
     let first = send(&mut a, QualifiedAddress::new(B, recipient), 100);
-    let (r, at1) = deliver(&mut b, &a, &first);
-    assert_eq!(r.outcome, bounced(&first, BounceReason::PeerSuspended));
+    let (r, h1) = deliver_all(&mut b, &a, std::slice::from_ref(&first));
+    assert_eq!(
+        results(&r),
+        vec![bounced(&first, BounceReason::PeerSuspended)]
+    );
     assert_eq!(account(&b, &recipient).balance, 0);
     let p = peer(&b, A).unwrap();
     assert_eq!((p.corr, p.bounced_in, p.delivered_in), (10_000, 1, 0));
@@ -213,15 +228,15 @@ fn a_suspended_peer_bounces_everything_until_resumed() {
 
     govern(&mut b, GovAction::ResumePeer { chain: A });
     let second = send(&mut a, QualifiedAddress::new(B, recipient), 100);
-    let (r, at2) = deliver(&mut b, &a, &second);
-    assert_eq!(r.outcome, delivered(&second));
+    let (r, h2) = deliver_all(&mut b, &a, std::slice::from_ref(&second));
+    assert_eq!(results(&r), vec![delivered(&second)]);
     assert_eq!(account(&b, &recipient).balance, 100);
     assert_eq!(corr(&b, A), 9_900);
 
-    let refund = settle_block(&mut a, &b, at1.0);
-    assert_eq!(refund[0].outcome, Outcome::Refunded { tx: first.hash() });
-    let ack = settle_block(&mut a, &b, at2.0);
-    assert_eq!(ack[0].outcome, Outcome::Acknowledged { tx: second.hash() });
+    let refund = settle_block(&mut a, &b, h1);
+    assert_eq!(settled(&refund), vec![refunded(&first)]);
+    let ack = settle_block(&mut a, &b, h2);
+    assert_eq!(settled(&ack), vec![acked(&second)]);
     assert_eq!(balance(&a, &sender), before - 100 - 2 * FEE);
     assert_eq!(corr(&a, B), 100);
     assert_supplies(&a, &b);
@@ -238,16 +253,14 @@ fn a_passed_deliver_by_bounces_as_expired_and_the_deadline_itself_is_in_time() {
         &mut a,
         &[(to, 10, t - 1), (to, 20, t), (to, 40, 0), (to, 80, 1)],
     );
-    sync(&mut b, &a);
     while next_time(&b) < t {
         b.produce_empty(1).unwrap();
     }
     assert_eq!(next_time(&b), t);
-    let (receipts, h) = deliver_all(&mut b, &a, &txs);
+    let (r, h) = deliver_all(&mut b, &a, &txs);
     assert_eq!(b.blocks[h as usize - 1].header.header.timestamp_ms, t);
-    let outcomes: Vec<Outcome> = receipts.into_iter().map(|r| r.outcome).collect();
     assert_eq!(
-        outcomes,
+        results(&r),
         vec![
             bounced(&txs[0], BounceReason::Expired),
             delivered(&txs[1]),
@@ -259,15 +272,14 @@ fn a_passed_deliver_by_bounces_as_expired_and_the_deadline_itself_is_in_time() {
     let p = peer(&b, A).unwrap();
     assert_eq!((p.corr, p.delivered_in, p.bounced_in), (9_940, 2, 2));
 
-    let settled = settle_block(&mut a, &b, h);
-    let outcomes: Vec<Outcome> = settled.into_iter().map(|r| r.outcome).collect();
+    let s = settle_block(&mut a, &b, h);
     assert_eq!(
-        outcomes,
+        settled(&s),
         vec![
-            Outcome::Refunded { tx: txs[0].hash() },
-            Outcome::Acknowledged { tx: txs[1].hash() },
-            Outcome::Acknowledged { tx: txs[2].hash() },
-            Outcome::Refunded { tx: txs[3].hash() },
+            refunded(&txs[0]),
+            acked(&txs[1]),
+            acked(&txs[2]),
+            refunded(&txs[3]),
         ]
     );
     let p = peer(&a, B).unwrap();
@@ -282,13 +294,13 @@ fn the_zero_address_bounces_as_a_bad_recipient() {
     let sender = key(&a, SENDER);
     let before = balance(&a, &sender);
     let tx = send(&mut a, QualifiedAddress::new(B, Address::ZERO), 50);
-    let (r, at) = deliver(&mut b, &a, &tx);
-    assert_eq!(r.outcome, bounced(&tx, BounceReason::BadRecipient));
+    let (r, h) = deliver_all(&mut b, &a, std::slice::from_ref(&tx));
+    assert_eq!(results(&r), vec![bounced(&tx, BounceReason::BadRecipient)]);
     assert_eq!(account(&b, &Address::ZERO).balance, 0);
     assert_eq!(corr(&b, A), 10_000);
     assert_eq!(peer(&b, A).unwrap().bounced_in, 1);
-    let refund = settle_block(&mut a, &b, at.0);
-    assert_eq!(refund[0].outcome, Outcome::Refunded { tx: tx.hash() });
+    let refund = settle_block(&mut a, &b, h);
+    assert_eq!(settled(&refund), vec![refunded(&tx)]);
     assert_eq!(balance(&a, &sender), before - FEE);
     assert_supplies(&a, &b);
 }
@@ -304,11 +316,13 @@ fn transfers_beyond_the_collateral_bounce_and_corr_never_goes_negative_without_c
 
     // Together 1 100 > 1 000: the first (in block order) is delivered, the second bounces.
     let txs = send_all(&mut a, &[(to1, 700, 0), (to2, 400, 0)]);
-    let (receipts, h1) = deliver_all(&mut b, &a, &txs);
-    assert_eq!(receipts[0].outcome, delivered(&txs[0]));
+    let (r, h1) = deliver_all(&mut b, &a, &txs);
     assert_eq!(
-        receipts[1].outcome,
-        bounced(&txs[1], BounceReason::InsufficientCollateral)
+        results(&r),
+        vec![
+            delivered(&txs[0]),
+            bounced(&txs[1], BounceReason::InsufficientCollateral)
+        ]
     );
     assert_eq!(
         (account(&b, &r1).balance, account(&b, &r2).balance),
@@ -319,14 +333,14 @@ fn transfers_beyond_the_collateral_bounce_and_corr_never_goes_negative_without_c
 
     // Exactly the rest is delivered; then not a single token more.
     let exact = send(&mut a, to2, 300);
-    let (r, at_exact) = deliver(&mut b, &a, &exact);
-    assert_eq!(r.outcome, delivered(&exact));
+    let (r, h_exact) = deliver_all(&mut b, &a, std::slice::from_ref(&exact));
+    assert_eq!(results(&r), vec![delivered(&exact)]);
     assert_eq!(corr(&b, A), 0);
     let one = send(&mut a, to2, 1);
-    let (r, at_one) = deliver(&mut b, &a, &one);
+    let (r, h_one) = deliver_all(&mut b, &a, std::slice::from_ref(&one));
     assert_eq!(
-        r.outcome,
-        bounced(&one, BounceReason::InsufficientCollateral)
+        results(&r),
+        vec![bounced(&one, BounceReason::InsufficientCollateral)]
     );
     assert_eq!(corr(&b, A), 0);
     let p = peer(&b, A).unwrap();
@@ -335,7 +349,7 @@ fn transfers_beyond_the_collateral_bounce_and_corr_never_goes_negative_without_c
     assert_supplies(&a, &b);
 
     // Back on A: 1 000 acknowledged, 401 refunded.
-    for h in [h1, at_exact.0, at_one.0] {
+    for h in [h1, h_exact, h_one] {
         settle_block(&mut a, &b, h);
     }
     let p = peer(&a, B).unwrap();
@@ -366,9 +380,8 @@ fn a_credit_limit_from_governance_lets_corr_go_negative_within_it() {
 
     // The same pair as without credit: now both are delivered, on 100 of credit.
     let txs = send_all(&mut a, &[(to, 700, 0), (to, 400, 0)]);
-    let (receipts, h1) = deliver_all(&mut b, &a, &txs);
-    assert_eq!(receipts[0].outcome, delivered(&txs[0]));
-    assert_eq!(receipts[1].outcome, delivered(&txs[1]));
+    let (r, h1) = deliver_all(&mut b, &a, &txs);
+    assert_eq!(results(&r), vec![delivered(&txs[0]), delivered(&txs[1])]);
     assert_eq!(corr(&b, A), -100);
     assert_eq!(account(&b, &to.address).balance, 1_100);
     // Negative correspondent balances are counted with their sign.
@@ -378,10 +391,9 @@ fn a_credit_limit_from_governance_lets_corr_go_negative_within_it() {
 
     // 400 of credit is left: 401 bounces, 400 is delivered, down to exactly -500.
     let txs2 = send_all(&mut a, &[(to, 401, 0), (to, 400, 0), (to, 1, 0)]);
-    let (receipts, h2) = deliver_all(&mut b, &a, &txs2);
-    let outcomes: Vec<Outcome> = receipts.into_iter().map(|r| r.outcome).collect();
+    let (r, h2) = deliver_all(&mut b, &a, &txs2);
     assert_eq!(
-        outcomes,
+        results(&r),
         vec![
             bounced(&txs2[0], BounceReason::InsufficientCollateral),
             delivered(&txs2[1]),
@@ -403,15 +415,15 @@ fn a_credit_limit_from_governance_lets_corr_go_negative_within_it() {
         },
     );
     let tx = send(&mut a, to, 1);
-    let (r, at) = deliver(&mut b, &a, &tx);
+    let (r, h3) = deliver_all(&mut b, &a, std::slice::from_ref(&tx));
     assert_eq!(
-        r.outcome,
-        bounced(&tx, BounceReason::InsufficientCollateral)
+        results(&r),
+        vec![bounced(&tx, BounceReason::InsufficientCollateral)]
     );
     assert_eq!(corr(&b, A), -500);
     assert_supplies(&a, &b);
 
-    for h in [h1, h2, at.0] {
+    for h in [h1, h2, h3] {
         settle_block(&mut a, &b, h);
     }
     let p = peer(&a, B).unwrap();
@@ -429,19 +441,17 @@ fn receipts_still_settle_after_the_destination_was_suspended_here() {
     let before = balance(&a, &sender);
     let to = QualifiedAddress::new(B, fresh("in flight"));
     let txs = send_all(&mut a, &[(to, 100, 0), (to, 50, 0)]);
-    let (receipts, h) = deliver_all(&mut b, &a, &txs);
-    assert_eq!(receipts[0].outcome, delivered(&txs[0]));
+    let (r, h) = deliver_all(&mut b, &a, &txs);
     assert_eq!(
-        receipts[1].outcome,
-        bounced(&txs[1], BounceReason::InsufficientCollateral)
+        results(&r),
+        vec![
+            delivered(&txs[0]),
+            bounced(&txs[1], BounceReason::InsufficientCollateral)
+        ]
     );
     govern(&mut a, GovAction::SuspendPeer { chain: B });
-    let settled = settle_block(&mut a, &b, h);
-    assert_eq!(
-        settled[0].outcome,
-        Outcome::Acknowledged { tx: txs[0].hash() }
-    );
-    assert_eq!(settled[1].outcome, Outcome::Refunded { tx: txs[1].hash() });
+    let s = settle_block(&mut a, &b, h);
+    assert_eq!(settled(&s), vec![acked(&txs[0]), refunded(&txs[1])]);
     assert_eq!(balance(&a, &sender), before - 100 - 2 * FEE);
     assert_eq!(corr(&a, B), 100);
     assert_supplies(&a, &b);

@@ -54,9 +54,9 @@ pub struct RelayConfig {
     pub max_response_bytes: usize,
     /// How often peer headers are fetched for our light clients.
     pub header_sync_ms: u64,
-    /// The interchain protocol this node relays with: `v2` (a block's transfers in one
-    /// batch under one multiproof, DESIGN §6.1; the default) or `v1` (a transaction
-    /// per transfer, signed by the relaying node). A node accepts both.
+    /// The interchain protocol: `v2` (a block's transfers in one batch under one
+    /// multiproof, DESIGN §6.1), the only one. `v1` (a transaction per transfer) is
+    /// retired and refused here with a clear error.
     pub protocol: RelayProtocol,
     /// Relaying duty (DESIGN §6.1): one producer's node relays to each destination at
     /// a time; the others send an item only once it has waited this long unfinished
@@ -64,11 +64,12 @@ pub struct RelayConfig {
     pub takeover_ms: u64,
 }
 
-/// Which interchain protocol the relay sends.
+/// Which interchain protocol the relay speaks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RelayProtocol {
-    /// One `Inbound`/`Settle` transaction per transfer, signed by the relaying node.
+    /// One transaction per transfer (interchain v1): retired. Still parsed, so that
+    /// a config naming it is refused with the reason rather than a parse error.
     V1,
     /// Batches under one multiproof as system transactions (DESIGN §6.1).
     #[default]
@@ -232,6 +233,14 @@ impl NodeConfig {
 
     /// Checks value ranges; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
+        if self.relay.protocol == RelayProtocol::V1 {
+            return Err(
+                "relay.protocol = \"v1\": interchain v1 (a transaction per transfer) is \
+                        retired; remove the setting (v2, batches under one multiproof, is the \
+                        only protocol)"
+                    .into(),
+            );
+        }
         if self.mempool.max_txs == 0 {
             return Err("mempool.max_txs must be at least 1".into());
         }
@@ -306,5 +315,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("listen") || e.contains("socket address"), "{e}");
+    }
+
+    #[test]
+    fn the_retired_interchain_v1_is_refused_with_the_reason() {
+        let e = load_str("[relay]\nprotocol = \"v1\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("relay.protocol") && e.contains("retired"), "{e}");
+        let cfg = load_str("[relay]\nprotocol = \"v2\"").unwrap();
+        assert_eq!(cfg.relay.protocol, RelayProtocol::V2);
     }
 }

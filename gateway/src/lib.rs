@@ -7,8 +7,9 @@
 //! - [`node`]: the canonical state of our chain, its fork database, mempool and store;
 //!   admitting transactions, importing blocks (fork choice, reorganisation) and
 //!   producing them. Start reading here.
-//! - [`interchain`]: turning deliveries and receipts from other chains into `Inbound`
-//!   and `Settle` transactions, and feeding our light clients with `PeerHeaders`.
+//! - [`interchain`]: batches of transfers and receipts from other chains, checked on
+//!   arrival, held, and put in our blocks as system transactions with the run of the
+//!   peer's headers that proves them.
 //! - [`queue`]: the persistent outbound queue; [`relay`]: the tasks that fill and
 //!   send it and keep our light clients current.
 //! - [`api`]: the HTTP router, its errors, handlers and JSON views.

@@ -5,7 +5,7 @@
 //! held, released or retried now by an operator.
 
 use crate::store::StoreError;
-use distpos_adapters::{AckStatus, BatchDelivery, BatchReceipts, Delivery, ReceiptDelivery};
+use distpos_adapters::{AckStatus, BatchDelivery, BatchReceipts};
 use distpos_proofs::{codec, ChainId, Hash32};
 use serde::{Deserialize, Serialize};
 
@@ -23,10 +23,6 @@ pub const PENDING_RETRY_MS: u64 = 1_000;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Payload {
-    /// A transfer to its destination.
-    Delivery(Delivery),
-    /// A receipt back to the transfer's source.
-    Receipt(ReceiptDelivery),
     /// Interchain v2: the transfers to one destination in one block (or a chunk).
     DeliveryBatch(BatchDelivery),
     /// Interchain v2: the receipts for one source in one block.
@@ -36,7 +32,7 @@ pub enum Payload {
 impl Payload {
     /// Goes back to a transfer's source (a receipt), rather than to its destination.
     pub fn is_receipt(&self) -> bool {
-        matches!(self, Payload::Receipt(_) | Payload::ReceiptBatch(_))
+        matches!(self, Payload::ReceiptBatch(_))
     }
 }
 
@@ -65,11 +61,12 @@ pub enum ItemState {
 /// One queued delivery or receipt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueItem {
-    /// Stable id: `delivery-<tx>` or `receipt-<tx>`.
+    /// Stable id: `v2-delivery-<destination>-<height>-<first index>` or
+    /// `v2-receipts-<source>-<height>`.
     pub id: String,
     /// The chain it goes to.
     pub destination: ChainId,
-    /// The transfer it is about (the source transaction's hash).
+    /// The first transfer it is about (a source transaction's hash).
     pub transfer: Hash32,
     /// What is sent.
     pub payload: Payload,
@@ -90,34 +87,11 @@ pub struct QueueItem {
     pub last_error: Option<String>,
     /// Endpoint of the last success.
     pub last_endpoint: Option<String>,
-    /// The peer's transaction for it (its `Inbound` or `Settle`).
+    /// The peer's transaction for it (its `InboundBatch` or `SettleBatch`), once known.
     pub peer_tx: Option<Hash32>,
 }
 
 impl QueueItem {
-    /// A new delivery item.
-    pub fn delivery(d: Delivery, destination: ChainId, now_ms: u64) -> Self {
-        let transfer = d.source_tx.hash();
-        Self::new(
-            format!("delivery-{transfer}"),
-            destination,
-            transfer,
-            Payload::Delivery(d),
-            now_ms,
-        )
-    }
-
-    /// A new receipt item for `transfer`, going back to `source`.
-    pub fn receipt(r: ReceiptDelivery, source: ChainId, transfer: Hash32, now_ms: u64) -> Self {
-        Self::new(
-            format!("receipt-{transfer}"),
-            source,
-            transfer,
-            Payload::Receipt(r),
-            now_ms,
-        )
-    }
-
     /// A new v2 item: the transfers of `d` to `destination`. Its `transfer` is the
     /// first of them (each is found by [`OutboundQueue::for_transfer`]).
     pub fn batch_delivery(d: BatchDelivery, destination: ChainId, now_ms: u64) -> Self {
@@ -164,7 +138,6 @@ impl QueueItem {
                     _ => Vec::new(),
                 })
                 .collect(),
-            _ => vec![self.transfer],
         }
     }
 
@@ -207,7 +180,7 @@ impl QueueItem {
     pub fn answered(&mut self, status: AckStatus, now_ms: u64) {
         self.failures = 0;
         match (&self.payload, status) {
-            (Payload::Receipt(_) | Payload::ReceiptBatch(_), s) if s.settles_receipt() => {
+            (Payload::ReceiptBatch(_), s) if s.settles_receipt() => {
                 self.state = ItemState::Done;
             }
             (_, AckStatus::Pending) => {
@@ -403,11 +376,8 @@ impl OutboundQueue {
         }
     }
 
-    /// The item that delivers our transfer `t`: its own (v1) or its batch's (v2).
+    /// The item (a batch) that delivers our transfer `t`.
     pub fn for_transfer(&self, t: &Hash32) -> Result<Option<QueueItem>, StoreError> {
-        if let Some(item) = self.get(&format!("delivery-{t}"))? {
-            return Ok(Some(item));
-        }
         let mut x = BY_TRANSFER.to_vec();
         x.extend_from_slice(&t.0);
         match self.tree.get(x)? {
@@ -529,9 +499,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
         let q = OutboundQueue::open(&db).unwrap();
-        let items: Vec<_> = (1..=5)
-            .map(|n| QueueItem::delivery(delivery(n), ChainId(0xb), 0))
-            .collect();
+        let items: Vec<_> = (1..=5).map(|n| item(n, 0)).collect();
         q.enqueue(&items, 1).unwrap();
         (dir, q, items)
     }
@@ -550,37 +518,45 @@ mod tests {
             }
         }
     }
-    use distpos_chain::{testkit::TestChain, Body, QualifiedAddress};
-    use distpos_proofs::merkle::MerkleProof;
+    use distpos_chain::{
+        testkit::TestChain,
+        tx::{Outcome, Receipt, TransferResult},
+        Body, QualifiedAddress,
+    };
+    use distpos_proofs::multiproof::MultiProof;
 
-    fn delivery(nonce: u64) -> Delivery {
+    /// A batch of one transfer to chain `b`, from block `height` of chain `a`.
+    fn delivery(height: u64) -> BatchDelivery {
         let mut c = TestChain::new(0xa, 1, 1, TestChain::dev_params());
         let key = c.users[0].clone();
-        let mut tx = c.tx(
+        let tx = c.tx(
             &key,
             1,
             Body::Transfer {
                 to: QualifiedAddress::new(ChainId(0xb), distpos_chain::Address::ZERO),
                 amount: 5,
                 memo: vec![],
-                deliver_by: 0,
+                deliver_by: height,
             },
         );
-        tx.nonce = nonce;
-        Delivery {
+        BatchDelivery {
             source_chain: ChainId(0xa),
-            source_tx: tx,
-            proof: MerkleProof { siblings: vec![] },
-            height: 1,
-            index: 0,
-            hops: 0,
+            height,
+            transfers: vec![tx],
+            indices: vec![0],
+            proof: MultiProof { siblings: vec![] },
+            headers: vec![],
         }
+    }
+
+    fn item(height: u64, now_ms: u64) -> QueueItem {
+        QueueItem::batch_delivery(delivery(height), ChainId(0xb), now_ms)
     }
 
     #[test]
     fn persistent_idempotent_and_scheduled() {
         let dir = tempfile::tempdir().unwrap();
-        let item = QueueItem::delivery(delivery(1), ChainId(0xb), 1_000);
+        let item = item(1, 1_000);
         {
             let db = sled::open(dir.path()).unwrap();
             let q = OutboundQueue::open(&db).unwrap();
@@ -613,30 +589,33 @@ mod tests {
 
     fn receipt_item() -> QueueItem {
         let d = delivery(1);
-        let r = ReceiptDelivery {
+        let transfer = d.transfers[0].hash();
+        let r = BatchReceipts {
             receipt_chain: ChainId(0xb),
-            receipt: distpos_chain::tx::Receipt {
+            height: 1,
+            receipts: vec![Receipt {
                 tx_hash: Hash32::ZERO,
-                outcome: distpos_chain::tx::Outcome::Delivered {
+                outcome: Outcome::InboundBatch {
                     source: ChainId(0xa),
-                    source_tx: d.source_tx.hash(),
+                    results: vec![TransferResult {
+                        source_tx: transfer,
+                        amount: 5,
+                        bounced: None,
+                    }],
                 },
                 amount: 5,
                 fee: 0,
-            },
-            proof: MerkleProof { siblings: vec![] },
-            height: 1,
-            index: 0,
+            }],
+            indices: vec![0],
+            proof: MultiProof { siblings: vec![] },
+            headers: vec![],
         };
-        QueueItem::receipt(r, ChainId(0xa), d.source_tx.hash(), 0)
+        QueueItem::batch_receipts(r, ChainId(0xa), transfer, 0)
     }
 
     #[test]
     fn nothing_is_done_until_the_other_side_applied_it() {
-        for item in [
-            QueueItem::delivery(delivery(1), ChainId(0xb), 0),
-            receipt_item(),
-        ] {
+        for item in [item(1, 0), receipt_item()] {
             let mut it = item.clone();
             it.answered(AckStatus::Pending, 1_000);
             assert_eq!(it.state, ItemState::Queued, "{}: pending stays due", it.id);
@@ -659,7 +638,7 @@ mod tests {
         r.answered(AckStatus::AlreadyRefunded, 5);
         assert_eq!(r.state, ItemState::Done);
         // A delivery ends only when our own ledger settles it, whatever the answer.
-        let mut d = QueueItem::delivery(delivery(1), ChainId(0xb), 0);
+        let mut d = item(1, 0);
         d.answered(AckStatus::AlreadySettled, 5);
         assert_ne!(d.state, ItemState::Done);
     }
@@ -671,9 +650,9 @@ mod tests {
         let q = OutboundQueue::open(&db).unwrap();
         let mut expired = receipt_item();
         expired.state = ItemState::Expired;
-        let mut waiting = QueueItem::delivery(delivery(2), ChainId(0xb), 0);
+        let mut waiting = item(2, 0);
         waiting.answered(AckStatus::Accepted, 0);
-        let mut done = QueueItem::delivery(delivery(3), ChainId(0xb), 0);
+        let mut done = item(3, 0);
         done.state = ItemState::Done;
         q.enqueue(&[expired.clone(), waiting.clone(), done.clone()], 1)
             .unwrap();
@@ -688,7 +667,7 @@ mod tests {
         // A source that still delivers has not settled: its receipt comes back to
         // life even when it was done.
         q.revive(&done.id, 200).unwrap();
-        q.revive("receipt-unknown", 200).unwrap();
+        q.revive("v2-receipts-unknown", 200).unwrap();
         assert!(q.due(200, 10).unwrap().iter().any(|i| i.id == done.id));
         assert_eq!(
             q.get(&expired.id).unwrap().unwrap().created_ms,
@@ -722,9 +701,7 @@ mod tests {
     #[test]
     fn finished_items_leave_the_schedule_and_it_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let items: Vec<_> = (1..=3)
-            .map(|n| QueueItem::delivery(delivery(n), ChainId(0xb), 0))
-            .collect();
+        let items: Vec<_> = (1..=3).map(|n| item(n, 0)).collect();
         {
             let db = sled::open(dir.path()).unwrap();
             let q = OutboundQueue::open(&db).unwrap();

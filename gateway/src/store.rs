@@ -50,7 +50,22 @@ pub enum StoreError {
         /// Identity of the genesis file.
         expected: Hash32,
     },
+    /// The data folder was written by a build with another on-disk format.
+    #[error("data folder format is {found:?}, this build reads {expected:?}: {hint}")]
+    Format {
+        /// The format recorded in the folder (`"none"` before formats were recorded).
+        found: String,
+        /// The format of this build.
+        expected: &'static str,
+        /// What the operator can do.
+        hint: &'static str,
+    },
 }
+
+/// The on-disk format this build writes and reads. Version 2 holds transactions hashed
+/// under `DISTPOS/TX/v2` and the interchain v2 relay queue; a folder of the first
+/// protocol (no format recorded) cannot be read, since none of its blocks verify.
+pub const STORE_FORMAT: &str = "distpos-store/2";
 
 /// Where a transaction was included.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +209,23 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new().path(dir).open()?;
         let tree = db.open_tree("chain")?;
+        let meta = db.open_tree("meta")?;
+        match meta.get("format")? {
+            Some(f) if f.as_ref() == STORE_FORMAT.as_bytes() => {}
+            None if tree.is_empty() => {
+                meta.insert("format", STORE_FORMAT.as_bytes())?;
+                meta.flush()?;
+            }
+            found => {
+                return Err(StoreError::Format {
+                    found: found
+                        .map_or("none".into(), |f| String::from_utf8_lossy(&f).into_owned()),
+                    expected: STORE_FORMAT,
+                    hint: "move the folder aside and start from an empty one: the node \
+                           syncs its chain again from its peers",
+                })
+            }
+        }
         Ok(Self {
             kv: Arc::new(SledStore {
                 db: db.clone(),
@@ -403,5 +435,33 @@ impl Store {
         self.kv
             .apply(vec![(WATERMARK.to_vec(), Some(enc(&slot)))])?;
         self.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_of_another_format_is_refused_and_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        // A new folder is stamped with this build's format and opens again.
+        drop(Store::open(&dir.path().join("new")).unwrap());
+        drop(Store::open(&dir.path().join("new")).unwrap());
+        // A folder with a chain but no format: written by the first protocol.
+        let old = dir.path().join("old");
+        {
+            let db = sled::open(&old).unwrap();
+            db.open_tree("chain").unwrap().insert(b"k", b"v").unwrap();
+            db.flush().unwrap();
+        }
+        let e = Store::open(&old).err().expect("refused");
+        assert!(
+            matches!(&e, StoreError::Format { found, .. } if found == "none"),
+            "{e}"
+        );
+        assert!(e.to_string().contains(STORE_FORMAT), "{e}");
+        // Refusing it wrote nothing: it is refused the same way again.
+        assert!(matches!(Store::open(&old), Err(StoreError::Format { .. })));
     }
 }

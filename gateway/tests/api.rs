@@ -155,14 +155,9 @@ async fn transactions_refuse_malformed_bodies_and_change_nothing() {
 }
 
 #[tokio::test]
-async fn the_peer_protocol_refuses_malformed_deliveries_and_receipts() {
+async fn the_peer_protocol_refuses_malformed_batches_and_retired_v1_items() {
     let (app, _dir) = node();
-    for path in [
-        "/v1/relay/deliveries",
-        "/v1/relay/receipts",
-        "/v1/relay/deliveries/batch",
-        "/v1/relay/receipts/batch",
-    ] {
+    for path in ["/v1/relay/v2/deliveries", "/v1/relay/v2/receipts"] {
         for body in ["{", "{}", "[{}]", "null"] {
             let got = call(&app, post_json(path, body)).await;
             assert!(
@@ -170,6 +165,27 @@ async fn the_peer_protocol_refuses_malformed_deliveries_and_receipts() {
                 "{path} {body}: {} {}",
                 got.0,
                 got.1
+            );
+        }
+    }
+    // Interchain v1 is retired: its routes say so (410, a stable code), whatever the
+    // body, so an old relayer stops instead of retrying forever.
+    for path in [
+        "/v1/relay/deliveries",
+        "/v1/relay/receipts",
+        "/v1/relay/deliveries/batch",
+        "/v1/relay/receipts/batch",
+    ] {
+        for body in ["{", "{}", "[{}]", "null"] {
+            let (status, v) = call(&app, post_json(path, body)).await;
+            assert_eq!(status, StatusCode::GONE, "{path} {body}: {v}");
+            assert_eq!(v["error"]["code"], "protocol_v1_retired", "{v}");
+            assert!(
+                v["error"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("/v1/relay/v2/deliveries"),
+                "the error names what to use instead: {v}"
             );
         }
     }

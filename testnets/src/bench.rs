@@ -5,7 +5,7 @@
 use crate::launcher;
 use anyhow::{bail, Context};
 use distpos_chain::{Body, QualifiedAddress, Transaction, UnsignedTx};
-use distpos_gateway::{clock::now_ms, config::RelayProtocol};
+use distpos_gateway::clock::now_ms;
 use distpos_proofs::{header::tapos_prefix, Hash32, SecretKey};
 use serde_json::Value;
 use std::{
@@ -107,16 +107,6 @@ impl Bench {
         chains: &[&str],
         producers: usize,
     ) -> anyhow::Result<launcher::Network> {
-        self.network_with(chains, producers, RelayProtocol::default())
-            .await
-    }
-
-    async fn network_with(
-        &self,
-        chains: &[&str],
-        producers: usize,
-        protocol: RelayProtocol,
-    ) -> anyhow::Result<launcher::Network> {
         let mut text = String::from(
             "name = \"bench\"\ninterval_ms = 500\ndiscovery = \"static\"\nlow_watermark = \"0\"\n",
         );
@@ -134,9 +124,6 @@ impl Bench {
             launcher::free_port_range(100)?,
             now_ms(),
         )?;
-        for c in &net.chains {
-            crate::testnet::set_relay_protocol_of(&c.configs, protocol)?;
-        }
         launcher::start(&net, self.dir.path()).await?;
         Ok(net)
     }
@@ -402,18 +389,10 @@ pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
 }
 
 /// `bench cross`: delivered A→B transfers/s and latency against the floor, the rate at
-/// which they settle back on A, and how many transfers one inbound transaction carried
-/// (1 with `v1`; a block's worth with `v2`).
-pub async fn cross(
-    n: usize,
-    producers: usize,
-    local_rate: Option<f64>,
-    protocol: RelayProtocol,
-) -> anyhow::Result<()> {
+/// which they settle back on A, and how many transfers one inbound batch carried.
+pub async fn cross(n: usize, producers: usize, local_rate: Option<f64>) -> anyhow::Result<()> {
     let b = Bench::new()?;
-    let net = b
-        .network_with(&["ca1", "cb2"], producers.max(1), protocol)
-        .await?;
+    let net = b.network(&["ca1", "cb2"], producers.max(1)).await?;
     let (a, bb) = (&net.chains[0], &net.chains[1]);
     let (ua, ub) = (a.urls[0].clone(), bb.urls[0].clone());
     let (ka, kb) = (launcher::faucet(a)?, launcher::faucet(bb)?);
@@ -476,8 +455,7 @@ pub async fn cross(
                 .as_u64()
                 .unwrap_or(0);
             for r in blk["receipts"].as_array().into_iter().flatten() {
-                // v1: one `delivered` receipt per transfer; v2: one `inbound_batch`
-                // receipt with a result per transfer.
+                // One `inbound_batch` receipt with a result per transfer.
                 let mut carried = 0usize;
                 let results = r["outcome"]["inbound_batch"]["results"]
                     .as_array()
@@ -486,8 +464,7 @@ pub async fn cross(
                 let sources = results
                     .iter()
                     .filter(|x| x["bounced"].is_null())
-                    .filter_map(|x| x["source_tx"].as_str())
-                    .chain(r["outcome"]["delivered"]["source_tx"].as_str());
+                    .filter_map(|x| x["source_tx"].as_str());
                 for src in sources {
                     if let Ok(h) = src.parse::<Hash32>() {
                         if sent.contains_key(&h) {
@@ -516,7 +493,7 @@ pub async fn cross(
         .collect();
     lat.sort_unstable();
     let (p50, p95) = (percentile(&lat, 0.5), percentile(&lat, 0.95));
-    // Settlements appear on A as `acknowledged` (v1) or `settle_batch` (v2) receipts.
+    // Settlements appear on A as `settle_batch` receipts.
     let mut settled: BTreeMap<Hash32, u64> = BTreeMap::new();
     let mut next = a_start + 1;
     while settled.len() < n {
@@ -533,10 +510,7 @@ pub async fn cross(
                     .as_array()
                     .cloned()
                     .unwrap_or_default();
-                let txs = batch
-                    .iter()
-                    .filter_map(|x| x["tx"].as_str())
-                    .chain(r["outcome"]["acknowledged"]["tx"].as_str());
+                let txs = batch.iter().filter_map(|x| x["tx"].as_str());
                 for t in txs {
                     if let Ok(h) = t.parse::<Hash32>() {
                         if sent.contains_key(&h) {
@@ -556,14 +530,10 @@ pub async fn cross(
     let settled_rate =
         n as f64 / ((last_settled.saturating_sub(started_ms)) as f64 / 1000.0).max(0.001);
     let per_inbound = n as f64 / inbound_txs.max(1) as f64;
-    let protocol_name = match protocol {
-        RelayProtocol::V1 => "v1",
-        RelayProtocol::V2 => "v2",
-    };
     let local = local_rate.map_or("null".to_string(), |r| format!("{r:.0}"));
     let ratio = local_rate.map_or("null".to_string(), |r| format!("{:.3}", rate / r));
     println!(
-        "{{\"bench\":\"cross\",\"protocol\":\"{protocol_name}\",\"producers_per_chain\":{producers},\"txs\":{n},\"seconds\":{secs:.2},\"delivered_per_s\":{rate:.0},\"local_committed_per_s\":{local},\
+        "{{\"bench\":\"cross\",\"protocol\":\"v2\",\"producers_per_chain\":{producers},\"txs\":{n},\"seconds\":{secs:.2},\"delivered_per_s\":{rate:.0},\"local_committed_per_s\":{local},\
          \"ratio_to_local\":{ratio},\"target_ratio_to_local\":0.5,\"latency_p50_ms\":{p50},\"latency_p95_ms\":{p95},\
          \"floor_ms\":{floor_ms},\"source_finality_ms\":{finality_ms},\"dest_block_interval_ms\":500,\
          \"p95_over_floor\":{:.2},\"target_p95_over_floor\":1.5,\"transfers_per_inbound\":{per_inbound:.1},\"settled_per_s\":{settled_rate:.0}}}",

@@ -190,27 +190,6 @@ pub enum Discovery {
     },
 }
 
-/// Sets the interchain protocol every node of a network relays with.
-pub fn set_relay_protocol(
-    net: &TestnetFiles,
-    protocol: distpos_gateway::config::RelayProtocol,
-) -> anyhow::Result<()> {
-    set_relay_protocol_of(&net.configs, protocol)
-}
-
-/// Sets the interchain protocol in each node config of `configs`.
-pub fn set_relay_protocol_of(
-    configs: &[std::path::PathBuf],
-    protocol: distpos_gateway::config::RelayProtocol,
-) -> anyhow::Result<()> {
-    for cfg_path in configs {
-        let mut cfg: NodeConfig = toml::from_str(&std::fs::read_to_string(cfg_path)?)?;
-        cfg.relay.protocol = protocol;
-        std::fs::write(cfg_path, toml::to_string(&cfg)?)?;
-    }
-    Ok(())
-}
-
 /// Links two networks written by [`init`] with static routes (see [`link_all`]).
 pub fn link(a: &TestnetFiles, b: &TestnetFiles, low_watermark: u128) -> anyhow::Result<()> {
     link_all(&[a, b], low_watermark, &Discovery::Static)

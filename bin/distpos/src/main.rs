@@ -111,10 +111,6 @@ enum Command {
         /// Seconds every node stays stopped in the outage soak.
         #[arg(long, default_value_t = 90)]
         stop_secs: u64,
-        /// Interchain protocol of the cross-chain benchmark and the chaos soak: v2 (a
-        /// block's transfers in one batch) or v1 (a transaction per transfer).
-        #[arg(long, default_value = "v2", value_parser = ["v1", "v2"])]
-        protocol: String,
     },
     /// Key management.
     Keys {
@@ -374,14 +370,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             runs,
             stop_secs,
-            protocol,
         } => {
             let seed = seed.unwrap_or_else(runtime::now_ms);
-            let protocol = if protocol == "v2" {
-                distpos_gateway::config::RelayProtocol::V2
-            } else {
-                distpos_gateway::config::RelayProtocol::V1
-            };
             let soak = match which.as_str() {
                 "local" | "cross" | "all" => None,
                 "chaos" => Some(
@@ -391,7 +381,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         producers: producers.unwrap_or(3),
                         senders,
                         fault_secs,
-                        protocol,
                     })
                     .await?,
                 ),
@@ -412,7 +401,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None
             };
             if which == "cross" || which == "all" {
-                distpos_testnets::bench::cross(cross_txs, producers, local, protocol).await?;
+                distpos_testnets::bench::cross(cross_txs, producers, local).await?;
             }
             Ok(())
         }

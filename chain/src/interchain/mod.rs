@@ -1,7 +1,9 @@
-//! The ledger side of cross-chain transfers (DESIGN §5, §6): advancing our light client
-//! of a peer (`PeerHeaders`), admitting a proven inbound transfer against the peer's
-//! correspondent account (`Inbound`), and settling our outbound transfers with the
-//! destination's proven receipt (`Settle`).
+//! The ledger side of cross-chain transfers (DESIGN §5, §6, §6.1): advancing our light
+//! client of a peer (`PeerHeaders`, and the header runs batches carry), delivering a
+//! proven inbound transfer against the peer's correspondent account, and settling our
+//! outbound transfers with the destination's proven receipt. The batch bodies that do
+//! it (`InboundBatch`, `SettleBatch`) are in [`batch`]; the per-transfer bodies of
+//! interchain v1 are retired.
 //!
 //! Everything here is deterministic: the "now" of the light client is the block time,
 //! and a proof is checked only against a peer header that our light client already
@@ -14,14 +16,11 @@ use crate::{
     error::{ProofError, TxError},
     ledger::{self, keys, PeerChain},
     state::Overlay,
-    tx::{Body, BounceReason, Outcome, Receipt, Transaction},
+    tx::{Body, BounceReason, Outcome, Transaction},
     votes::update_account,
 };
 use distpos_proofs::{
-    light_client::{
-        admissible, verify_bundle, Commitment, Finalized, NotYet, Position, ProofBundle,
-    },
-    merkle::MerkleProof,
+    light_client::{admissible, Finalized, NotYet, Position},
     ChainId, Hash32, SignedHeader,
 };
 
@@ -72,23 +71,6 @@ pub(crate) fn finalized_header(
         oldest_kept: lc.lib().saturating_sub(PEER_HEADER_WINDOW - 1).max(1),
     };
     Ok(admissible(ledger::peer_header(o, peer, height)?, height, at).into_result()?)
-}
-
-fn check_bundle(
-    header: &Finalized,
-    item: Vec<u8>,
-    proof: &MerkleProof,
-    height: u64,
-    index: u32,
-    commitment: Commitment,
-) -> Result<(), TxError> {
-    let bundle = ProofBundle {
-        height,
-        index,
-        item,
-        proof: proof.clone(),
-    };
-    verify_bundle(header, &bundle, commitment).map_err(|e| ProofError::Rejected(e).into())
 }
 
 /// The parts of a cross-chain transfer that matter to its destination.
@@ -146,37 +128,6 @@ pub fn proven_transfer(
         amount: *amount,
         deliver_by: *deliver_by,
     })
-}
-
-/// `Inbound`: a transfer from `peer`, proven against our light client of it. Delivered
-/// against the peer's correspondent account, or bounced; either way consumed once.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn inbound(
-    o: &mut Overlay<'_>,
-    env: &BlockEnv,
-    our_tx: &Hash32,
-    peer: ChainId,
-    source_tx: &Transaction,
-    proof: &MerkleProof,
-    source_height: u64,
-    source_index: u32,
-) -> Result<(Outcome, u128), TxError> {
-    let t = check_inbound_proof(
-        o,
-        peer,
-        env.chain_id,
-        source_tx,
-        proof,
-        source_height,
-        source_index,
-    )?;
-    let mut record = peer_record(o, peer)?;
-    if ledger::consumed(o, peer, &t.tx) {
-        return Err(TxError::AlreadyConsumed(peer, t.tx));
-    }
-    let outcome = deliver(o, env, our_tx, peer, &mut record, &t)?;
-    ledger::write(o, keys::peer(peer), &record);
-    Ok((outcome, t.amount))
 }
 
 /// Delivers (or bounces) one proven, unconsumed inbound transfer against `record`
@@ -238,32 +189,6 @@ pub(crate) fn deliver(
     Ok(outcome)
 }
 
-/// Checks an inbound transfer's proof without changing anything: the transaction is a
-/// transfer from `peer` to `ours`, and it is in an irreversible block of `peer` known
-/// to our light client. `NotYetProvable` if that block is not irreversible here yet.
-pub fn check_inbound_proof(
-    kv: &impl ledger::KvRead,
-    peer: ChainId,
-    ours: ChainId,
-    source_tx: &Transaction,
-    proof: &MerkleProof,
-    source_height: u64,
-    source_index: u32,
-) -> Result<ProvenTransfer, TxError> {
-    let record = ledger::peer(kv, peer)?.ok_or(TxError::UnknownPeer(peer))?;
-    let t = proven_transfer(source_tx, peer, ours)?;
-    let header = finalized_header(kv, &record, peer, source_height)?;
-    check_bundle(
-        &header,
-        source_tx.encode(),
-        proof,
-        source_height,
-        source_index,
-        Commitment::Transactions,
-    )?;
-    Ok(t)
-}
-
 /// The ledger's answer to "may this inbound transfer (or receipt) be admitted now":
 /// the light client's three-way verdict carried up to the chain, with the chain's own
 /// reasons for "never". The node acts on it without looking at any message: admit,
@@ -288,93 +213,10 @@ impl<T> From<Result<T, TxError>> for Admission<T> {
     }
 }
 
-/// Whether a delivered transfer is admissible here: [`check_inbound_proof`] as an
-/// [`Admission`].
-pub fn inbound_admission(
-    kv: &impl ledger::KvRead,
-    peer: ChainId,
-    ours: ChainId,
-    source_tx: &Transaction,
-    proof: &MerkleProof,
-    source_height: u64,
-    source_index: u32,
-) -> Admission<ProvenTransfer> {
-    check_inbound_proof(
-        kv,
-        peer,
-        ours,
-        source_tx,
-        proof,
-        source_height,
-        source_index,
-    )
-    .into()
-}
-
-/// A receipt proven by the destination chain that settles one of our transfers.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProvenReceipt {
-    /// Our transfer it settles.
-    pub transfer: Hash32,
-    /// Delivered (or bounced).
-    pub delivered: bool,
-}
-
-/// Checks a receipt's proof without changing anything: it delivers or bounces a
-/// transfer from `ours`, and it is in an irreversible block of `peer` known to our
-/// light client. Whether that transfer is still in flight is the caller's question.
-pub fn check_receipt_proof(
-    kv: &impl ledger::KvRead,
-    peer: ChainId,
-    ours: ChainId,
-    receipt: &Receipt,
-    proof: &MerkleProof,
-    source_height: u64,
-    source_index: u32,
-) -> Result<ProvenReceipt, TxError> {
-    let record = ledger::peer(kv, peer)?.ok_or(TxError::UnknownPeer(peer))?;
-    let (source, transfer, delivered) = match &receipt.outcome {
-        Outcome::Delivered { source, source_tx } => (*source, *source_tx, true),
-        Outcome::Bounced {
-            source, source_tx, ..
-        } => (*source, *source_tx, false),
-        _ => return Err(ProofError::NotATransferReceipt.into()),
-    };
-    if source != ours {
-        return Err(ProofError::ForeignTransfer(source).into());
-    }
-    let header = finalized_header(kv, &record, peer, source_height)?;
-    check_bundle(
-        &header,
-        receipt.encode(),
-        proof,
-        source_height,
-        source_index,
-        Commitment::Receipts,
-    )?;
-    Ok(ProvenReceipt {
-        transfer,
-        delivered,
-    })
-}
-
-/// Whether a receipt is admissible here: [`check_receipt_proof`] as an [`Admission`].
-pub fn receipt_admission(
-    kv: &impl ledger::KvRead,
-    peer: ChainId,
-    ours: ChainId,
-    receipt: &Receipt,
-    proof: &MerkleProof,
-    source_height: u64,
-    source_index: u32,
-) -> Admission<ProvenReceipt> {
-    check_receipt_proof(kv, peer, ours, receipt, proof, source_height, source_index).into()
-}
-
 /// What the destination remembers of a consumed inbound transfer.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InboundRecord {
-    /// Our `Inbound` transaction that consumed it.
+    /// Our `InboundBatch` transaction that consumed it.
     pub tx: Hash32,
     /// The sender, qualified with the source chain (the return path).
     pub sender: QualifiedAddress,
@@ -403,37 +245,6 @@ pub fn inbound_record(
 pub fn available(record: &PeerChain) -> i128 {
     let credit = i128::try_from(record.registration.credit_limit).unwrap_or(i128::MAX);
     record.corr.saturating_add(credit)
-}
-
-/// `Settle`: the destination's proven receipt for one of our outbound transfers. An
-/// acknowledgement credits the destination's correspondent account; a bounce refunds
-/// the sender. Applies once.
-pub(crate) fn settle(
-    o: &mut Overlay<'_>,
-    env: &BlockEnv,
-    peer: ChainId,
-    receipt: &Receipt,
-    proof: &MerkleProof,
-    source_height: u64,
-    source_index: u32,
-) -> Result<(Outcome, u128), TxError> {
-    let ProvenReceipt {
-        transfer: tx,
-        delivered,
-    } = check_receipt_proof(
-        o,
-        peer,
-        env.chain_id,
-        receipt,
-        proof,
-        source_height,
-        source_index,
-    )?;
-    let mut record = peer_record(o, peer)?;
-    let outcome = settle_one(o, env, peer, &mut record, tx, receipt.amount, delivered)?;
-    let amount = receipt.amount;
-    ledger::write(o, keys::peer(peer), &record);
-    Ok((outcome, amount))
 }
 
 /// Settles one of our in-flight transfers to `peer` that its receipt says was

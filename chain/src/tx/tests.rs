@@ -74,6 +74,65 @@ fn vector_txs() -> Vec<(&'static str, Transaction)> {
     ]
 }
 
+/// The v2 vectors: the v1 set (same transactions, now hashed under `DISTPOS/TX/v2`)
+/// and the system bodies of interchain v2, which have no v1 form.
+fn vector_txs_v2() -> Vec<(&'static str, Transaction)> {
+    let producer = SecretKey::from_seed(b"golden producer");
+    let mut txs = vector_txs();
+    let transfer = txs[0].1.clone();
+    let leaves: Vec<Hash32> = [transfer.encode(), b"another leaf".to_vec()]
+        .iter()
+        .map(|l| distpos_proofs::merkle::leaf_hash(l))
+        .collect();
+    let proof = distpos_proofs::multiproof::prove_many(&leaves, &[0]).unwrap();
+    let system = |body: Body| UnsignedTx {
+        chain_id: ChainId(0xe2e4),
+        nonce: 0,
+        fee: 0,
+        ref_block_num: 0x0001,
+        ref_block_prefix: 0x0a0b_0c0d,
+        expiration: 1_700_000_120_000,
+        body,
+    };
+    txs.push((
+        "inbound_batch",
+        system(Body::InboundBatch {
+            peer: ChainId(0xab12),
+            headers: vec![],
+            source_height: 42,
+            transfers: vec![transfer.clone()],
+            indices: vec![0],
+            proof: proof.clone(),
+        })
+        .sign(&producer),
+    ));
+    txs.push((
+        "settle_batch",
+        system(Body::SettleBatch {
+            peer: ChainId(0xe2e4),
+            headers: vec![],
+            source_height: 43,
+            receipts: vec![Receipt {
+                tx_hash: transfer.hash(),
+                outcome: Outcome::InboundBatch {
+                    source: ChainId(0xab12),
+                    results: vec![TransferResult {
+                        source_tx: transfer.hash(),
+                        amount: 123_456_789,
+                        bounced: Some(BounceReason::InsufficientCollateral),
+                    }],
+                },
+                amount: 123_456_789,
+                fee: 0,
+            }],
+            indices: vec![0],
+            proof,
+        })
+        .sign(&producer),
+    ));
+    txs
+}
+
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Vector {
     name: String,
@@ -83,12 +142,14 @@ struct Vector {
     json: serde_json::Value,
 }
 
-fn vectors_path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tx_vectors.json")
+fn vectors_path(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name)
 }
 
 fn compute_vectors() -> Vec<Vector> {
-    vector_txs()
+    vector_txs_v2()
         .into_iter()
         .map(|(name, tx)| Vector {
             name: name.to_string(),
@@ -100,6 +161,10 @@ fn compute_vectors() -> Vec<Vector> {
         .collect()
 }
 
+fn stored_vectors(name: &str) -> Vec<Vector> {
+    serde_json::from_str(&std::fs::read_to_string(vectors_path(name)).unwrap()).unwrap()
+}
+
 /// Golden vectors: the encoding and hashes must never drift silently. To regenerate
 /// after a deliberate format change: `DISTPOS_BLESS=1 cargo test -p distpos-chain golden`.
 #[test]
@@ -107,10 +172,9 @@ fn golden_vectors() {
     let computed = compute_vectors();
     if std::env::var_os("DISTPOS_BLESS").is_some() {
         let text = serde_json::to_string_pretty(&computed).unwrap();
-        std::fs::write(vectors_path(), text + "\n").unwrap();
+        std::fs::write(vectors_path("tx_vectors_v2.json"), text + "\n").unwrap();
     }
-    let stored: Vec<Vector> =
-        serde_json::from_str(&std::fs::read_to_string(vectors_path()).unwrap()).unwrap();
+    let stored = stored_vectors("tx_vectors_v2.json");
     assert_eq!(stored.len(), computed.len());
     for (s, c) in stored.iter().zip(&computed) {
         assert_eq!(s, c, "vector {} drifted", s.name);
@@ -122,6 +186,23 @@ fn golden_vectors() {
             tx
         );
         assert!(verify_tx_signature(&tx).is_ok());
+    }
+}
+
+/// Transactions signed under `DISTPOS/TX/v1` (the frozen vectors of the first
+/// protocol) are refused: the same bytes hash differently under v2, so the signature
+/// no longer verifies, and the error says which hash it was checked against.
+#[test]
+fn v1_transactions_are_refused() {
+    let v1 = stored_vectors("tx_vectors_v1.json");
+    assert_eq!(v1.len(), vector_txs().len());
+    for (s, (_, now)) in v1.iter().zip(vector_txs()) {
+        let tx = Transaction::decode(&hex::decode(&s.encoding).unwrap()).unwrap();
+        // Same fields, same bytes: only the domain of the hash moved.
+        assert_eq!(tx.signing_bytes(), now.signing_bytes(), "{}", s.name);
+        assert_ne!(tx.hash().to_string(), s.tx_hash, "{}", s.name);
+        let e = verify_tx_signature(&tx).expect_err("a v1 signature must not verify");
+        assert!(e.to_string().contains("DISTPOS/TX/v2"), "{e}");
     }
 }
 

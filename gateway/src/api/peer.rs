@@ -13,10 +13,7 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use distpos_adapters::{
-    AckStatus, BatchAnswer, BatchDelivery, BatchError, BatchReceipts, Delivery, ReceiptDelivery,
-    RelayAck, GOSSIP_HEADER, MAX_BATCH,
-};
+use distpos_adapters::{AckStatus, BatchDelivery, BatchReceipts, RelayAck, GOSSIP_HEADER};
 use distpos_proofs::ChainId;
 use distpos_routing::StaticEndpoint;
 use std::sync::Arc;
@@ -24,10 +21,10 @@ use std::sync::Arc;
 /// The cross-chain routes (merged into the main router).
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/v1/relay/deliveries", post(post_delivery))
-        .route("/v1/relay/deliveries/batch", post(post_delivery_batch))
-        .route("/v1/relay/receipts", post(post_receipt))
-        .route("/v1/relay/receipts/batch", post(post_receipt_batch))
+        .route("/v1/relay/deliveries", post(retired_v1))
+        .route("/v1/relay/deliveries/batch", post(retired_v1))
+        .route("/v1/relay/receipts", post(retired_v1))
+        .route("/v1/relay/receipts/batch", post(retired_v1))
         .route("/v1/relay/v2/deliveries", post(post_batch_delivery))
         .route("/v1/relay/v2/receipts", post(post_batch_receipts))
         .route("/v1/relay/queue", get(get_queue))
@@ -78,73 +75,17 @@ pub fn require_operator(s: &AppState, headers: &HeaderMap) -> Result<(), ApiErro
     }
 }
 
-async fn post_delivery(
-    State(s): State<Arc<AppState>>,
-    ApiJson(d): ApiJson<Delivery>,
-) -> Result<(StatusCode, Json<RelayAck>), ApiError> {
-    let transfer = d.source_tx.hash();
-    let ack = {
-        let mut node = s.node.lock().await;
-        crate::cpu::blocking(|| node.handle_delivery(d, s.clock.now_ms()))?
-    };
-    after_delivery(&s, &transfer, &ack);
-    Ok((ack_status(&ack), Json(ack)))
-}
-
-/// `POST /v1/relay/deliveries/batch`: up to [`MAX_BATCH`] deliveries, one answer
-/// each, in order; the node lock is taken once for all of them.
-async fn post_delivery_batch(
-    State(s): State<Arc<AppState>>,
-    ApiJson(ds): ApiJson<Vec<Delivery>>,
-) -> Result<Json<Vec<BatchAnswer>>, ApiError> {
-    check_batch(ds.len())?;
-    let transfers: Vec<_> = ds.iter().map(|d| d.source_tx.hash()).collect();
-    let results: Vec<_> = {
-        let mut node = s.node.lock().await;
-        crate::cpu::blocking(|| {
-            let now = s.clock.now_ms();
-            ds.into_iter()
-                .map(|d| node.handle_delivery(d, now))
-                .collect()
-        })
-    };
-    let answers = results
-        .into_iter()
-        .zip(&transfers)
-        .map(|(r, transfer)| match r {
-            Ok(ack) => {
-                after_delivery(&s, transfer, &ack);
-                answer(Ok(ack))
-            }
-            Err(e) => answer(Err(ApiError::from(e))),
-        })
-        .collect();
-    Ok(Json(answers))
-}
-
-fn check_batch(n: usize) -> Result<(), ApiError> {
-    if n > MAX_BATCH {
-        return Err(ApiError::bad_request(
-            "batch_too_large",
-            format!("at most {MAX_BATCH} items per batch, got {n}"),
-        ));
-    }
-    Ok(())
-}
-
-fn answer(r: Result<RelayAck, ApiError>) -> BatchAnswer {
-    match r {
-        Ok(ack) => BatchAnswer {
-            ack: Some(ack),
-            error: None,
-        },
-        Err(e) => BatchAnswer {
-            ack: None,
-            error: Some(BatchError {
-                code: e.code.to_string(),
-                message: e.message,
-            }),
-        },
+/// The per-transfer routes of interchain v1 (`/v1/relay/deliveries[/batch]`,
+/// `/v1/relay/receipts[/batch]`): retired. Answered with 410 before the body is read,
+/// so an old relayer learns why at once instead of retrying forever.
+async fn retired_v1() -> ApiError {
+    ApiError {
+        status: StatusCode::GONE,
+        code: "protocol_v1_retired",
+        message: "interchain v1 (one transfer or receipt per item) is retired: this node \
+                  takes batches under one multiproof at /v1/relay/v2/deliveries and \
+                  /v1/relay/v2/receipts (DESIGN §6.1); upgrade the sending node"
+            .into(),
     }
 }
 
@@ -204,60 +145,12 @@ async fn post_batch_receipts(
     Ok((ack_status(&ack), Json(ack)))
 }
 
-fn after_delivery(s: &AppState, transfer: &distpos_proofs::Hash32, ack: &RelayAck) {
-    if ack.status == AckStatus::AlreadyConsumed {
-        // The source delivers again, so it has not settled: send our receipt again
-        // now, even if an earlier answer had made it look final.
-        if let Err(e) = s
-            .queue
-            .revive(&format!("receipt-{transfer}"), s.clock.now_ms())
-        {
-            tracing::error!(error = %e, transfer = %transfer, "relay queue: cannot revive a receipt");
-        }
-    }
-}
-
 fn ack_status(ack: &RelayAck) -> StatusCode {
     if matches!(ack.status, AckStatus::Accepted | AckStatus::Pending) {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK
     }
-}
-
-async fn post_receipt(
-    State(s): State<Arc<AppState>>,
-    ApiJson(r): ApiJson<ReceiptDelivery>,
-) -> Result<(StatusCode, Json<RelayAck>), ApiError> {
-    let ack = {
-        let mut node = s.node.lock().await;
-        crate::cpu::blocking(|| node.handle_receipt(r, s.clock.now_ms()))?
-    };
-    Ok((ack_status(&ack), Json(ack)))
-}
-
-/// `POST /v1/relay/receipts/batch`: up to [`MAX_BATCH`] receipts, one answer each,
-/// in order.
-async fn post_receipt_batch(
-    State(s): State<Arc<AppState>>,
-    ApiJson(rs): ApiJson<Vec<ReceiptDelivery>>,
-) -> Result<Json<Vec<BatchAnswer>>, ApiError> {
-    check_batch(rs.len())?;
-    let results: Vec<_> = {
-        let mut node = s.node.lock().await;
-        crate::cpu::blocking(|| {
-            let now = s.clock.now_ms();
-            rs.into_iter()
-                .map(|r| node.handle_receipt(r, now))
-                .collect()
-        })
-    };
-    Ok(Json(
-        results
-            .into_iter()
-            .map(|r| answer(r.map_err(ApiError::from)))
-            .collect(),
-    ))
 }
 
 /// Most items in one page of `GET /v1/relay/queue`.

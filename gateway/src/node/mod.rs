@@ -261,12 +261,7 @@ impl Node {
                 Ok(None) | Err(_) => self.published.borrow().lib_id,
             }
         };
-        let mut reserved = self.batch_reserved();
-        for ((peer, _), e) in &self.relay.inbound {
-            if e.tx.is_some_and(|h| self.mempool.contains(&h)) {
-                *reserved.entry(*peer).or_insert(0u128) += e.amount;
-            }
-        }
+        let reserved = self.batch_reserved();
         self.published
             .send_replace(std::sync::Arc::new(snapshot::Snapshot {
                 info: self.info.clone(),

@@ -2,10 +2,9 @@
 //! chain's test kit and imported as a peer's would be, and the time passed in.
 
 use super::*;
-use distpos_adapters::{AckStatus, ReceiptDelivery};
+use distpos_adapters::BatchReceipts;
 use distpos_chain::{
     address::QualifiedAddress,
-    interchain::settled_record,
     testkit::{address_of, peer_pair, TestChain},
     verify_tx_signature, ChainParams,
 };
@@ -190,131 +189,38 @@ fn a_producer_node_signs_each_slot_once() {
     );
 }
 
-/// The rule the crash soak found: a transfer's receipt is done at its source only once
-/// the block that settled it is irreversible there. Until then the source answers
-/// `accepted` (send it again later), so a reorganisation that undoes the settlement
-/// cannot leave the transfer in flight forever.
+/// A receipt batch that settles nothing of ours (here: the receipt of an ordinary
+/// transaction) is refused on arrival, before any proof work, and nothing is held.
+/// (That a settlement is final only once irreversible is
+/// `batch_receipts_settle_and_are_final_only_once_irreversible` in the batch tests.)
 #[test]
-fn a_receipt_is_final_only_once_its_settlement_is_irreversible() {
-    let (mut a, mut b) = peer_pair(A, B, 3, 4, dev());
-    let chain_a = a.chain_id();
-    let chain_b = b.chain_id();
-    // B holds collateral for A; A's user 0 sends to B's user 0.
-    let depositor = b.users[1].clone();
-    let deposit = b.tx(
-        &depositor,
-        1,
-        Body::DepositCollateral {
-            peer: chain_a,
-            amount: 1_000,
-        },
-    );
-    b.produce(&[deposit]).unwrap();
-    let to = QualifiedAddress {
-        chain: chain_b,
-        address: address_of(&b.users[0]),
-    };
-    let sent = a.tx(&a.users[0].clone(), 1, transfer(to, 10));
-    a.produce(std::slice::from_ref(&sent)).unwrap();
-    let (ha, ia) = a.locate(&sent.hash()).unwrap();
-    while a.lib() < ha {
-        a.produce_empty(1).unwrap();
-    }
-    // B proves it and delivers.
-    let relayer_b = b.users[3].clone();
-    let headers = b.tx(
-        &relayer_b,
-        1,
-        Body::PeerHeaders {
-            peer: chain_a,
-            headers: a.headers(1, a.height()),
-        },
-    );
-    b.produce(&[headers]).unwrap();
-    let inbound = b.tx(
-        &relayer_b,
-        1,
-        Body::Inbound {
-            peer: chain_a,
-            source_tx: Box::new(sent.clone()),
-            proof: a.tx_proof(ha, ia),
-            source_height: ha,
-            source_index: ia,
-        },
-    );
-    b.produce(std::slice::from_ref(&inbound)).unwrap();
-    let (hb, ib) = b.locate(&inbound.hash()).unwrap();
-    while b.lib() < hb {
-        b.produce_empty(1).unwrap();
-    }
-    let receipt = ReceiptDelivery {
-        receipt_chain: chain_b,
-        receipt: b.receipts[hb as usize - 1][ib as usize].clone(),
-        proof: b.receipt_proof(hb, ib),
-        height: hb,
-        index: ib,
-    };
-
-    // A node of A, relaying with a funded producer key.
-    let mut node = node_of(&a, Some(a.producers[0].clone()));
-    follow(&mut node, &a);
-    let now = a.head_time();
-    let ack = node.handle_receipt(receipt.clone(), now).unwrap();
-    assert_eq!(
-        ack.status,
-        AckStatus::Pending,
-        "our light client has not seen B's block"
-    );
-
-    node.submit_peer_headers(chain_b, b.headers(1, b.height()), now)
-        .unwrap();
-    include_mempool(&mut node, &mut a);
-    node.retry_pending(a.head_time());
-    assert_eq!(include_mempool(&mut node, &mut a), 1, "the Settle went in");
-    let settled = settled_record(&node.state, &sent.hash())
-        .unwrap()
-        .expect("settled");
-    assert!(settled.delivered);
-    assert!(node.consensus().unwrap().lib < settled.height);
-
-    let ack = node.handle_receipt(receipt.clone(), a.head_time()).unwrap();
-    assert_eq!(
-        ack.status,
-        AckStatus::Accepted,
-        "settled above our LIB: not final yet ({:?})",
-        ack.reason
-    );
-    while node.consensus().unwrap().lib < settled.height {
-        a.produce_empty(1).unwrap();
-        follow(&mut node, &a);
-    }
-    let ack = node.handle_receipt(receipt, a.head_time()).unwrap();
-    assert_eq!(ack.status, AckStatus::AlreadySettled);
-}
-
-#[test]
-fn a_forged_receipt_is_refused_at_once_and_nothing_waits_for_it() {
+fn a_forged_receipt_batch_is_refused_at_once_and_nothing_waits_for_it() {
     let (a, mut b) = peer_pair(A, B, 1, 4, dev());
     b.produce_empty(2).unwrap();
     let mut node = node_of(&a, Some(a.producers[0].clone()));
-    // B's block 1 holds no receipt of ours: its empty receipt list proves nothing.
-    let forged = ReceiptDelivery {
+    let leaves = [distpos_proofs::merkle::leaf_hash(b"anything")];
+    let forged = BatchReceipts {
         receipt_chain: b.chain_id(),
-        receipt: distpos_chain::Receipt {
+        height: 1,
+        receipts: vec![distpos_chain::Receipt {
             tx_hash: Hash32::ZERO,
             outcome: distpos_chain::tx::Outcome::Applied,
             fee: 0,
             amount: 1,
-        },
-        proof: b.receipt_proof(1, 0),
-        height: 1,
-        index: 0,
+        }],
+        indices: vec![0],
+        proof: distpos_proofs::multiproof::prove_many(&leaves, &[0]).unwrap(),
+        headers: b.headers(1, b.height()),
     };
     assert!(matches!(
-        node.handle_receipt(forged, a.slot_time(1)),
+        node.handle_batch_receipts(forged, a.slot_time(1)),
         Err(NodeError::Tx(TxError::BadProof(_)))
     ));
-    assert!(node.relay.settle.is_empty(), "nothing kept to retry");
+    assert!(node.relay.batches.is_empty(), "nothing kept to retry");
+    assert!(
+        node.relay.peer_headers.is_empty(),
+        "its headers are not kept either"
+    );
     assert!(node.mempool.is_empty());
 }
 

@@ -1,14 +1,12 @@
-//! The relay's background work (DESIGN §6 steps 3 and 6, §7): finding new outbound
-//! transfers and receipts in irreversible blocks, delivering them through the routing
-//! table with failover and retries, keeping our light clients of peer chains fed with
-//! headers, and retrying deliveries that were not provable yet.
+//! The relay's background work (DESIGN §6 steps 3 and 6, §6.1, §7): finding new
+//! outbound transfers and receipts in irreversible blocks, delivering them in batches
+//! (one per destination and block, under one multiproof) through the routing table
+//! with failover and retries, and fetching the headers of peer chains that the next
+//! batch carries into a block.
 
-use crate::config::RelayProtocol;
 use crate::queue::{ItemState, Payload, QueueItem};
 use crate::{node::snapshot::Snapshot, state::AppState};
-use distpos_adapters::{
-    AdapterError, BatchDelivery, BatchReceipts, Delivery, PeerChain, ReceiptDelivery, RelayAck,
-};
+use distpos_adapters::{AdapterError, BatchDelivery, BatchReceipts, PeerChain, RelayAck};
 use distpos_chain::{interchain, ledger, tx::Outcome};
 use distpos_proofs::{merkle, multiproof, ChainId, Hash32};
 use std::collections::BTreeMap;
@@ -29,14 +27,9 @@ pub async fn run(shared: Arc<AppState>) -> Result<(), String> {
         send_loop(s).await;
         "send"
     });
-    let s = shared.clone();
     loops.spawn(async move {
-        header_loop(s).await;
+        header_loop(shared).await;
         "header sync"
-    });
-    loops.spawn(async move {
-        pending_loop(shared).await;
-        "pending"
     });
     match loops.join_next().await {
         Some(Ok(name)) => Err(format!("the relay's {name} loop ended")),
@@ -70,11 +63,9 @@ async fn scan_once(shared: &AppState) -> Result<(), String> {
     let now = shared.clock.now_ms();
     // Reads of irreversible blocks and one Merkle tree per block: CPU and disk work,
     // off the async workers and without the node.
-    let v2 = shared.config.relay.protocol == RelayProtocol::V2;
-    let (items, upto) =
-        tokio::task::spawn_blocking(move || scan_blocks(&snap, cursor, lib, now, v2))
-            .await
-            .map_err(|e| e.to_string())??;
+    let (items, upto) = tokio::task::spawn_blocking(move || scan_blocks(&snap, cursor, lib, now))
+        .await
+        .map_err(|e| e.to_string())??;
     let added = shared
         .queue
         .enqueue(&items, upto)
@@ -93,15 +84,14 @@ async fn scan_once(shared: &AppState) -> Result<(), String> {
 const HEADER_HINT: u64 = 32;
 
 /// Relay items for the irreversible blocks after `cursor`, up to `lib` (at most 500
-/// blocks at a time), and the height scanned up to. Outbound transfers go as v2
-/// batches when `v2`, else one item each; receipts go back in the form their
-/// transfers came in.
+/// blocks at a time), and the height scanned up to: per block, one batch of the
+/// transfers to each destination (in chunks of at most `MAX_BATCH_ITEMS`) and one
+/// batch of the receipts for each source.
 fn scan_blocks(
     snap: &Snapshot,
     cursor: u64,
     lib: u64,
     now: u64,
-    v2: bool,
 ) -> Result<(Vec<QueueItem>, u64), String> {
     let ours = snap.info.genesis.chain_id;
     let mut items = Vec::new();
@@ -116,59 +106,15 @@ fn scan_blocks(
             .receipts(&id)
             .map_err(|e| e.to_string())?
             .unwrap_or_default();
-        // Each tree is built once per block, then proves any number of its leaves.
-        let tx_tree = merkle::Prover::new(
-            &block
-                .txs
-                .iter()
-                .map(|t| merkle::leaf_hash(&t.encode()))
-                .collect::<Vec<Hash32>>(),
-        );
-        let r_tree = merkle::Prover::new(
-            &receipts
-                .iter()
-                .map(|r| merkle::leaf_hash(&r.encode()))
-                .collect::<Vec<Hash32>>(),
-        );
         let mut outbound: BTreeMap<ChainId, Vec<usize>> = BTreeMap::new();
         let mut batch_receipts: BTreeMap<ChainId, Vec<usize>> = BTreeMap::new();
         for (i, r) in receipts.iter().enumerate() {
             match &r.outcome {
-                Outcome::InFlight { destination } if v2 => {
+                Outcome::InFlight { destination } => {
                     outbound.entry(*destination).or_default().push(i);
                 }
                 Outcome::InboundBatch { source, .. } => {
                     batch_receipts.entry(*source).or_default().push(i);
-                }
-                Outcome::InFlight { destination } => {
-                    let Some(proof) = tx_tree.prove(i) else {
-                        continue;
-                    };
-                    let d = Delivery {
-                        source_chain: ours,
-                        source_tx: block.txs[i].clone(),
-                        proof,
-                        height: h,
-                        index: i as u32,
-                        hops: 0,
-                    };
-                    items.push(QueueItem::delivery(d, *destination, now));
-                }
-                Outcome::Delivered { source, source_tx }
-                | Outcome::Bounced {
-                    source, source_tx, ..
-                } => {
-                    let Some(proof) = r_tree.prove(i) else {
-                        continue;
-                    };
-                    let rd = ReceiptDelivery {
-                        receipt_chain: ours,
-                        receipt: r.clone(),
-                        proof,
-                        height: h,
-                        index: i as u32,
-                    };
-                    items.push(QueueItem::receipt(rd, *source, *source_tx, now));
                 }
                 _ => {}
             }
@@ -238,8 +184,7 @@ fn scan_blocks(
     Ok((items, upto))
 }
 
-/// Sends what is due: per destination and kind, in batches of up to
-/// [`distpos_adapters::MAX_BATCH`], one call each.
+/// Sends what is due: each item (a batch) in one call.
 ///
 /// Driven by events: it sleeps until the queue changes (new items, answers, operator
 /// actions) or its next item is due, whichever comes first.
@@ -290,35 +235,14 @@ pub async fn send_due<P: PeerChain + Send + Sync + 'static>(
         on_duty(&snap, item.destination, now) || now >= item.created_ms + takeover
     });
     let takeover_at = waiting.iter().map(|i| i.created_ms + takeover).min();
-    let mut groups = std::collections::BTreeMap::<(ChainId, bool), Vec<QueueItem>>::new();
-    let mut singles = Vec::new();
-    for item in due {
-        match item.payload {
-            Payload::DeliveryBatch(_) | Payload::ReceiptBatch(_) => singles.push(item),
-            Payload::Delivery(_) | Payload::Receipt(_) => {
-                let is_receipt = item.payload.is_receipt();
-                groups
-                    .entry((item.destination, is_receipt))
-                    .or_default()
-                    .push(item);
-            }
-        }
-    }
-    let singles: Vec<_> = singles
+    // Each item is one batch and one call; the queue bounds how many are due per
+    // destination at a time.
+    let tasks: Vec<_> = due
         .into_iter()
         .map(|item| tokio::spawn(attempt_one(shared.clone(), peers.clone(), item)))
         .collect();
-    let mut tasks = Vec::new();
-    for (_, mut items) in groups {
-        while !items.is_empty() {
-            let rest = items.split_off(items.len().min(distpos_adapters::MAX_BATCH));
-            tasks.push(attempt_batch(shared.clone(), peers.clone(), items));
-            items = rest;
-        }
-    }
-    futures_join_all(tasks).await;
-    for h in singles {
-        let _ = h.await;
+    for t in tasks {
+        let _ = t.await;
     }
     takeover_at
 }
@@ -358,13 +282,6 @@ async fn attempt_one<P: PeerChain + Send + Sync + 'static>(
     attempt(shared, peers.as_ref(), item).await;
 }
 
-async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(tasks: Vec<F>) {
-    let handles: Vec<_> = tasks.into_iter().map(tokio::spawn).collect();
-    for h in handles {
-        let _ = h.await;
-    }
-}
-
 /// Items finished without a call: settled deliveries and expired items.
 async fn triage(shared: &AppState, items: Vec<QueueItem>) -> (Vec<QueueItem>, Vec<QueueItem>) {
     let now = shared.clock.now_ms();
@@ -382,9 +299,8 @@ async fn triage(shared: &AppState, items: Vec<QueueItem>) -> (Vec<QueueItem>, Ve
                 .is_some_and(|s| s.height <= lib)
         };
         let settled = match &item.payload {
-            Payload::Delivery(_) => settled_here(&item.transfer),
             Payload::DeliveryBatch(_) => item.transfers().iter().all(settled_here),
-            Payload::Receipt(_) | Payload::ReceiptBatch(_) => false,
+            Payload::ReceiptBatch(_) => false,
         };
         if settled {
             item.state = ItemState::Done;
@@ -432,119 +348,8 @@ fn record_ack(item: &mut QueueItem, ack: RelayAck, endpoint: &str, now: u64) {
     debug!(item = %item.id, endpoint, status = %ack.status, "relay: answered");
 }
 
-/// One attempt at a batch of items of one destination and kind: every endpoint of
-/// the destination in route order, one call each, until one answers.
-async fn attempt_batch<P: PeerChain + Send + Sync + 'static>(
-    shared: Arc<AppState>,
-    peers: Arc<P>,
-    items: Vec<QueueItem>,
-) {
-    let (mut done, mut live) = triage(&shared, items).await;
-    let Some(destination) = live.first().map(|i| i.destination) else {
-        save(&shared, &done);
-        return;
-    };
-    let now = shared.clock.now_ms();
-    let endpoints = match endpoints_for(&shared, destination, now).await {
-        Ok(e) => e,
-        Err(e) => {
-            for item in &mut live {
-                item.failed(format!("no route: {e}"), now);
-            }
-            done.append(&mut live);
-            save(&shared, &done);
-            return;
-        }
-    };
-    let mut last_error = String::from("no endpoints");
-    for ep in endpoints {
-        shared.metrics.relay_attempts.inc_by(live.len() as u64);
-        let started = std::time::Instant::now();
-        let result = match &live[0].payload {
-            // Grouped by kind: v2 items never come here (each is one call).
-            Payload::Delivery(_) | Payload::DeliveryBatch(_) => {
-                let ds: Vec<Delivery> = live
-                    .iter()
-                    .filter_map(|i| match &i.payload {
-                        Payload::Delivery(d) => Some(d.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                peers.deliver_batch(&ep.url, &ds).await
-            }
-            Payload::Receipt(_) | Payload::ReceiptBatch(_) => {
-                let rs: Vec<ReceiptDelivery> = live
-                    .iter()
-                    .filter_map(|i| match &i.payload {
-                        Payload::Receipt(r) => Some(r.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                peers.deliver_receipt_batch(&ep.url, &rs).await
-            }
-        };
-        match result {
-            Ok(answers) if answers.len() == live.len() => {
-                shared.routes.report_success(
-                    &ep.url,
-                    started.elapsed().as_millis() as u64,
-                    shared.clock.now_ms(),
-                );
-                for (item, a) in live.iter_mut().zip(answers) {
-                    match (a.ack, a.error) {
-                        (Some(ack), _) => record_ack(item, ack, &ep.url, shared.clock.now_ms()),
-                        (None, Some(e)) => {
-                            shared.metrics.relay_failures.inc();
-                            debug!(item = %item.id, endpoint = %ep.url, code = %e.code, "relay: refused");
-                            item.failed(
-                                format!("{}: {}", e.code, e.message),
-                                shared.clock.now_ms(),
-                            );
-                        }
-                        (None, None) => item.failed("empty answer".into(), shared.clock.now_ms()),
-                    }
-                }
-                done.append(&mut live);
-                save(&shared, &done);
-                return;
-            }
-            Ok(answers) => {
-                // Mixed kinds cannot happen (grouped by kind); a short answer is the
-                // peer's fault, and is handled as a bad response.
-                last_error = format!("{} answers for {} items", answers.len(), live.len());
-            }
-            Err(AdapterError::Status {
-                status: 404 | 405, ..
-            }) => {
-                // A peer without batch calls: one call per item.
-                save(&shared, &done);
-                for item in live {
-                    attempt(shared.clone(), peers.as_ref(), item).await;
-                }
-                return;
-            }
-            Err(e) => {
-                shared.metrics.relay_failures.inc();
-                if e.is_retryable() {
-                    shared.routes.report_failure(&ep.url, shared.clock.now_ms());
-                }
-                last_error = e.to_string();
-                debug!(endpoint = %ep.url, items = live.len(), error = %e, "relay: batch attempt failed; trying next endpoint");
-                if !e.is_retryable() {
-                    break;
-                }
-            }
-        }
-    }
-    for item in &mut live {
-        item.failed(last_error.clone(), shared.clock.now_ms());
-    }
-    done.append(&mut live);
-    save(&shared, &done);
-}
-
-/// One attempt at one item: every endpoint of its destination in route order (for
-/// peers without batch calls).
+/// One attempt at one item: every endpoint of its destination in route order, until
+/// one answers.
 async fn attempt<P: PeerChain + Send + Sync>(shared: Arc<AppState>, peers: &P, item: QueueItem) {
     let (mut done, live) = triage(&shared, vec![item]).await;
     let Some(mut item) = live.into_iter().next() else {
@@ -566,8 +371,6 @@ async fn attempt<P: PeerChain + Send + Sync>(shared: Arc<AppState>, peers: &P, i
         shared.metrics.relay_attempts.inc();
         let started = std::time::Instant::now();
         let result: Result<RelayAck, AdapterError> = match &item.payload {
-            Payload::Delivery(d) => peers.deliver(&ep.url, d).await,
-            Payload::Receipt(r) => peers.deliver_receipt(&ep.url, r).await,
             Payload::DeliveryBatch(d) => peers.deliver_v2(&ep.url, d).await,
             Payload::ReceiptBatch(r) => peers.deliver_receipts_v2(&ep.url, r).await,
         };
@@ -601,35 +404,26 @@ async fn attempt<P: PeerChain + Send + Sync>(shared: Arc<AppState>, peers: &P, i
     save(&shared, &done);
 }
 
-/// Keeps our light clients of every registered peer fed with its headers.
+/// Fetches the headers of every registered peer above our light client of it: the
+/// run the next batch (or header run) of that peer carries into a block.
 async fn header_loop(shared: Arc<AppState>) {
     let every = Duration::from_millis(shared.config.relay.header_sync_ms);
-    let v2 = shared.config.relay.protocol == RelayProtocol::V2;
     loop {
         tokio::time::sleep(every).await;
         let peers: Vec<PeerSync> = {
             let node = shared.node.lock().await;
-            // v1: a node with a key advances its light clients with `PeerHeaders`
-            // transactions; every node also holds the headers above them, which the
-            // next v2 batch (or run) of that peer carries into a block.
-            let submit = !v2 && node.key.is_some();
             node.state
                 .scan_prefix(ledger::keys::PEER)
                 .filter_map(|(_, v)| {
                     distpos_proofs::codec::decode_canonical::<ledger::PeerChain>(v).ok()
                 })
-                .filter(|p| !(submit && node.headers_pending(p.registration.chain)))
                 .filter_map(|p| {
                     let lc = &p.light_client;
                     let peer = p.registration.chain;
                     // Fetch from the first height the run above the light client
                     // lacks. Headers sent along with batches may sit above a gap:
                     // resuming after the highest one held would never fill it.
-                    let (at, prev) = if submit {
-                        (lc.head(), lc.head_id())
-                    } else {
-                        node.held_run_tip(peer)
-                    };
+                    let (at, prev) = node.held_run_tip(peer);
                     let from = at + 1;
                     // A full run held already: the next block takes it first.
                     let full =
@@ -640,7 +434,6 @@ async fn header_loop(shared: Arc<AppState>) {
                         from,
                         prev,
                         lib: lc.lib(),
-                        submit,
                     })
                 })
                 .collect()
@@ -663,8 +456,6 @@ struct PeerSync {
     prev: Hash32,
     /// Our light client's checkpoint height.
     lib: u64,
-    /// Advance the light client with a `PeerHeaders` transaction (v1).
-    submit: bool,
 }
 
 async fn sync_peer(shared: &AppState, p: &PeerSync) -> Result<(), String> {
@@ -709,27 +500,9 @@ async fn sync_peer(shared: &AppState, p: &PeerSync) -> Result<(), String> {
             node.relay.peer_headers.remove(&p.peer);
         }
         node.buffer_peer_headers(p.peer, &headers);
-        if !p.submit {
-            return Ok(());
-        }
-        return crate::cpu::blocking(|| {
-            node.submit_peer_headers(p.peer, headers, shared.clock.now_ms())
-        })
-        .map(|_| ())
-        .map_err(|e| e.to_string());
+        return Ok(());
     }
     Err("no endpoint answered".into())
-}
-
-/// Retries deliveries and receipts that were not provable yet.
-async fn pending_loop(shared: Arc<AppState>) {
-    // Our light clients move only with our blocks: each new snapshot is the event.
-    let mut reads = shared.reads.clone();
-    loop {
-        let _ = tokio::time::timeout(IDLE, reads.changed()).await;
-        let mut node = shared.node.lock().await;
-        crate::cpu::blocking(|| node.retry_pending(shared.clock.now_ms()));
-    }
 }
 
 #[cfg(test)]

@@ -9,42 +9,43 @@ use crate::{
     queue::{PENDING_RETRY_MS, REDELIVER_MS, RETRY_SCHEDULE_MS},
     store::Store,
 };
-use distpos_adapters::{
-    AckStatus, BatchAnswer, BatchDelivery, BatchError, BatchReceipts, HeaderPage, TxProof,
-};
+use distpos_adapters::{AckStatus, BatchDelivery, BatchReceipts, HeaderPage, TxProof};
 use distpos_chain::{
     address::QualifiedAddress,
     testkit::{address_of, peer_pair, TestChain},
     Body, Transaction,
 };
-use distpos_proofs::light_client::{verify_bundle, Commitment, Finalized, ProofBundle};
+use distpos_proofs::{
+    light_client::{verify_batch, Commitment, Finalized},
+    multiproof::MultiProof,
+};
 use std::sync::Mutex;
 
 const PEER_URL: &str = "http://peer-b.invalid";
 const T0: u64 = 1_900_000_000_000;
 
-/// What the scripted peer answers to a batch call.
+/// What the scripted peer answers to a call.
 #[derive(Clone)]
 enum Script {
-    /// One answer per item, in order (cycled).
+    /// The answer to the batch of block `h` is `answers[(h - 1) % len]` (items go out
+    /// concurrently, so answers are keyed by the batch, not by the order of calls); an
+    /// `Err` is a 400 refusal with that code.
     Answers(Vec<Result<AckStatus, &'static str>>),
-    /// The whole call fails.
+    /// Every call fails.
     Fails(fn() -> AdapterError),
 }
 
 /// A peer chain that answers from a script and counts the calls it gets.
 struct ScriptedPeer {
     script: Mutex<Script>,
-    batch_calls: Mutex<usize>,
-    single_calls: Mutex<usize>,
+    calls: Mutex<usize>,
 }
 
 impl ScriptedPeer {
     fn new(script: Script) -> Arc<Self> {
         Arc::new(Self {
             script: Mutex::new(script),
-            batch_calls: Mutex::new(0),
-            single_calls: Mutex::new(0),
+            calls: Mutex::new(0),
         })
     }
 
@@ -52,46 +53,27 @@ impl ScriptedPeer {
         *self.script.lock().unwrap() = script;
     }
 
-    fn calls(&self) -> (usize, usize) {
-        (
-            *self.batch_calls.lock().unwrap(),
-            *self.single_calls.lock().unwrap(),
-        )
+    fn calls(&self) -> usize {
+        *self.calls.lock().unwrap()
     }
 
-    fn answer(&self, n: usize) -> Result<Vec<BatchAnswer>, AdapterError> {
-        *self.batch_calls.lock().unwrap() += 1;
+    fn answer(&self, height: u64) -> Result<RelayAck, AdapterError> {
+        *self.calls.lock().unwrap() += 1;
         match self.script.lock().unwrap().clone() {
             Script::Fails(e) => Err(e()),
-            Script::Answers(a) => Ok((0..n)
-                .map(|i| match a[i % a.len()] {
-                    Ok(status) => BatchAnswer {
-                        ack: Some(RelayAck {
-                            status,
-                            tx: None,
-                            reason: None,
-                        }),
-                        error: None,
-                    },
-                    Err(code) => BatchAnswer {
-                        ack: None,
-                        error: Some(BatchError {
-                            code: code.into(),
-                            message: "refused by the script".into(),
-                        }),
-                    },
-                })
-                .collect()),
+            Script::Answers(a) => match a[(height.max(1) - 1) as usize % a.len()] {
+                Ok(status) => Ok(RelayAck {
+                    status,
+                    tx: None,
+                    reason: None,
+                }),
+                Err(code) => Err(AdapterError::Status {
+                    endpoint: PEER_URL.into(),
+                    status: 400,
+                    body: format!("{{\"code\":\"{code}\"}}"),
+                }),
+            },
         }
-    }
-
-    fn single(&self) -> Result<RelayAck, AdapterError> {
-        *self.single_calls.lock().unwrap() += 1;
-        Ok(RelayAck {
-            status: AckStatus::Accepted,
-            tx: None,
-            reason: None,
-        })
     }
 }
 
@@ -102,39 +84,15 @@ impl PeerChain for ScriptedPeer {
     async fn tx_proof(&self, _: &str, _: &Hash32) -> Result<TxProof, AdapterError> {
         Err(AdapterError::TimedOut("not scripted".into()))
     }
-    async fn deliver(&self, _: &str, _: &Delivery) -> Result<RelayAck, AdapterError> {
-        self.single()
-    }
-    async fn deliver_receipt(
-        &self,
-        _: &str,
-        _: &ReceiptDelivery,
-    ) -> Result<RelayAck, AdapterError> {
-        self.single()
-    }
-    async fn deliver_v2(&self, _: &str, _: &BatchDelivery) -> Result<RelayAck, AdapterError> {
-        self.single()
+    async fn deliver_v2(&self, _: &str, d: &BatchDelivery) -> Result<RelayAck, AdapterError> {
+        self.answer(d.height)
     }
     async fn deliver_receipts_v2(
         &self,
         _: &str,
-        _: &BatchReceipts,
+        r: &BatchReceipts,
     ) -> Result<RelayAck, AdapterError> {
-        self.single()
-    }
-    async fn deliver_batch(
-        &self,
-        _: &str,
-        d: &[Delivery],
-    ) -> Result<Vec<BatchAnswer>, AdapterError> {
-        self.answer(d.len())
-    }
-    async fn deliver_receipt_batch(
-        &self,
-        _: &str,
-        r: &[ReceiptDelivery],
-    ) -> Result<Vec<BatchAnswer>, AdapterError> {
-        self.answer(r.len())
+        self.answer(r.height)
     }
 }
 
@@ -182,20 +140,19 @@ fn transfer_to(a: &mut TestChain, b: &TestChain, n: u128) -> Transaction {
     )
 }
 
-/// `n` delivery items for B, queued at `T0`.
+/// `n` batches for B (one transfer each, from A's blocks 1..=n), queued at `T0`.
 fn queue_deliveries(state: &AppState, a: &mut TestChain, b: &TestChain, n: usize) -> Vec<String> {
     let items: Vec<QueueItem> = (0..n)
         .map(|i| {
-            let tx = transfer_to(a, b, 1 + i as u128);
-            let d = Delivery {
+            let d = BatchDelivery {
                 source_chain: a.chain_id(),
-                source_tx: tx,
-                proof: distpos_proofs::merkle::MerkleProof { siblings: vec![] },
-                height: 1,
-                index: i as u32,
-                hops: 0,
+                height: 1 + i as u64,
+                transfers: vec![transfer_to(a, b, 1 + i as u128)],
+                indices: vec![0],
+                proof: MultiProof { siblings: vec![] },
+                headers: vec![],
             };
-            QueueItem::delivery(d, b.chain_id(), T0)
+            QueueItem::batch_delivery(d, b.chain_id(), T0)
         })
         .collect();
     state.queue.enqueue(&items, 1).unwrap();
@@ -209,22 +166,15 @@ fn item(state: &AppState, id: &str) -> QueueItem {
 #[tokio::test]
 async fn each_answer_moves_its_item_as_the_peer_said() {
     let (state, mut a, b, _dir) = relay_node();
-    queue_deliveries(&state, &mut a, &b, 3);
-    // In the order they go out (the answers come back in it).
-    let ids: Vec<String> = state
-        .queue
-        .due(T0, 100)
-        .unwrap()
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
+    // Blocks 1, 2, 3: answered accepted, pending, refused.
+    let ids = queue_deliveries(&state, &mut a, &b, 3);
     let peer = ScriptedPeer::new(Script::Answers(vec![
         Ok(AckStatus::Accepted),
         Ok(AckStatus::Pending),
         Err("bad_proof"),
     ]));
     send_due(&state, &peer).await;
-    assert_eq!(peer.calls(), (1, 0), "one batch call for the three");
+    assert_eq!(peer.calls(), 3, "one call per batch");
 
     let accepted = item(&state, &ids[0]);
     assert_eq!(accepted.state, ItemState::Delivered);
@@ -247,12 +197,20 @@ async fn each_answer_moves_its_item_as_the_peer_said() {
 
     // Nothing is due while the clock stands still.
     send_due(&state, &peer).await;
-    assert_eq!(peer.calls(), (1, 0));
-    // Once it moves, the pending and refused ones go again (not the accepted one).
+    assert_eq!(peer.calls(), 3);
+    // Once it moves, the refused one and then the pending one go again (not the
+    // accepted one).
     state.clock.advance(RETRY_SCHEDULE_MS[0]);
     peer.set(Script::Answers(vec![Ok(AckStatus::Pending)]));
     send_due(&state, &peer).await;
-    assert_eq!(peer.calls(), (2, 0));
+    assert_eq!(
+        peer.calls(),
+        4,
+        "the refused one (the pending one is due later)"
+    );
+    state.clock.advance(PENDING_RETRY_MS - RETRY_SCHEDULE_MS[0]);
+    send_due(&state, &peer).await;
+    assert_eq!(peer.calls(), 5, "then the pending one");
     assert_eq!(
         item(&state, &ids[2]).failures,
         0,
@@ -290,50 +248,43 @@ async fn an_unreachable_peer_is_retried_later_and_later() {
 }
 
 #[tokio::test]
-async fn a_peer_without_batch_calls_gets_one_call_per_item() {
-    let (state, mut a, b, _dir) = relay_node();
-    let ids = queue_deliveries(&state, &mut a, &b, 2);
-    let peer = ScriptedPeer::new(Script::Fails(|| AdapterError::Status {
-        endpoint: PEER_URL.into(),
-        status: 404,
-        body: "not found".into(),
-    }));
-    send_due(&state, &peer).await;
-    assert_eq!(peer.calls(), (1, 2));
-    for id in &ids {
-        assert_eq!(item(&state, id).state, ItemState::Delivered);
-    }
-}
-
-#[tokio::test]
 async fn an_item_past_its_lifetime_expires_without_a_call() {
     let (state, mut a, b, _dir) = relay_node();
     let ids = queue_deliveries(&state, &mut a, &b, 1);
     state.clock.advance(state.config.relay.max_lifetime_ms + 1);
     let peer = ScriptedPeer::new(Script::Answers(vec![Ok(AckStatus::Accepted)]));
     send_due(&state, &peer).await;
-    assert_eq!(peer.calls(), (0, 0));
+    assert_eq!(peer.calls(), 0);
     assert_eq!(item(&state, &ids[0]).state, ItemState::Expired);
 }
 
 #[tokio::test]
 async fn a_receipt_is_done_when_its_source_settled_and_only_then() {
     let (state, a, b, _dir) = relay_node();
-    let receipt = |n: u8| ReceiptDelivery {
+    // Our receipts of B's transfers, from our blocks 1 and 2.
+    let receipts = |height: u64| BatchReceipts {
         receipt_chain: a.chain_id(),
-        receipt: distpos_chain::Receipt {
-            tx_hash: Hash32([n; 32]),
-            outcome: distpos_chain::tx::Outcome::Applied,
+        height,
+        receipts: vec![distpos_chain::Receipt {
+            tx_hash: Hash32([height as u8; 32]),
+            outcome: distpos_chain::tx::Outcome::InboundBatch {
+                source: b.chain_id(),
+                results: vec![distpos_chain::tx::TransferResult {
+                    source_tx: Hash32([height as u8; 32]),
+                    amount: 1,
+                    bounced: None,
+                }],
+            },
             amount: 1,
             fee: 0,
-        },
-        proof: distpos_proofs::merkle::MerkleProof { siblings: vec![] },
-        height: 1,
-        index: 0,
+        }],
+        indices: vec![0],
+        proof: MultiProof { siblings: vec![] },
+        headers: vec![],
     };
     let items = vec![
-        QueueItem::receipt(receipt(1), b.chain_id(), Hash32([1; 32]), T0),
-        QueueItem::receipt(receipt(2), b.chain_id(), Hash32([2; 32]), T0),
+        QueueItem::batch_receipts(receipts(1), b.chain_id(), Hash32([1; 32]), T0),
+        QueueItem::batch_receipts(receipts(2), b.chain_id(), Hash32([2; 32]), T0),
     ];
     state.queue.enqueue(&items, 1).unwrap();
     let peer = ScriptedPeer::new(Script::Answers(vec![
@@ -350,7 +301,7 @@ async fn a_receipt_is_done_when_its_source_settled_and_only_then() {
 }
 
 #[test]
-fn a_scan_queues_one_provable_delivery_per_outbound_transfer() {
+fn a_scan_queues_one_provable_batch_per_destination_and_block() {
     let (mut a, b) = peer_pair(0xa8, 0xb8, 1, 2, TestChain::dev_params());
     let local = QualifiedAddress::local(address_of(&a.users[1]));
     let txs = vec![
@@ -381,30 +332,35 @@ fn a_scan_queues_one_provable_delivery_per_outbound_transfer() {
             .unwrap();
     }
     let snap = node.reads().latest();
-    let (items, upto) = scan_blocks(&snap, 0, snap.consensus.lib, T0, false).unwrap();
+    let (items, upto) = scan_blocks(&snap, 0, snap.consensus.lib, T0).unwrap();
     assert_eq!(upto, snap.consensus.lib);
     assert_eq!(items.len(), 1, "the local transfer is not relayed");
-    let Payload::Delivery(d) = &items[0].payload else {
-        panic!("a delivery");
+    let Payload::DeliveryBatch(d) = &items[0].payload else {
+        panic!("a batch delivery");
     };
     assert_eq!(
-        (items[0].destination, d.height, d.index),
-        (b.chain_id(), 1, 0)
+        (items[0].destination, d.height, d.indices.clone()),
+        (b.chain_id(), 1, vec![0])
     );
-    let finalized = Finalized::of(&a.blocks[0].header);
-    let bundle = ProofBundle {
-        height: 1,
-        index: 0,
-        item: d.source_tx.encode(),
-        proof: d.proof.clone(),
-    };
+    assert_eq!(d.transfers, vec![txs[0].clone()]);
     assert_eq!(
-        verify_bundle(&finalized, &bundle, Commitment::Transactions),
+        d.headers.first().map(|h| h.header.height),
+        Some(1),
+        "the headers from the batch's block on ride with it"
+    );
+    assert_eq!(
+        verify_batch(
+            &Finalized::of(&a.blocks[0].header),
+            &[d.transfers[0].encode()],
+            &d.indices,
+            &d.proof,
+            Commitment::Transactions
+        ),
         Ok(()),
-        "the proof verifies against the signed header"
+        "the multiproof verifies against the signed header"
     );
     // Scanned once: a later scan from where it ended finds nothing new.
-    let (again, _) = scan_blocks(&snap, upto, snap.consensus.lib, T0, false).unwrap();
+    let (again, _) = scan_blocks(&snap, upto, snap.consensus.lib, T0).unwrap();
     assert!(again.is_empty());
 }
 
@@ -416,13 +372,13 @@ async fn a_node_off_duty_sends_only_what_waited_past_the_takeover_bound() {
     let peer = ScriptedPeer::new(Script::Answers(vec![Ok(AckStatus::Accepted)]));
     // No producer key here: never on duty.
     send_due(&state, &peer).await;
-    assert_eq!(peer.calls(), (0, 0), "the duty holder sends first");
+    assert_eq!(peer.calls(), 0, "the duty holder sends first");
     state.clock.advance(9_999);
     send_due(&state, &peer).await;
-    assert_eq!(peer.calls(), (0, 0));
+    assert_eq!(peer.calls(), 0);
     state.clock.advance(1);
     send_due(&state, &peer).await;
-    assert_eq!(peer.calls(), (1, 0), "taken over once it waited 10 s");
+    assert_eq!(peer.calls(), 1, "taken over once it waited 10 s");
     assert_eq!(item(&state, &ids[0]).state, ItemState::Delivered);
 }
 

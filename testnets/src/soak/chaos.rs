@@ -36,8 +36,6 @@ pub struct ChaosOptions {
     pub senders: usize,
     /// Seconds over which the transfers are spread while faults are injected.
     pub fault_secs: u64,
-    /// The interchain protocol the nodes relay with.
-    pub protocol: distpos_gateway::config::RelayProtocol,
 }
 
 /// One transfer of the chaos soak.
@@ -65,9 +63,6 @@ struct FaultCounts {
 pub async fn chaos(opts: ChaosOptions) -> anyhow::Result<Value> {
     let dir = soak_dir()?;
     let net = network(dir.path(), &["c4a1", "c4a2"], opts.producers.max(1), 500)?;
-    for c in &net.chains {
-        crate::testnet::set_relay_protocol_of(&c.configs, opts.protocol)?;
-    }
     let token = net.api_token.clone();
     let chains: Vec<ChainId> = net.chains.iter().map(|c| c.chain).collect();
     let urls: Vec<Vec<String>> = net.chains.iter().map(|c| c.urls.clone()).collect();

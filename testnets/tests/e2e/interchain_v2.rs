@@ -6,14 +6,13 @@
 
 use crate::support::*;
 use distpos_chain::ChainParams;
-use distpos_gateway::{config::RelayProtocol, keyfile};
+use distpos_gateway::keyfile;
 use distpos_proofs::SecretKey;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_deliver_bounce_and_settle_both_ways() {
     let _serial = crate::support::serial();
-    let v2 = RelayProtocol::V2;
-    let (a, b) = Net::start_pair_with(0xa2, 0xb2, 3, 500, ChainParams::default(), (v2, v2)).await;
+    let (a, b) = Net::start_pair(0xa2, 0xb2, 3, 500, ChainParams::default()).await;
     let (ca, cb) = (a.chain, b.chain);
     // B covers 1,000 of A's transfers; A covers 500 of B's.
     deposit(&b, ca, 1_000).await;
@@ -84,63 +83,6 @@ async fn batches_deliver_bounce_and_settle_both_ways() {
     }
 }
 
-/// A chain still relaying with v1 and one relaying with v2 understand each other: each
-/// node accepts both, and receipts go back in the form their transfers came in.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_v1_chain_and_a_v2_chain_exchange_transfers() {
-    let _serial = crate::support::serial();
-    let (a, b) = Net::start_pair_with(
-        0xa3,
-        0xb3,
-        1,
-        500,
-        ChainParams::default(),
-        (RelayProtocol::V1, RelayProtocol::V2),
-    )
-    .await;
-    let (ca, cb) = (a.chain, b.chain);
-    deposit(&b, ca, 1_000).await;
-    deposit(&a, cb, 1_000).await;
-    let bob = keyfile::address(&SecretKey::from_seed(b"bob-mixed"));
-    let alice = keyfile::address(&SecretKey::from_seed(b"alice-mixed"));
-    let h1 = send_cross(&a, cb, bob, 11).await;
-    let h2 = send_cross(&b, ca, alice, 22).await;
-    wait_stage(&a, &h1, "settled_delivered", 120).await;
-    wait_stage(&b, &h2, "settled_delivered", 120).await;
-    assert_eq!(b.balance(0, &bob).await, 11);
-    assert_eq!(a.balance(0, &alice).await, 22);
-    // A (v1) sent one `Inbound` transaction's worth; B (v2) a batch.
-    let on_b = b.get(0, &format!("/v1/txs/{h1}")).await;
-    let on_a = a.get(0, &format!("/v1/txs/{h2}")).await;
-    let inbound_tx = |v: &serde_json::Value| {
-        v["cross_chain"]["inbound"]["tx"]
-            .as_str()
-            .map(str::to_string)
-    };
-    let block_b = block_of(&b, &inbound_tx(&on_b).unwrap()).await;
-    let block_a = block_of(&a, &inbound_tx(&on_a).unwrap()).await;
-    let bodies = |blk: &serde_json::Value| blk["block"]["txs"].to_string();
-    assert!(
-        bodies(&block_b).contains("\"inbound\""),
-        "v1 on B: {}",
-        bodies(&block_b)
-    );
-    assert!(
-        bodies(&block_a).contains("\"inbound_batch\""),
-        "v2 on A: {}",
-        bodies(&block_a)
-    );
-    for net in [&a, &b] {
-        net.assert_supply_settled().await;
-    }
-}
-
-/// The block that includes transaction `tx` on `net`.
-async fn block_of(net: &Net, tx: &str) -> serde_json::Value {
-    let at = net.get(0, &format!("/v1/txs/{tx}")).await;
-    net.get(0, &format!("/v1/blocks/{}", at["height"])).await
-}
-
 /// One node of A relays to B at a time; when it is killed, the others take over what
 /// it left unfinished and every transfer still ends, once. (Four producers: with one
 /// of them down, ⌊2·4/3⌋+1 = 3 still finalise A's blocks.)
@@ -190,9 +132,11 @@ async fn deliveries_go_on_when_the_duty_holder_is_killed() {
     a.restart(holder).await;
 }
 
-/// What anyone can post to the v2 relay route: a replayed batch is answered
+/// What anyone can post to the relay routes: a replayed batch is answered
 /// `already_consumed` and changes nothing, a forged one is refused (400), one for a
-/// block not seen yet waits (202 pending) and is never admitted, garbage is a 4xx.
+/// block not seen yet waits (202 pending) and is never admitted, garbage is a 4xx, and
+/// a v1 delivery of the same transfer (one item with its own Merkle proof, built from
+/// the source's proof endpoint) is refused as retired (410).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replayed_forged_and_premature_batches_are_not_admitted() {
     use serde_json::json;
@@ -265,6 +209,29 @@ async fn replayed_forged_and_premature_batches_are_not_admitted() {
     premature["height"] = json!(1_000_000);
     let (s, v) = b.post(0, route, &premature).await;
     assert_eq!((s, v["status"].as_str()), (202, Some("pending")), "{v}");
+    // Interchain v1: the same transfer as one item under its own proof.
+    let proof = a.get(0, &format!("/v1/proofs/tx/{h}")).await;
+    let v1 = json!({
+        "source_chain": ca.to_string(),
+        "source_tx": proof["transaction"],
+        "proof": proof["tx"]["proof"],
+        "height": proof["tx"]["height"],
+        "index": proof["tx"]["index"],
+        "hops": 0,
+    });
+    for path in ["/v1/relay/deliveries", "/v1/relay/deliveries/batch"] {
+        let body = if path.ends_with("batch") {
+            json!([v1.clone()])
+        } else {
+            v1.clone()
+        };
+        let (s, v) = b.post(0, path, &body).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (410, Some("protocol_v1_retired")),
+            "{path}: {v}"
+        );
+    }
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert_eq!(b.balance(0, &bob).await, 100, "nothing changed");
     assert_eq!(int(&corr(&b, ca).await["collateral"]), 900);

@@ -9,7 +9,6 @@ mod support;
 mod chain;
 mod chaos;
 mod cli;
-mod cross_adversarial;
 mod cross_bounce;
 mod cross_chain;
 mod cross_resilience;

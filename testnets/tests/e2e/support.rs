@@ -5,7 +5,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use distpos_chain::{Address, Body, ChainParams, Transaction, UnsignedTx};
-use distpos_gateway::{config::RelayProtocol, keyfile};
+use distpos_gateway::keyfile;
 use distpos_proofs::{header::tapos_prefix, ChainId, Hash32, SecretKey};
 use distpos_testnets::testnet;
 use serde_json::Value;
@@ -166,25 +166,9 @@ impl Net {
         interval_ms: u64,
         params: ChainParams,
     ) -> (Net, Net) {
-        let v2 = RelayProtocol::V2;
-        Self::start_pair_with(a, b, producers, interval_ms, params, (v2, v2)).await
-    }
-
-    /// Like [`Self::start_pair`], the nodes of A relaying with `protocol.0` and those
-    /// of B with `protocol.1`.
-    pub async fn start_pair_with(
-        a: u32,
-        b: u32,
-        producers: usize,
-        interval_ms: u64,
-        params: ChainParams,
-        protocol: (RelayProtocol, RelayProtocol),
-    ) -> (Net, Net) {
         let (da, fa) = Self::write(a, producers, interval_ms, params.clone());
         let (db, fb) = Self::write(b, producers, interval_ms, params);
         testnet::link(&fa, &fb, 1_000).unwrap();
-        testnet::set_relay_protocol(&fa, protocol.0).unwrap();
-        testnet::set_relay_protocol(&fb, protocol.1).unwrap();
         let na = Self::launch(da, fa, a).await;
         let nb = Self::launch(db, fb, b).await;
         (na, nb)
@@ -402,9 +386,9 @@ impl Net {
     }
 
     /// Submits `body` signed by a producer's key and waits until it is irreversible.
-    /// The producer's node relays with the same account (its `PeerHeaders`, `Inbound`
-    /// and `Settle` take nonces too), so a relayer transaction can take the nonce
-    /// ours was signed with: then ours is signed again with a fresh nonce.
+    /// The producer's node signs with the same account (its double-sign `Evidence`
+    /// takes nonces too), so a transaction of the node can take the nonce ours was
+    /// signed with: then ours is signed again with a fresh nonce.
     pub async fn submit_with_relayer_key(
         &self,
         i: usize,

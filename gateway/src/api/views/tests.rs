@@ -7,7 +7,7 @@ use crate::{
     queue::{ItemState, OutboundQueue, QueueItem},
     store::Store,
 };
-use distpos_adapters::{Delivery, TransferStage};
+use distpos_adapters::{BatchDelivery, TransferStage};
 use distpos_chain::{
     address::QualifiedAddress,
     testkit::{address_of, peer_pair, TestChain},
@@ -102,14 +102,14 @@ fn an_outbound_transfer_goes_from_in_flight_to_forwarding_to_delivered() {
     );
     assert_eq!(v.peer, b.chain_id());
 
-    let mut item = QueueItem::delivery(
-        Delivery {
+    let mut item = QueueItem::batch_delivery(
+        BatchDelivery {
             source_chain: a.chain_id(),
-            source_tx: sent.clone(),
-            proof: a.tx_proof(1, 0),
             height: 1,
-            index: 0,
-            hops: 0,
+            transfers: vec![sent.clone()],
+            indices: vec![0],
+            proof: distpos_proofs::multiproof::MultiProof { siblings: vec![] },
+            headers: vec![],
         },
         b.chain_id(),
         0,

@@ -216,10 +216,7 @@ pub fn cross_chain(
                 distpos_chain::tx::Outcome::Delivered { .. } => TransferStage::Delivered,
                 _ => TransferStage::Bounced,
             };
-            let relay = match queue.get(&format!("receipt-{hash}"))? {
-                Some(item) => Some(item),
-                None => queue.get(&crate::queue::batch_receipts_id(peer, rec.height))?,
-            };
+            let relay = queue.get(&crate::queue::batch_receipts_id(peer, rec.height))?;
             return Ok(Some(CrossChainView {
                 direction: "inbound",
                 stage,
