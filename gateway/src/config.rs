@@ -62,6 +62,9 @@ pub struct RelayConfig {
     /// a time; the others send an item only once it has waited this long unfinished
     /// (its duty holder is down or slow).
     pub takeover_ms: u64,
+    /// How long an item that is done (final on both chains) stays in the queue, for
+    /// status views and operators, before it is pruned (expired items stay).
+    pub retention_ms: u64,
 }
 
 /// Which interchain protocol the relay speaks.
@@ -86,6 +89,7 @@ impl Default for RelayConfig {
             header_sync_ms: 100,
             protocol: RelayProtocol::V2,
             takeover_ms: 10_000,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct Metrics {
     pub dns_lookups: Gauge,
     /// `distpos_dns_failures` (total temporary failures).
     pub dns_failures: Gauge,
+    /// `distpos_gossip_dropped` (total messages dropped because a peer's outbox was
+    /// full).
+    pub gossip_dropped: Gauge,
 }
 
 impl Default for Metrics {
@@ -103,6 +106,7 @@ impl Metrics {
         let relay_failures = Counter::default();
         let dns_lookups = Gauge::default();
         let dns_failures = Gauge::default();
+        let gossip_dropped = Gauge::default();
         r.register(
             "distpos_relay_queue_depth",
             "Unfinished relay items per destination",
@@ -128,6 +132,11 @@ impl Metrics {
             "Temporary DNS failures",
             dns_failures.clone(),
         );
+        r.register(
+            "distpos_gossip_dropped",
+            "Gossip messages to this chain's other nodes dropped (outbox full)",
+            gossip_dropped.clone(),
+        );
         Self {
             registry: Arc::new(r),
             head,
@@ -143,6 +152,7 @@ impl Metrics {
             relay_failures,
             dns_lookups,
             dns_failures,
+            gossip_dropped,
         }
     }
 

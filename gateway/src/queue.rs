@@ -419,6 +419,36 @@ impl OutboundQueue {
         Ok(out)
     }
 
+    /// Removes the items that are done (final on both sides: a delivery our ledger
+    /// settled irreversibly, a receipt its source settled irreversibly) and were
+    /// created before `before_ms`, with their look-up entries. Expired items stay: an
+    /// operator may still retry them. Returns how many went.
+    pub fn prune_done(&self, before_ms: u64) -> Result<usize, StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut pruned = 0;
+        for kv in self.tree.scan_prefix(ITEM) {
+            let (k, v) = kv?;
+            let it = Self::decode(&k, &v)?;
+            if it.state != ItemState::Done || it.created_ms >= before_ms {
+                continue;
+            }
+            if matches!(it.payload, Payload::DeliveryBatch(_)) {
+                for t in it.transfers() {
+                    let mut x = BY_TRANSFER.to_vec();
+                    x.extend_from_slice(&t.0);
+                    batch.remove(x);
+                }
+            }
+            batch.remove(k);
+            pruned += 1;
+        }
+        if pruned > 0 {
+            self.tree.apply_batch(batch)?;
+            self.tree.flush()?;
+        }
+        Ok(pruned)
+    }
+
     /// Items due now, at most `per_destination` per destination.
     pub fn due(&self, now_ms: u64, per_destination: usize) -> Result<Vec<QueueItem>, StoreError> {
         let mut counts = std::collections::BTreeMap::<ChainId, usize>::new();
@@ -696,6 +726,31 @@ mod tests {
         assert_eq!(rest.len(), 3);
         assert_eq!(rest[0].id, ids[2]);
         assert!(q.page(Some(&ids[4]), 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn done_items_are_pruned_after_their_retention_and_nothing_else() {
+        let (_dir, q, items) = five_queued();
+        let mut done = q.get(&items[0].id).unwrap().unwrap();
+        done.state = ItemState::Done;
+        let mut expired = q.get(&items[1].id).unwrap().unwrap();
+        expired.state = ItemState::Expired;
+        q.update_many(&[done.clone(), expired]).unwrap();
+        let transfer = done.transfers()[0];
+        assert!(q.for_transfer(&transfer).unwrap().is_some());
+        assert_eq!(q.prune_done(0).unwrap(), 0, "too young");
+        assert_eq!(q.prune_done(1).unwrap(), 1, "created at 0, before 1");
+        assert!(q.get(&done.id).unwrap().is_none());
+        assert!(
+            q.for_transfer(&transfer).unwrap().is_none(),
+            "its index went too"
+        );
+        assert_eq!(
+            q.list().unwrap().len(),
+            4,
+            "expired and unfinished items stay"
+        );
+        assert_eq!(q.prune_done(u64::MAX).unwrap(), 0);
     }
 
     #[test]

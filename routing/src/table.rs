@@ -149,7 +149,7 @@ impl RouteTable {
                 );
                 let endpoints = answer.endpoints.clone();
                 let identity = answer.identity.clone();
-                state.dns_cache.insert(
+                state.remember(
                     chain,
                     DnsEntry::Positive {
                         endpoints: answer.endpoints,
@@ -162,7 +162,7 @@ impl RouteTable {
             }
             Err(DnsFailure::NoSuchChain(reason)) => {
                 tracing::warn!(%chain, %reason, "DNS: no such chain");
-                state.dns_cache.insert(
+                state.remember(
                     chain,
                     DnsEntry::Negative {
                         expires_at_ms: now_ms.saturating_add(self.negative_ttl_ms),
@@ -355,7 +355,37 @@ impl RouteTable {
     }
 }
 
+/// Most chains whose DNS answer is cached. Lookups are made only for registered peers
+/// and configured routes, so this is a backstop, not the working bound.
+pub(crate) const MAX_DNS_CACHE: usize = 4_096;
+
+impl DnsEntry {
+    fn expires_at_ms(&self) -> u64 {
+        match self {
+            DnsEntry::Positive { expires_at_ms, .. } | DnsEntry::Negative { expires_at_ms } => {
+                *expires_at_ms
+            }
+        }
+    }
+}
+
 impl TableState {
+    /// Caches `entry` for `chain`, within [`MAX_DNS_CACHE`] entries: when full, the
+    /// answer that expires first makes room (an expired negative one before anything).
+    fn remember(&mut self, chain: ChainId, entry: DnsEntry) {
+        if !self.dns_cache.contains_key(&chain) && self.dns_cache.len() >= MAX_DNS_CACHE {
+            let victim = self
+                .dns_cache
+                .iter()
+                .min_by_key(|(_, e)| (matches!(e, DnsEntry::Positive { .. }), e.expires_at_ms()))
+                .map(|(c, _)| *c);
+            if let Some(c) = victim {
+                self.dns_cache.remove(&c);
+            }
+        }
+        self.dns_cache.insert(chain, entry);
+    }
+
     /// RFC 2782 order, then the endpoints in backoff after the healthy ones.
     fn arrange(&mut self, endpoints: Vec<Endpoint>, now_ms: u64) -> Vec<Endpoint> {
         let ordered = rfc2782_order(endpoints, &mut self.rng);

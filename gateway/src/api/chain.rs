@@ -50,6 +50,9 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     let dns = s.routes.dns_stats();
     s.metrics.dns_lookups.set(dns.lookups as i64);
     s.metrics.dns_failures.set(dns.failures as i64);
+    s.metrics
+        .gossip_dropped
+        .set(s.chain_nodes.gossip_dropped() as i64);
     {
         let snap = s.reads.latest();
         let missed: u64 = distpos_chain::ledger::producer_list(&snap.state)

@@ -45,11 +45,32 @@ const IDLE: Duration = Duration::from_secs(1);
 /// snapshot the node publishes (the LIB moves only with one).
 async fn scan_loop(shared: Arc<AppState>) {
     let mut reads = shared.reads.clone();
+    let mut pruned_at = 0u64;
     loop {
         if let Err(e) = scan_once(&shared).await {
             warn!(error = %e, "relay scan failed");
         }
+        let now = shared.clock.now_ms();
+        if now.saturating_sub(pruned_at) >= PRUNE_EVERY_MS {
+            pruned_at = now;
+            prune_done(&shared, now).await;
+        }
         let _ = tokio::time::timeout(IDLE, reads.changed()).await;
+    }
+}
+
+/// How often items done longer than `relay.retention_ms` are pruned.
+const PRUNE_EVERY_MS: u64 = 60 * 60 * 1000;
+
+/// Prunes done items past their retention (a scan of the queue, off the workers).
+async fn prune_done(shared: &AppState, now: u64) {
+    let queue = shared.queue.clone();
+    let before = now.saturating_sub(shared.config.relay.retention_ms);
+    match tokio::task::spawn_blocking(move || queue.prune_done(before)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => info!(pruned = n, "relay: done items past their retention pruned"),
+        Ok(Err(e)) => error!(error = %e, "relay queue: cannot prune done items"),
+        Err(e) => error!(error = %e, "relay queue: the prune task failed"),
     }
 }
 

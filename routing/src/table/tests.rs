@@ -368,3 +368,40 @@ async fn cached_dns_answers_are_used_and_checked() {
     let err = table.resolve(CAFE, None, 20_000).await.unwrap_err();
     assert!(err.is_temporary(), "{err}");
 }
+
+#[test]
+fn the_dns_cache_stays_within_its_bound() {
+    let table = RouteTable::new(US, &RoutingConfig::default()).unwrap();
+    let mut state = table.lock();
+    for i in 0..(MAX_DNS_CACHE as u32 + 10) {
+        state.remember(
+            ChainId(0x10_0000 + i),
+            DnsEntry::Negative {
+                expires_at_ms: u64::from(i),
+            },
+        );
+    }
+    assert_eq!(state.dns_cache.len(), MAX_DNS_CACHE);
+    // What made room were the answers expiring first.
+    assert!(!state.dns_cache.contains_key(&ChainId(0x10_0000)));
+    assert!(state
+        .dns_cache
+        .contains_key(&ChainId(0x10_0000 + MAX_DNS_CACHE as u32 + 9)));
+    // A positive answer outlives negative ones when room is made.
+    state.remember(
+        BEEF,
+        DnsEntry::Positive {
+            endpoints: vec![],
+            identity: TxtIdentity::Absent,
+            expires_at_ms: 0,
+        },
+    );
+    state.remember(
+        CAFE,
+        DnsEntry::Negative {
+            expires_at_ms: u64::MAX,
+        },
+    );
+    assert!(state.dns_cache.contains_key(&BEEF));
+    assert_eq!(state.dns_cache.len(), MAX_DNS_CACHE);
+}
