@@ -20,6 +20,11 @@ const TOKEN: &str = "test-operator-token-0123456789";
 /// A node's router on a fresh one-producer chain in a temporary folder (no port, no
 /// background task). The folder lives as long as the returned guard.
 fn node() -> (Router, tempfile::TempDir) {
+    node_with(|_| {})
+}
+
+/// [`node`] with its config changed by `tweak` first.
+fn node_with(tweak: impl FnOnce(&mut NodeConfig)) -> (Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let chain = TestChain::new(0xa91, 1, 1, TestChain::dev_params());
     let genesis = dir.path().join("genesis.json");
@@ -35,6 +40,7 @@ fn node() -> (Router, tempfile::TempDir) {
         resolver: "127.0.0.1:9".parse().unwrap(),
         timeout_ms: 200,
     });
+    tweak(&mut config);
     let state = runtime::open(config).unwrap();
     (api::app(state), dir)
 }
@@ -259,4 +265,151 @@ async fn metrics_and_the_openapi_document_are_served() {
     let (s, v) = call(&app, get("/v1/openapi.yaml")).await;
     assert_eq!(s, StatusCode::OK);
     assert!(v.as_str().is_some_and(|t| t.contains("openapi")), "{v}");
+}
+
+/// A request body that records whether anything read it.
+struct Untouched {
+    left: usize,
+    read: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl axum::body::HttpBody for Untouched {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        self.read.store(true, std::sync::atomic::Ordering::SeqCst);
+        let n = self.left.min(1 << 20);
+        self.left -= n;
+        std::task::Poll::Ready((n > 0).then(|| Ok(hyper::body::Frame::data(vec![b'x'; n].into()))))
+    }
+}
+
+#[tokio::test]
+async fn every_operator_route_refuses_a_bad_token_before_reading_the_body() {
+    let (app, _dir) = node();
+    let bearer = format!("Bearer {TOKEN}");
+    let short = &bearer[..bearer.len() - 1];
+    let long = format!("{bearer}0");
+    let flipped = bearer.replace("test", "TEST");
+    let bad: [Option<&str>; 7] = [
+        None,
+        Some("Bearer wrong-token-wrong-token-0000"),
+        Some(short),
+        Some(&long),
+        Some(&flipped),
+        Some("Bearer "),
+        Some(TOKEN),
+    ];
+    let request = |method: Method, path: &str, auth: Option<&str>, body: Body| {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(a) = auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        b.body(body).unwrap()
+    };
+    let route = r#"[{"url": "http://127.0.0.1:1", "priority": 1, "weight": 1}]"#;
+    // A route set by the operator, which the refused calls below must leave alone.
+    let (s, v) = call(
+        &app,
+        request(
+            Method::PUT,
+            "/v1/routes/b3",
+            Some(&bearer),
+            Body::from(route),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let routes_before = call(&app, get("/v1/routes")).await.1;
+    let operator_routes = [
+        (Method::GET, "/v1/relay/queue"),
+        (Method::POST, "/v1/relay/queue/delivery-nothing/retry"),
+        (Method::POST, "/v1/relay/queue/delivery-nothing/hold"),
+        (Method::PUT, "/v1/routes/b2"),
+        (Method::DELETE, "/v1/routes/b3"),
+    ];
+    for (method, path) in &operator_routes {
+        for auth in bad {
+            let what = format!("{method} {path} with {auth:?}");
+            let got = call(&app, request(method.clone(), path, auth, Body::from(route))).await;
+            assert_client_error(&got, StatusCode::UNAUTHORIZED, &what);
+            assert_eq!(got.1["error"]["code"], "unauthorized", "{what}");
+        }
+        // A body far above the limit, never read: 401, not 413.
+        let read = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let huge = Body::new(Untouched {
+            left: 64 << 20,
+            read: read.clone(),
+        });
+        let got = call(&app, request(method.clone(), path, None, huge)).await;
+        assert_client_error(
+            &got,
+            StatusCode::UNAUTHORIZED,
+            &format!("{method} {path} huge"),
+        );
+        assert!(
+            !read.load(std::sync::atomic::Ordering::SeqCst),
+            "{method} {path} read the body"
+        );
+    }
+    assert_eq!(
+        call(&app, get("/v1/routes")).await.1,
+        routes_before,
+        "no route was added or removed"
+    );
+    // The right token gets to the handlers (here: an unknown item, a wrong action).
+    for (method, path, status) in [
+        (
+            Method::POST,
+            "/v1/relay/queue/delivery-nothing/retry",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::POST,
+            "/v1/relay/queue/delivery-nothing/explode",
+            StatusCode::BAD_REQUEST,
+        ),
+        (Method::DELETE, "/v1/routes/b3", StatusCode::OK),
+    ] {
+        let got = call(
+            &app,
+            request(method.clone(), path, Some(&bearer), Body::empty()),
+        )
+        .await;
+        assert_eq!(got.0, status, "{method} {path}: {}", got.1);
+    }
+    // The public route on the same path as two operator ones needs no token.
+    let (s, v) = call(&app, get("/v1/routes/b2")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "not a peer, no route: {v}");
+}
+
+#[tokio::test]
+async fn a_node_without_a_token_refuses_every_operator_route() {
+    let (app, _dir) = node_with(|c| c.api_token = None);
+    for (method, path) in [
+        (Method::GET, "/v1/relay/queue"),
+        (Method::POST, "/v1/relay/queue/x/retry"),
+        (Method::PUT, "/v1/routes/b2"),
+        (Method::DELETE, "/v1/routes/b2"),
+    ] {
+        let req = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::from("[]"))
+            .unwrap();
+        let got = call(&app, req).await;
+        assert_client_error(&got, StatusCode::FORBIDDEN, path);
+        assert_eq!(
+            got.1["error"]["code"], "operator_disabled",
+            "{method} {path}"
+        );
+    }
 }
