@@ -413,3 +413,52 @@ async fn a_node_without_a_token_refuses_every_operator_route() {
         );
     }
 }
+
+/// `[0,0,…]` of `n` items.
+fn zeros(n: usize) -> String {
+    let mut s = String::with_capacity(2 * n + 1);
+    s.push('[');
+    for i in 0..n {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('0');
+    }
+    s.push(']');
+    s
+}
+
+#[tokio::test]
+async fn a_transaction_batch_is_counted_while_it_is_parsed() {
+    let (app, _dir) = node();
+    // At the limit: one answer per item.
+    let (s, v) = call(&app, post_json("/v1/txs", &zeros(api::MAX_TX_BATCH))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v.as_array().map(Vec::len), Some(api::MAX_TX_BATCH));
+    // One more: refused, naming the limit.
+    let got = call(&app, post_json("/v1/txs", &zeros(api::MAX_TX_BATCH + 1))).await;
+    assert_client_error(&got, StatusCode::BAD_REQUEST, "limit + 1");
+    assert_eq!(got.1["error"]["code"], "batch_too_large");
+    assert!(
+        got.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&api::MAX_TX_BATCH.to_string())),
+        "{}",
+        got.1
+    );
+    // A body just under the 32 MiB limit of zeros: refused the same way, at once.
+    let limit = NodeConfig::default().http.body_limit_bytes;
+    let body = zeros((limit - 2) / 2);
+    assert!(body.len() <= limit);
+    let started = std::time::Instant::now();
+    let got = call(&app, post_json("/v1/txs", &body)).await;
+    assert_client_error(&got, StatusCode::BAD_REQUEST, "32 MiB of zeros");
+    assert_eq!(got.1["error"]["code"], "batch_too_large");
+    eprintln!("32 MiB of zeros refused in {:?}", started.elapsed());
+    // Above the body limit: 413.
+    let got = call(&app, post_json("/v1/txs", &zeros(limit / 2 + 8))).await;
+    assert_client_error(&got, StatusCode::PAYLOAD_TOO_LARGE, "above the body limit");
+    assert_eq!(got.1["error"]["code"], "body_too_large");
+    let (_, v) = call(&app, get("/v1/status")).await;
+    assert_eq!(v["mempool_txs"], 0, "{v}");
+}

@@ -5,6 +5,7 @@ mod auth;
 mod chain;
 pub mod error;
 pub mod peer;
+mod txs_body;
 pub mod views;
 
 use crate::state::AppState;
@@ -19,6 +20,7 @@ use error::ApiError;
 use std::{sync::Arc, time::Duration};
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
+pub use txs_body::MAX_TX_BATCH;
 
 /// Most headers one `GET /v1/headers` returns.
 pub const MAX_HEADERS: u64 = 500;
