@@ -107,6 +107,13 @@ pub struct HttpConfig {
     pub request_timeout_ms: u64,
     /// Requests served at once; more are refused with 503.
     pub max_concurrency: usize,
+    /// Connections held open at once. A connection above it closes the longest-idle
+    /// one (no request in progress), or is closed at once when none is idle, so an
+    /// anonymous caller can never exhaust the node's file descriptors.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, and how long a kept-alive
+    /// connection may sit idle between requests.
+    pub header_read_timeout_ms: u64,
 }
 
 /// Sync with this chain's other nodes.
@@ -153,6 +160,8 @@ impl Default for HttpConfig {
             body_limit_bytes: 32 * 1024 * 1024,
             request_timeout_ms: 30_000,
             max_concurrency: 512,
+            max_connections: 1_024,
+            header_read_timeout_ms: 10_000,
         }
     }
 }
@@ -243,6 +252,11 @@ impl NodeConfig {
         }
         if self.http.max_concurrency == 0 {
             return Err("http.max_concurrency must be at least 1".into());
+        }
+        if self.http.max_connections == 0 || self.http.header_read_timeout_ms == 0 {
+            return Err(
+                "http.max_connections and http.header_read_timeout_ms must be positive".into(),
+            );
         }
         if self.sync.interval_ms == 0 || self.sync.batch == 0 {
             return Err("sync.interval_ms and sync.batch must be positive".into());
