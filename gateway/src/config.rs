@@ -114,6 +114,14 @@ pub struct HttpConfig {
     /// Time a client has to send a request's headers, and how long a kept-alive
     /// connection may sit idle between requests.
     pub header_read_timeout_ms: u64,
+    /// Requests per second one client (an IPv4 address, an IPv6 /64) may make on
+    /// average; beyond its burst it gets 429 with `Retry-After`. 0: no limit.
+    pub rate_limit_per_s: u32,
+    /// Requests one client may make at once before the rate applies.
+    pub rate_limit_burst: u32,
+    /// Clients whose rate is tracked at once (the least recently limited are
+    /// forgotten first when it is full).
+    pub rate_limit_clients: usize,
 }
 
 /// Sync with this chain's other nodes.
@@ -162,6 +170,12 @@ impl Default for HttpConfig {
             max_concurrency: 512,
             max_connections: 1_024,
             header_read_timeout_ms: 10_000,
+            // Generous: a benchmark and this chain's other nodes talk to a node from
+            // one address, with many transactions per request; the limit is against a
+            // flood of requests, and counts requests, not what is in them.
+            rate_limit_per_s: 1_000,
+            rate_limit_burst: 2_000,
+            rate_limit_clients: 65_536,
         }
     }
 }
@@ -256,6 +270,14 @@ impl NodeConfig {
         if self.http.max_connections == 0 || self.http.header_read_timeout_ms == 0 {
             return Err(
                 "http.max_connections and http.header_read_timeout_ms must be positive".into(),
+            );
+        }
+        if self.http.rate_limit_per_s > 0
+            && (self.http.rate_limit_burst == 0 || self.http.rate_limit_clients == 0)
+        {
+            return Err(
+                "http.rate_limit_burst and http.rate_limit_clients must be positive when http.rate_limit_per_s is set"
+                    .into(),
             );
         }
         if self.sync.interval_ms == 0 || self.sync.batch == 0 {

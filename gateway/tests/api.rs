@@ -462,3 +462,39 @@ async fn a_transaction_batch_is_counted_while_it_is_parsed() {
     let (_, v) = call(&app, get("/v1/status")).await;
     assert_eq!(v["mempool_txs"], 0, "{v}");
 }
+
+#[tokio::test]
+async fn a_client_over_its_rate_gets_429_and_others_do_not() {
+    let (app, _dir) = node_with(|c| {
+        c.http.rate_limit_per_s = 1;
+        c.http.rate_limit_burst = 3;
+    });
+    let from = |ip: [u8; 4]| {
+        let mut req = get("/v1/status");
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                ip, 40_000,
+            ))));
+        req
+    };
+    for i in 0..3 {
+        let (s, v) = call(&app, from([10, 0, 0, 1])).await;
+        assert_eq!(s, StatusCode::OK, "request {i}: {v}");
+    }
+    let resp = app.clone().oneshot(from([10, 0, 0, 1])).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = resp.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After: {retry}");
+    let body: Value =
+        serde_json::from_slice(&to_bytes(resp.into_body(), 1 << 16).await.unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    // Another client, and the node's own in-process calls, are not affected.
+    let (s, _) = call(&app, from([10, 0, 0, 2])).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = call(&app, get("/v1/status")).await;
+    assert_eq!(s, StatusCode::OK);
+}

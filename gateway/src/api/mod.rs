@@ -5,6 +5,7 @@ mod auth;
 mod chain;
 pub mod error;
 pub mod peer;
+pub mod rate_limit;
 mod txs_body;
 pub mod views;
 
@@ -17,6 +18,7 @@ use axum::{
     BoxError, Router,
 };
 use error::ApiError;
+use rate_limit::ClientRates;
 use std::{sync::Arc, time::Duration};
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
@@ -29,7 +31,8 @@ pub const MAX_SYNC_TXS: usize = 20_000;
 /// Most blocks one sync request returns.
 pub const MAX_SYNC_BLOCKS: u64 = 200;
 
-/// The router with its middleware. From the outside in: tracing, the concurrency limit (503) and the request's time (408), then routing;
+/// The router with its middleware. From the outside in: tracing, the client's rate
+/// (429), the concurrency limit (503) and the request's time (408), then routing;
 /// operator routes check the bearer token before their extractors read the body.
 pub fn app(shared: Arc<AppState>) -> Router {
     let http = shared.config.http.clone();
@@ -37,6 +40,12 @@ pub fn app(shared: Arc<AppState>) -> Router {
         shared.clone(),
         auth::require_operator,
     ));
+    let rates = ClientRates::new(
+        http.rate_limit_per_s,
+        http.rate_limit_burst,
+        http.rate_limit_clients,
+    )
+    .map(Arc::new);
     let router = Router::new()
         .merge(chain::routes())
         .merge(peer::routes())
@@ -51,6 +60,13 @@ pub fn app(shared: Arc<AppState>) -> Router {
                 .concurrency_limit(http.max_concurrency)
                 .timeout(Duration::from_millis(http.request_timeout_ms)),
         );
+    let router = match rates {
+        Some(rates) => router.layer(axum::middleware::from_fn_with_state(
+            rates,
+            rate_limit::limit_rate,
+        )),
+        None => router,
+    };
     router.layer(TraceLayer::new_for_http()).with_state(shared)
 }
 
