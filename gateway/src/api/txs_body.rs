@@ -1,17 +1,22 @@
 //! The body of `POST /v1/txs`: one transaction, or an array of at most
-//! [`MAX_TX_BATCH`]. The array is counted while it is parsed and refused at its
-//! (limit + 1)th item, so a body of millions of tiny items costs what the limit
-//! allows, never a value per item.
+//! [`MAX_TX_BATCH`]. The array's items are counted as the body arrives (past the limit
+//! the rest is read and dropped) and again while it is parsed (refused at the
+//! (limit + 1)th item), so a body of millions of tiny items costs what the limit
+//! allows, never a value per item, nor the whole body in memory.
 
 use super::error::ApiError;
+use crate::state::AppState;
 use axum::{
-    body::Bytes,
+    body::HttpBody,
     extract::{FromRequest, Request},
-    http::{header::CONTENT_TYPE, HeaderMap, StatusCode},
+    http::{
+        header::{CONTENT_LENGTH, CONTENT_TYPE},
+        HeaderMap, StatusCode,
+    },
 };
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use std::{cell::Cell, fmt};
+use std::{cell::Cell, fmt, sync::Arc};
 
 /// Most transactions in one `POST /v1/txs`.
 pub const MAX_TX_BATCH: usize = 10_000;
@@ -37,10 +42,7 @@ impl TxsBody {
             .and_then(|body| de.end().map(|()| body));
         match parsed {
             Ok(body) => Ok(body),
-            Err(_) if over.get() => Err(ApiError::bad_request(
-                "batch_too_large",
-                format!("at most {limit} transactions per batch"),
-            )),
+            Err(_) if over.get() => Err(too_many(limit)),
             Err(e) => Err(ApiError::bad_request(
                 "invalid_json",
                 format!("the body is not a transaction or an array of them: {e}"),
@@ -113,10 +115,70 @@ fn is_json(headers: &HeaderMap) -> bool {
             .is_some_and(|sub| sub.ends_with("+json"))
 }
 
-impl<S: Send + Sync> FromRequest<S> for TxsBody {
+/// Counts the items of a top-level JSON array as its bytes arrive (commas outside
+/// strings at depth 1), so that reading can stop keeping a body once it holds more than
+/// the limit. It only has to be right for valid JSON: the parser counts again.
+#[derive(Debug, Default)]
+struct ItemCounter {
+    /// Whether the body's first token opened an array; `None` before it.
+    array: Option<bool>,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    commas: usize,
+}
+
+impl ItemCounter {
+    /// Feeds the next bytes; true once the array has more than `limit` items.
+    fn over(&mut self, bytes: &[u8], limit: usize) -> bool {
+        for &b in bytes {
+            if self.in_string {
+                match b {
+                    _ if self.escaped => self.escaped = false,
+                    b'\\' => self.escaped = true,
+                    b'"' => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            if self.array.is_none() && !b.is_ascii_whitespace() {
+                self.array = Some(b == b'[');
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'[' | b'{' => self.depth += 1,
+                b']' | b'}' => self.depth = self.depth.saturating_sub(1),
+                b',' if self.depth == 1 => self.commas += 1,
+                _ => {}
+            }
+        }
+        // n items have n - 1 commas between them.
+        self.array == Some(true) && self.commas >= limit
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: "body_too_large",
+        message: format!("the body is larger than {limit} bytes"),
+    }
+}
+
+fn too_many(limit: usize) -> ApiError {
+    ApiError::bad_request(
+        "batch_too_large",
+        format!("at most {limit} transactions per batch"),
+    )
+}
+
+impl FromRequest<Arc<AppState>> for TxsBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    /// Reads the body under `http.body_limit_bytes` (413 beyond it) while counting
+    /// its items: past [`MAX_TX_BATCH`] the rest is read and dropped, never kept, so
+    /// that the client gets its 400 rather than a reset connection.
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
         if !is_json(req.headers()) {
             return Err(ApiError {
                 status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -124,25 +186,47 @@ impl<S: Send + Sync> FromRequest<S> for TxsBody {
                 message: "expected `Content-Type: application/json`".into(),
             });
         }
-        // Read whole under the body limit (413 beyond it), then parsed with the count.
-        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
-            let status = rej.status();
-            ApiError {
-                status: if status.is_client_error() {
-                    status
-                } else {
-                    StatusCode::BAD_REQUEST
-                },
-                code: if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    "body_too_large"
-                } else {
-                    "invalid_body"
-                },
-                message: rej.body_text(),
+        let limit = state.config.http.body_limit_bytes;
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(too_large(limit));
+        }
+        let mut body = req.into_body();
+        // The declared length is the client's word: reserved only up to 1 MiB.
+        let mut kept = Vec::with_capacity(declared.unwrap_or(0).min(1 << 20));
+        let mut read = 0usize;
+        let mut counter = ItemCounter::default();
+        let mut over = false;
+        while let Some(frame) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let frame = frame.map_err(|e| {
+                ApiError::bad_request("invalid_body", format!("cannot read the body: {e}"))
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            read += data.len();
+            if read > limit {
+                return Err(too_large(limit));
             }
-        })?;
+            if !over {
+                over = counter.over(&data, MAX_TX_BATCH);
+                kept.extend_from_slice(&data);
+            }
+            if over {
+                kept = Vec::new();
+            }
+        }
+        if over {
+            return Err(too_many(MAX_TX_BATCH));
+        }
         // Parsing up to the limit is CPU work: off the async workers.
-        tokio::task::spawn_blocking(move || Self::parse(&bytes, MAX_TX_BATCH))
+        tokio::task::spawn_blocking(move || Self::parse(&kept, MAX_TX_BATCH))
             .await
             .map_err(ApiError::internal)?
     }
@@ -187,6 +271,27 @@ mod tests {
                 (StatusCode::BAD_REQUEST, "invalid_json")
             );
         }
+    }
+
+    #[test]
+    fn the_counter_counts_top_level_items_only() {
+        let over = |chunks: &[&str], limit| {
+            let mut c = ItemCounter::default();
+            chunks.iter().any(|b| c.over(b.as_bytes(), limit))
+        };
+        assert!(!over(&["[1,2,3]"], 3));
+        assert!(over(&["[1,2,", "3,4]"], 3), "split across chunks");
+        assert!(
+            !over(&[r#"[{"a":[1,2,3,4]},"x,y,z,\\"]"#], 2),
+            "nested and quoted commas"
+        );
+        assert!(!over(&[r#"["\"",",",","]"#], 3), "escaped quotes");
+        assert!(over(&[r#"["\"",",",",",4]"#], 3));
+        assert!(
+            !over(&[r#"  {"a":1,"b":2,"c":3,"d":4}"#], 2),
+            "an object is one item"
+        );
+        assert!(over(&["\n [0,", "0,0,0,0"], 3), "counted before the end");
     }
 
     #[test]
