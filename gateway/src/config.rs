@@ -112,6 +112,21 @@ pub struct HttpConfig {
     pub request_timeout_ms: u64,
     /// Requests served at once; more are refused with 503.
     pub max_concurrency: usize,
+    /// Connections held open at once. A connection above it closes the longest-idle
+    /// one (no request in progress), or is closed at once when none is idle, so an
+    /// anonymous caller can never exhaust the node's file descriptors.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, and how long a kept-alive
+    /// connection may sit idle between requests.
+    pub header_read_timeout_ms: u64,
+    /// Requests per second one client (an IPv4 address, an IPv6 /64) may make on
+    /// average; beyond its burst it gets 429 with `Retry-After`. 0: no limit.
+    pub rate_limit_per_s: u32,
+    /// Requests one client may make at once before the rate applies.
+    pub rate_limit_burst: u32,
+    /// Clients whose rate is tracked at once (the least recently limited are
+    /// forgotten first when it is full).
+    pub rate_limit_clients: usize,
 }
 
 /// Sync with this chain's other nodes.
@@ -158,6 +173,14 @@ impl Default for HttpConfig {
             body_limit_bytes: 32 * 1024 * 1024,
             request_timeout_ms: 30_000,
             max_concurrency: 512,
+            max_connections: 1_024,
+            header_read_timeout_ms: 10_000,
+            // Generous: a benchmark and this chain's other nodes talk to a node from
+            // one address, with many transactions per request; the limit is against a
+            // flood of requests, and counts requests, not what is in them.
+            rate_limit_per_s: 1_000,
+            rate_limit_burst: 2_000,
+            rate_limit_clients: 65_536,
         }
     }
 }
@@ -256,6 +279,19 @@ impl NodeConfig {
         }
         if self.http.max_concurrency == 0 {
             return Err("http.max_concurrency must be at least 1".into());
+        }
+        if self.http.max_connections == 0 || self.http.header_read_timeout_ms == 0 {
+            return Err(
+                "http.max_connections and http.header_read_timeout_ms must be positive".into(),
+            );
+        }
+        if self.http.rate_limit_per_s > 0
+            && (self.http.rate_limit_burst == 0 || self.http.rate_limit_clients == 0)
+        {
+            return Err(
+                "http.rate_limit_burst and http.rate_limit_clients must be positive when http.rate_limit_per_s is set"
+                    .into(),
+            );
         }
         if self.sync.interval_ms == 0 || self.sync.batch == 0 {
             return Err("sync.interval_ms and sync.batch must be positive".into());

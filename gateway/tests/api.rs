@@ -20,6 +20,11 @@ const TOKEN: &str = "test-operator-token-0123456789";
 /// A node's router on a fresh one-producer chain in a temporary folder (no port, no
 /// background task). The folder lives as long as the returned guard.
 fn node() -> (Router, tempfile::TempDir) {
+    node_with(|_| {})
+}
+
+/// [`node`] with its config changed by `tweak` first.
+fn node_with(tweak: impl FnOnce(&mut NodeConfig)) -> (Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let chain = TestChain::new(0xa91, 1, 1, TestChain::dev_params());
     let genesis = dir.path().join("genesis.json");
@@ -35,6 +40,7 @@ fn node() -> (Router, tempfile::TempDir) {
         resolver: "127.0.0.1:9".parse().unwrap(),
         timeout_ms: 200,
     });
+    tweak(&mut config);
     let state = runtime::open(config).unwrap();
     (api::app(state), dir)
 }
@@ -275,4 +281,234 @@ async fn metrics_and_the_openapi_document_are_served() {
     let (s, v) = call(&app, get("/v1/openapi.yaml")).await;
     assert_eq!(s, StatusCode::OK);
     assert!(v.as_str().is_some_and(|t| t.contains("openapi")), "{v}");
+}
+
+/// A request body that records whether anything read it.
+struct Untouched {
+    left: usize,
+    read: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl axum::body::HttpBody for Untouched {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        self.read.store(true, std::sync::atomic::Ordering::SeqCst);
+        let n = self.left.min(1 << 20);
+        self.left -= n;
+        std::task::Poll::Ready((n > 0).then(|| Ok(hyper::body::Frame::data(vec![b'x'; n].into()))))
+    }
+}
+
+#[tokio::test]
+async fn every_operator_route_refuses_a_bad_token_before_reading_the_body() {
+    let (app, _dir) = node();
+    let bearer = format!("Bearer {TOKEN}");
+    let short = &bearer[..bearer.len() - 1];
+    let long = format!("{bearer}0");
+    let flipped = bearer.replace("test", "TEST");
+    let bad: [Option<&str>; 7] = [
+        None,
+        Some("Bearer wrong-token-wrong-token-0000"),
+        Some(short),
+        Some(&long),
+        Some(&flipped),
+        Some("Bearer "),
+        Some(TOKEN),
+    ];
+    let request = |method: Method, path: &str, auth: Option<&str>, body: Body| {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(a) = auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        b.body(body).unwrap()
+    };
+    let route = r#"[{"url": "http://127.0.0.1:1", "priority": 1, "weight": 1}]"#;
+    // A route set by the operator, which the refused calls below must leave alone.
+    let (s, v) = call(
+        &app,
+        request(
+            Method::PUT,
+            "/v1/routes/b3",
+            Some(&bearer),
+            Body::from(route),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let routes_before = call(&app, get("/v1/routes")).await.1;
+    let operator_routes = [
+        (Method::GET, "/v1/relay/queue"),
+        (Method::POST, "/v1/relay/queue/delivery-nothing/retry"),
+        (Method::POST, "/v1/relay/queue/delivery-nothing/hold"),
+        (Method::PUT, "/v1/routes/b2"),
+        (Method::DELETE, "/v1/routes/b3"),
+    ];
+    for (method, path) in &operator_routes {
+        for auth in bad {
+            let what = format!("{method} {path} with {auth:?}");
+            let got = call(&app, request(method.clone(), path, auth, Body::from(route))).await;
+            assert_client_error(&got, StatusCode::UNAUTHORIZED, &what);
+            assert_eq!(got.1["error"]["code"], "unauthorized", "{what}");
+        }
+        // A body far above the limit, never read: 401, not 413.
+        let read = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let huge = Body::new(Untouched {
+            left: 64 << 20,
+            read: read.clone(),
+        });
+        let got = call(&app, request(method.clone(), path, None, huge)).await;
+        assert_client_error(
+            &got,
+            StatusCode::UNAUTHORIZED,
+            &format!("{method} {path} huge"),
+        );
+        assert!(
+            !read.load(std::sync::atomic::Ordering::SeqCst),
+            "{method} {path} read the body"
+        );
+    }
+    assert_eq!(
+        call(&app, get("/v1/routes")).await.1,
+        routes_before,
+        "no route was added or removed"
+    );
+    // The right token gets to the handlers (here: an unknown item, a wrong action).
+    for (method, path, status) in [
+        (
+            Method::POST,
+            "/v1/relay/queue/delivery-nothing/retry",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::POST,
+            "/v1/relay/queue/delivery-nothing/explode",
+            StatusCode::BAD_REQUEST,
+        ),
+        (Method::DELETE, "/v1/routes/b3", StatusCode::OK),
+    ] {
+        let got = call(
+            &app,
+            request(method.clone(), path, Some(&bearer), Body::empty()),
+        )
+        .await;
+        assert_eq!(got.0, status, "{method} {path}: {}", got.1);
+    }
+    // The public route on the same path as two operator ones needs no token.
+    let (s, v) = call(&app, get("/v1/routes/b2")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "not a peer, no route: {v}");
+}
+
+#[tokio::test]
+async fn a_node_without_a_token_refuses_every_operator_route() {
+    let (app, _dir) = node_with(|c| c.api_token = None);
+    for (method, path) in [
+        (Method::GET, "/v1/relay/queue"),
+        (Method::POST, "/v1/relay/queue/x/retry"),
+        (Method::PUT, "/v1/routes/b2"),
+        (Method::DELETE, "/v1/routes/b2"),
+    ] {
+        let req = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::from("[]"))
+            .unwrap();
+        let got = call(&app, req).await;
+        assert_client_error(&got, StatusCode::FORBIDDEN, path);
+        assert_eq!(
+            got.1["error"]["code"], "operator_disabled",
+            "{method} {path}"
+        );
+    }
+}
+
+/// `[0,0,…]` of `n` items.
+fn zeros(n: usize) -> String {
+    let mut s = String::with_capacity(2 * n + 1);
+    s.push('[');
+    for i in 0..n {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('0');
+    }
+    s.push(']');
+    s
+}
+
+#[tokio::test]
+async fn a_transaction_batch_is_counted_while_it_is_parsed() {
+    let (app, _dir) = node();
+    // At the limit: one answer per item.
+    let (s, v) = call(&app, post_json("/v1/txs", &zeros(api::MAX_TX_BATCH))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v.as_array().map(Vec::len), Some(api::MAX_TX_BATCH));
+    // One more: refused, naming the limit.
+    let got = call(&app, post_json("/v1/txs", &zeros(api::MAX_TX_BATCH + 1))).await;
+    assert_client_error(&got, StatusCode::BAD_REQUEST, "limit + 1");
+    assert_eq!(got.1["error"]["code"], "batch_too_large");
+    assert!(
+        got.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&api::MAX_TX_BATCH.to_string())),
+        "{}",
+        got.1
+    );
+    // A body just under the 32 MiB limit of zeros: refused the same way, at once.
+    let limit = NodeConfig::default().http.body_limit_bytes;
+    let body = zeros((limit - 2) / 2);
+    assert!(body.len() <= limit);
+    let got = call(&app, post_json("/v1/txs", &body)).await;
+    assert_client_error(&got, StatusCode::BAD_REQUEST, "32 MiB of zeros");
+    assert_eq!(got.1["error"]["code"], "batch_too_large");
+    // Above the body limit: 413.
+    let got = call(&app, post_json("/v1/txs", &zeros(limit / 2 + 8))).await;
+    assert_client_error(&got, StatusCode::PAYLOAD_TOO_LARGE, "above the body limit");
+    assert_eq!(got.1["error"]["code"], "body_too_large");
+    let (_, v) = call(&app, get("/v1/status")).await;
+    assert_eq!(v["mempool_txs"], 0, "{v}");
+}
+
+#[tokio::test]
+async fn a_client_over_its_rate_gets_429_and_others_do_not() {
+    let (app, _dir) = node_with(|c| {
+        c.http.rate_limit_per_s = 1;
+        c.http.rate_limit_burst = 3;
+    });
+    let from = |ip: [u8; 4]| {
+        let mut req = get("/v1/status");
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                ip, 40_000,
+            ))));
+        req
+    };
+    for i in 0..3 {
+        let (s, v) = call(&app, from([10, 0, 0, 1])).await;
+        assert_eq!(s, StatusCode::OK, "request {i}: {v}");
+    }
+    let resp = app.clone().oneshot(from([10, 0, 0, 1])).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = resp.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After: {retry}");
+    let body: Value =
+        serde_json::from_slice(&to_bytes(resp.into_body(), 1 << 16).await.unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    // Another client, and the node's own in-process calls, are not affected.
+    let (s, _) = call(&app, from([10, 0, 0, 2])).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = call(&app, get("/v1/status")).await;
+    assert_eq!(s, StatusCode::OK);
 }

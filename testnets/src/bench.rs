@@ -80,11 +80,7 @@ impl Bench {
     }
 
     async fn get(&self, url: &str) -> anyhow::Result<Value> {
-        let r = self.http.get(url).send().await?;
-        if !r.status().is_success() {
-            bail!("GET {url}: {}", r.status());
-        }
-        Ok(r.json().await?)
+        get_json(&self.http, url).await
     }
 
     /// A counter from the node's `/metrics`.
@@ -378,6 +374,30 @@ pub async fn local(n: usize) -> anyhow::Result<f64> {
         status_ms.last().copied().unwrap_or(0),
     );
     Ok(rate)
+}
+
+/// `GET url` as JSON; a 429 (every process of a local network is one client,
+/// 127.0.0.1, to the node's rate limit) is waited out as its `Retry-After` says.
+pub(crate) async fn get_json(http: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
+    let mut waits = 0;
+    loop {
+        let r = http.get(url).send().await?;
+        if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS && waits < 10 {
+            waits += 1;
+            let secs = r
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(1);
+            tokio::time::sleep(Duration::from_secs(secs.clamp(1, 5))).await;
+            continue;
+        }
+        if !r.status().is_success() {
+            bail!("GET {url}: {}", r.status());
+        }
+        return Ok(r.json().await?);
+    }
 }
 
 pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {

@@ -4,6 +4,7 @@
 
 use super::{
     error::{ApiError, ApiJson},
+    txs_body::TxsBody,
     views, MAX_HEADERS, MAX_SYNC_BLOCKS, MAX_SYNC_TXS,
 };
 use crate::{node::BlockOutcome, state::AppState};
@@ -81,24 +82,20 @@ struct TxResult {
     error: Option<serde_json::Value>,
 }
 
-/// `POST /v1/txs`: one transaction (→ 202 `{"hash"}` or an error) or a JSON array
-/// (→ 200 with one result per transaction, in order).
+/// `POST /v1/txs`: one transaction (→ 202 `{"hash"}` or an error) or a JSON array of
+/// at most [`super::txs_body::MAX_TX_BATCH`] (→ 200 with one result per transaction,
+/// in order).
 async fn post_txs(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    body: TxsBody,
 ) -> Result<Response, ApiError> {
     let gossip = headers.contains_key(GOSSIP_HEADER);
+    // At most `MAX_TX_BATCH` items: the body's parser refused more.
     let (items, batch) = match body {
-        serde_json::Value::Array(v) => (v, true),
-        one => (vec![one], false),
+        TxsBody::Batch(v) => (v, true),
+        TxsBody::One(one) => (vec![one], false),
     };
-    if batch && items.len() > 10_000 {
-        return Err(ApiError::bad_request(
-            "batch_too_large",
-            "at most 10000 transactions per batch",
-        ));
-    }
     // Decoding and signatures are the costly part: both run on every core, outside
     // the node lock and off the async threads.
     let (parsed, checks) = tokio::task::spawn_blocking(move || {

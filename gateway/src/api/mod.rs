@@ -1,9 +1,12 @@
 //! The HTTP API (DESIGN §8): routes, handlers and the middleware stack. `app` builds
 //! the router apart from serving it, so handlers are testable without a socket.
 
+mod auth;
 mod chain;
 pub mod error;
 pub mod peer;
+pub mod rate_limit;
+mod txs_body;
 pub mod views;
 
 use crate::state::AppState;
@@ -15,9 +18,11 @@ use axum::{
     BoxError, Router,
 };
 use error::ApiError;
+use rate_limit::ClientRates;
 use std::{sync::Arc, time::Duration};
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
+pub use txs_body::MAX_TX_BATCH;
 
 /// Most headers one `GET /v1/headers` returns.
 pub const MAX_HEADERS: u64 = 500;
@@ -26,12 +31,25 @@ pub const MAX_SYNC_TXS: usize = 20_000;
 /// Most blocks one sync request returns.
 pub const MAX_SYNC_BLOCKS: u64 = 200;
 
-/// The router with its middleware.
+/// The router with its middleware. From the outside in: tracing, the client's rate
+/// (429), the concurrency limit (503) and the request's time (408), then routing;
+/// operator routes check the bearer token before their extractors read the body.
 pub fn app(shared: Arc<AppState>) -> Router {
     let http = shared.config.http.clone();
-    Router::new()
+    let operator = peer::operator_routes().route_layer(axum::middleware::from_fn_with_state(
+        shared.clone(),
+        auth::require_operator,
+    ));
+    let rates = ClientRates::new(
+        http.rate_limit_per_s,
+        http.rate_limit_burst,
+        http.rate_limit_clients,
+    )
+    .map(Arc::new);
+    let router = Router::new()
         .merge(chain::routes())
         .merge(peer::routes())
+        .merge(operator)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
@@ -41,9 +59,15 @@ pub fn app(shared: Arc<AppState>) -> Router {
                 .load_shed()
                 .concurrency_limit(http.max_concurrency)
                 .timeout(Duration::from_millis(http.request_timeout_ms)),
-        )
-        .layer(TraceLayer::new_for_http())
-        .with_state(shared)
+        );
+    let router = match rates {
+        Some(rates) => router.layer(axum::middleware::from_fn_with_state(
+            rates,
+            rate_limit::limit_rate,
+        )),
+        None => router,
+    };
+    router.layer(TraceLayer::new_for_http()).with_state(shared)
 }
 
 async fn overloaded(err: BoxError) -> Response {

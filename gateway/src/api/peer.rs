@@ -10,7 +10,7 @@ use crate::state::AppState;
 use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
-    routing::{get, post},
+    routing::{get, post, put},
     Json, Router,
 };
 use distpos_adapters::{AckStatus, BatchDelivery, BatchReceipts, RelayAck, GOSSIP_HEADER};
@@ -27,15 +27,19 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/relay/receipts/batch", post(retired_v1))
         .route("/v1/relay/v2/deliveries", post(post_batch_delivery))
         .route("/v1/relay/v2/receipts", post(post_batch_receipts))
-        .route("/v1/relay/queue", get(get_queue))
-        .route("/v1/relay/queue/{id}/{action}", post(post_queue_action))
         .route("/v1/correspondents", get(get_correspondents))
         .route("/v1/correspondents/{chain}", get(get_correspondent))
         .route("/v1/routes", get(get_routes))
-        .route(
-            "/v1/routes/{chain}",
-            get(get_route).put(put_route).delete(delete_route),
-        )
+        .route("/v1/routes/{chain}", get(get_route))
+}
+
+/// The operator's routes: the caller puts them behind the bearer token
+/// (`api::auth`), checked before anything else of the request is read.
+pub fn operator_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/relay/queue", get(get_queue))
+        .route("/v1/relay/queue/{id}/{action}", post(post_queue_action))
+        .route("/v1/routes/{chain}", put(put_route).delete(delete_route))
 }
 
 fn parse_chain(s: &str) -> Result<ChainId, ApiError> {
@@ -45,34 +49,6 @@ fn parse_chain(s: &str) -> Result<ChainId, ApiError> {
             format!("{:?}: {e}", distpos_proofs::codec::truncate(s)),
         )
     })
-}
-
-/// Checks the operator's bearer token.
-pub fn require_operator(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = s.config.api_token.as_deref() else {
-        return Err(ApiError {
-            status: StatusCode::FORBIDDEN,
-            code: "operator_disabled",
-            message: "operator endpoints are disabled: set api_token in the node config".into(),
-        });
-    };
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    // Compare without an early exit on the first differing byte.
-    let ok = given.is_some_and(|g| {
-        g.len() == token.len()
-            && g.bytes()
-                .zip(token.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized())
-    }
 }
 
 /// The per-transfer routes of interchain v1 (`/v1/relay/deliveries[/batch]`,
@@ -169,10 +145,8 @@ struct QueuePage {
 /// time, with the id to continue after.
 async fn get_queue(
     State(s): State<Arc<AppState>>,
-    headers: HeaderMap,
     query: Result<axum::extract::Query<QueuePage>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_operator(&s, &headers)?;
     let axum::extract::Query(q) =
         query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_QUEUE_PAGE);
@@ -188,10 +162,8 @@ async fn get_queue(
 
 async fn post_queue_action(
     State(s): State<Arc<AppState>>,
-    headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_operator(&s, &headers)?;
     if !matches!(action.as_str(), "retry" | "hold" | "release") {
         return Err(ApiError::bad_request(
             "invalid_action",
@@ -276,11 +248,9 @@ async fn get_route(
 
 async fn put_route(
     State(s): State<Arc<AppState>>,
-    headers: HeaderMap,
     Path(chain): Path<String>,
     ApiJson(endpoints): ApiJson<Vec<StaticEndpoint>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_operator(&s, &headers)?;
     let chain = parse_chain(&chain)?;
     s.routes
         .set_override(chain, endpoints)
@@ -292,10 +262,8 @@ async fn put_route(
 
 async fn delete_route(
     State(s): State<Arc<AppState>>,
-    headers: HeaderMap,
     Path(chain): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_operator(&s, &headers)?;
     let chain = parse_chain(&chain)?;
     let removed = s.routes.clear_override(chain);
     Ok(Json(serde_json::json!({ "removed": removed })))

@@ -2,6 +2,8 @@
 //! run the producer, sync and relay tasks, supervised, until shutdown or until one
 //! of them fails.
 
+mod connections;
+mod http;
 mod producer;
 mod sync;
 
@@ -10,11 +12,7 @@ pub use crate::{clock::now_ms, state::AppState};
 use anyhow::Context;
 use distpos_adapters::ChainNodes;
 use distpos_chain::Genesis;
-use std::{
-    future::{Future, IntoFuture},
-    sync::Arc,
-    time::Duration,
-};
+use std::{future::Future, sync::Arc, time::Duration};
 use tokio::sync::{Mutex, Notify};
 use tracing::{error, info, warn};
 
@@ -153,9 +151,10 @@ pub async fn serve(
         names.insert(handle.id(), name);
     }
     let stopping = stop.clone();
-    let server = axum::serve(listener, api::app(shared.clone()))
-        .with_graceful_shutdown(async move { stopping.notified().await })
-        .into_future();
+    let limits = shared.config.http.clone();
+    let server = http::serve(listener, api::app(shared.clone()), &limits, async move {
+        stopping.notified().await
+    });
     let mut server = std::pin::pin!(server);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut server_done = false;

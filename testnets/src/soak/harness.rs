@@ -71,11 +71,7 @@ impl Http {
     }
 
     pub(crate) async fn get(&self, url: &str) -> anyhow::Result<Value> {
-        let r = self.0.get(url).send().await?;
-        if !r.status().is_success() {
-            bail!("GET {url}: {}", r.status());
-        }
-        Ok(r.json().await?)
+        crate::bench::get_json(&self.0, url).await
     }
 
     pub(crate) async fn post(

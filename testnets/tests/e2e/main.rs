@@ -15,6 +15,7 @@ mod cross_resilience;
 mod demo;
 mod election;
 mod equivocation;
+mod flood;
 mod interchain_v2;
 mod kill_restart;
 mod light_client;
