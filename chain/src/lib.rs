@@ -34,7 +34,8 @@ pub mod votes;
 
 pub use address::{Address, AddressError, QualifiedAddress};
 pub use block::{
-    apply_block, build_block, build_block_with, AppliedBlock, Block, BuiltBlock, Undo,
+    apply_block, apply_checked_block, build_block, build_block_with, check_block_signatures,
+    check_block_signatures_with, AppliedBlock, Block, BuiltBlock, Undo,
 };
 pub use error::{BlockError, ProofError, StateError, TxError};
 pub use execute::{

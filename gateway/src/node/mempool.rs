@@ -261,6 +261,15 @@ impl Mempool {
         }
     }
 
+    /// The sender of `tx` (whose hash is `hash`) if exactly these bytes, signature
+    /// included, were verified and admitted here.
+    pub fn verified_sender(&self, tx: &Transaction, hash: &Hash32) -> Option<Address> {
+        self.by_hash
+            .get(hash)
+            .filter(|e| e.tx == *tx)
+            .map(|e| e.sender)
+    }
+
     /// The sender and nonce of a pending transaction.
     pub fn sender_of(&self, hash: &Hash32) -> Option<(Address, u64)> {
         self.by_hash.get(hash).map(|e| (e.sender, e.tx.nonce))

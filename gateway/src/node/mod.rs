@@ -15,7 +15,6 @@ use crate::{
     store::{Head, Store, StoreError},
 };
 use distpos_chain::{
-    apply_block,
     block::BuildError,
     build_block_with,
     execute::chain_rules,
@@ -422,7 +421,20 @@ impl Node {
                 };
                 let block = entry.block.clone();
                 let started = Instant::now();
-                match apply_block(&self.state, &block, now_ms) {
+                // A transaction verified on admission to our mempool (the same bytes,
+                // signature included) is not verified again: with gossip, that is most
+                // of a block on every node but its producer.
+                let mempool = &self.mempool;
+                let applied = distpos_chain::check_block_signatures_with(
+                    &self.state,
+                    &block,
+                    now_ms,
+                    |tx, hash| mempool.verified_sender(tx, hash),
+                )
+                .and_then(|checks| {
+                    distpos_chain::apply_checked_block(&self.state, &block, &checks)
+                });
+                match applied {
                     Ok(applied) => {
                         self.metrics
                             .block_apply_seconds

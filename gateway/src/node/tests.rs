@@ -189,6 +189,46 @@ fn a_producer_node_signs_each_slot_once() {
     );
 }
 
+/// A node does not verify again the signature of a transaction it admitted (the same
+/// bytes, signature included) when a block brings it; a block carrying a known hash
+/// under a broken signature is refused all the same, as every other node refuses it.
+#[test]
+fn import_trusts_only_the_exact_transactions_it_verified() {
+    let mut chain = TestChain::new(A, 1, 2, dev());
+    let to = QualifiedAddress::local(address_of(&chain.users[1]));
+    let good = chain.tx(&chain.users[0].clone(), 1, transfer(to, 5));
+    let mut node = node_of(&chain, None);
+    let now = chain.slot_time(chain.next_slot(0));
+    submit(&mut node, good.clone(), now).unwrap();
+    assert!(node.mempool.contains(&good.hash()));
+
+    // The producer's block holds the same transaction under a broken signature (the
+    // hash does not cover the signature, so it is the same hash).
+    let mut broken = good.clone();
+    broken.signature.0[40] ^= 1;
+    assert_eq!(broken.hash(), good.hash());
+    assert!(verify_tx_signature(&broken).is_err());
+    let time = chain.slot_time(chain.next_slot(0));
+    let key = chain.signer_for_slot(chain.next_slot(0)).unwrap();
+    let check = verify_tx_signature(&good).unwrap();
+    let forged =
+        distpos_chain::build_block_with(&chain.state, &key, time, [(&broken, Some(check))])
+            .unwrap()
+            .block;
+    // Refused either at import or when it fails to apply (then dropped).
+    let _ = node.on_block(forged, time);
+    assert_eq!(
+        node.head_height, 0,
+        "the broken signature was checked and refused"
+    );
+
+    // The honest block with the very transaction admitted applies.
+    chain.produce(std::slice::from_ref(&good)).unwrap();
+    follow(&mut node, &chain);
+    assert_eq!(node.head_height, 1);
+    assert!(!node.mempool.contains(&good.hash()));
+}
+
 /// A receipt batch that settles nothing of ours (here: the receipt of an ordinary
 /// transaction) is refused on arrival, before any proof work, and nothing is held.
 /// (That a settlement is final only once irreversible is
