@@ -512,3 +512,109 @@ async fn a_client_over_its_rate_gets_429_and_others_do_not() {
     let (s, _) = call(&app, get("/v1/status")).await;
     assert_eq!(s, StatusCode::OK);
 }
+
+/// Arbitrary bytes, and arbitrary JSON built from the field names the decoders know,
+/// posted to every route that reads a body: always an answer below 500 in the error
+/// shape (or a success that changed nothing it should not), never a panic, and nothing
+/// admitted from garbage.
+mod decoders {
+    use super::*;
+    use proptest::prelude::*;
+
+    const FIELDS: &[&str] = &[
+        "chain_id",
+        "nonce",
+        "fee",
+        "ref_block_num",
+        "ref_block_prefix",
+        "expiration",
+        "body",
+        "transfer",
+        "to",
+        "amount",
+        "memo",
+        "deliver_by",
+        "pubkey",
+        "signature",
+        "source_chain",
+        "receipt_chain",
+        "height",
+        "transfers",
+        "receipts",
+        "indices",
+        "proof",
+        "siblings",
+        "headers",
+        "header",
+        "txs",
+        "url",
+        "priority",
+        "weight",
+        "tx_hash",
+        "outcome",
+        "inbound_batch",
+        "results",
+        "source_tx",
+    ];
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(|n| Value::String(n.to_string())),
+            "0x[0-9a-f]{0,80}".prop_map(Value::String),
+            "[a-z0-9]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(FIELDS), inner), 0..6).prop_map(|kv| {
+                    Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..300),
+            json().prop_map(|v| serde_json::to_vec(&v).unwrap()),
+        ]
+    }
+
+    const ROUTES: &[(&str, &str)] = &[
+        ("POST", "/v1/txs"),
+        ("POST", "/v1/blocks"),
+        ("POST", "/v1/relay/v2/deliveries"),
+        ("POST", "/v1/relay/v2/receipts"),
+        ("PUT", "/v1/routes/b2"),
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        #[test]
+        fn no_body_gets_a_server_error_or_changes_anything(body in body(), route in 0..ROUTES.len()) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let (app, _dir) = node();
+                let (method, path) = ROUTES[route];
+                let req = Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                    .body(Body::from(body))
+                    .unwrap();
+                let (status, v) = call(&app, req).await;
+                assert!(status.as_u16() < 500, "{method} {path}: {status} {v}");
+                if !status.is_success() {
+                    assert!(v["error"]["code"].is_string(), "{method} {path}: {v}");
+                }
+                let (_, st) = call(&app, get("/v1/status")).await;
+                assert_eq!(st["mempool_txs"], 0, "{method} {path} admitted garbage: {v}");
+                assert_eq!(st["head"]["height"], 0, "{method} {path} moved the head: {v}");
+            });
+        }
+    }
+}
