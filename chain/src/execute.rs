@@ -205,10 +205,15 @@ impl<'a> Executor<'a> {
     /// Applies one transaction whose signature was verified. On error nothing it did
     /// remains.
     pub(crate) fn apply_tx(&mut self, tx: &Transaction, check: &TxCheck) -> Result<(), TxError> {
-        match self.try_apply(tx, check) {
-            Ok(receipt) => {
+        // Fees are counted checked: an overflow refuses the transaction, never caps.
+        let applied = self.try_apply(tx, check).and_then(|receipt| {
+            let fees = self.fees.checked_add(tx.fee).ok_or(TxError::Overflow)?;
+            Ok((receipt, fees))
+        });
+        match applied {
+            Ok((receipt, fees)) => {
                 self.o.commit_tx();
-                self.fees = self.fees.saturating_add(tx.fee);
+                self.fees = fees;
                 self.receipts.push(receipt);
                 Ok(())
             }
@@ -332,14 +337,21 @@ impl<'a> Executor<'a> {
     ) -> Result<(ChangeSet, Vec<Receipt>, ConsensusState), BlockError> {
         if let Some(addr) = self.producer_account {
             let reward = self.env.params.block_reward;
-            let total = reward.saturating_add(self.fees);
+            let total = reward
+                .checked_add(self.fees)
+                .ok_or(TxError::Overflow)
+                .map_err(block_level)?;
             votes::update_account(&mut self.o, &addr, |a| {
                 a.balance = a.balance.checked_add(total).ok_or(TxError::Overflow)?;
                 Ok(())
             })
             .map_err(block_level)?;
             let mut meta = ledger::meta(&self.o)?;
-            meta.minted = meta.minted.saturating_add(reward);
+            meta.minted = meta
+                .minted
+                .checked_add(reward)
+                .ok_or(TxError::Overflow)
+                .map_err(block_level)?;
             ledger::write(&mut self.o, keys::META.to_vec(), &meta);
         }
         let consensus = self.env.consensus.advance(header, &self.env.rules.clock);
