@@ -43,8 +43,9 @@ pub struct BatchDelivery {
     pub indices: Vec<u32>,
     /// One multiproof of them all against the block's `tx_root`.
     pub proof: MultiProof,
-    /// Signed headers of the source chain from `height` on, which the destination's
-    /// light client may need (a hint: it checks them, and fetches what is missing).
+    /// Unused, left empty: a destination takes the headers that prove a batch only
+    /// from its own header sync (headers from an anonymous sender could fill the run
+    /// its next block carries with forged ones). Accepted and ignored.
     #[serde(default)]
     pub headers: Vec<SignedHeader>,
 }
@@ -65,7 +66,7 @@ pub struct BatchReceipts {
     pub indices: Vec<u32>,
     /// One multiproof of them all against the block's `receipts_root`.
     pub proof: MultiProof,
-    /// Signed headers of the receipt chain from `height` on (a hint, as above).
+    /// Unused, left empty (as above).
     #[serde(default)]
     pub headers: Vec<SignedHeader>,
 }

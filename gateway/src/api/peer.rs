@@ -75,10 +75,11 @@ async fn post_batch_delivery(
 ) -> Result<(StatusCode, Json<RelayAck>), ApiError> {
     let gossip = headers.contains_key(GOSSIP_HEADER);
     let copy = (!gossip).then(|| d.clone());
-    let (ack, consumed_at) = {
+    let (ack, consumed_at, held) = {
         let mut node = s.node.lock().await;
         let first = d.transfers.first().map(|t| t.hash());
-        let source = d.source_chain;
+        let (source, height) = (d.source_chain, d.height);
+        let first_index = d.indices.first().copied().unwrap_or(0);
         let ack = crate::cpu::blocking(|| node.handle_batch_delivery(d, s.clock.now_ms()))?;
         let consumed_at = first.and_then(|t| {
             distpos_chain::interchain::inbound_record(&node.state, source, &t)
@@ -86,7 +87,8 @@ async fn post_batch_delivery(
                 .flatten()
                 .map(|r| (source, r.height))
         });
-        (ack, consumed_at)
+        let held = node.holds_batch(source, false, height, first_index);
+        (ack, consumed_at, held)
     };
     if ack.status == AckStatus::AlreadyConsumed {
         // The source delivers again, so it has not settled: send our receipts again.
@@ -96,7 +98,9 @@ async fn post_batch_delivery(
                 tracing::error!(error = %e, item = %id, "relay queue: cannot revive receipts");
             }
         }
-    } else if let Some(d) = copy {
+    } else if let (Some(d), true) = (copy, held) {
+        // Only what was checked and kept goes on: a batch nobody could check yet is
+        // not multiplied over the chain.
         s.chain_nodes.forward_relay("/v1/relay/v2/deliveries", d);
     }
     Ok((ack_status(&ack), Json(ack)))
@@ -111,11 +115,14 @@ async fn post_batch_receipts(
 ) -> Result<(StatusCode, Json<RelayAck>), ApiError> {
     let gossip = headers.contains_key(GOSSIP_HEADER);
     let copy = (!gossip).then(|| r.clone());
-    let ack = {
+    let (ack, held) = {
         let mut node = s.node.lock().await;
-        crate::cpu::blocking(|| node.handle_batch_receipts(r, s.clock.now_ms()))?
+        let (source, height) = (r.receipt_chain, r.height);
+        let first_index = r.indices.first().copied().unwrap_or(0);
+        let ack = crate::cpu::blocking(|| node.handle_batch_receipts(r, s.clock.now_ms()))?;
+        (ack, node.holds_batch(source, true, height, first_index))
     };
-    if let (Some(r), AckStatus::Accepted | AckStatus::Pending) = (copy, ack.status) {
+    if let (Some(r), true) = (copy, held) {
         s.chain_nodes.forward_relay("/v1/relay/v2/receipts", r);
     }
     Ok((ack_status(&ack), Json(ack)))

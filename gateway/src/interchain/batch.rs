@@ -4,9 +4,17 @@
 //! the peer's headers that proves them. Nothing is signed per transfer and no nonce
 //! is used: a batch applies once by the ledger's own rules.
 //!
-//! What a peer can make us hold is bounded: [`MAX_PENDING_BATCHES_PER_PEER`] batches
-//! and [`MAX_BUFFERED_HEADERS`] headers per registered peer; anything else is refused
-//! (`busy`) and the peer's persistent queue sends it again later.
+//! What anyone can make us hold is bounded, and only real batches take the room: a
+//! batch for a block we hold a header of is checked on arrival (a forged one is
+//! refused at once), and at most [`MAX_PENDING_BATCHES_PER_PEER`] checked batches wait
+//! per peer and kind, beyond which `busy`; a batch for a block beyond every header we
+//! hold cannot be checked, so it is answered `pending` and not kept (nor passed on):
+//! its sender's persistent queue sends it again, and by then header sync has brought
+//! the header. Headers come only from header sync, which asks the peer chain's own
+//! endpoints, never from the batches' senders: a header sent along with a batch is a
+//! hint this node does not take (an anonymous caller could otherwise fill the run our
+//! next block carries with forged headers). At most [`MAX_BUFFERED_HEADERS`] are held
+//! per peer.
 
 use crate::node::{
     pending::{BatchKey, PendingBatch},
@@ -117,7 +125,7 @@ impl Node {
             indices: d.indices,
             proof: d.proof,
         };
-        self.hold(key, body, hashes, amount, &d.headers, now_ms)
+        self.hold(key, body, hashes, amount, now_ms)
     }
 
     /// A v2 batch of receipts for our transfers (`POST /v1/relay/v2/receipts`).
@@ -182,7 +190,18 @@ impl Node {
             indices: r.indices,
             proof: r.proof,
         };
-        self.hold(key, body, transfers, amount, &r.headers, now_ms)
+        self.hold(key, body, transfers, amount, now_ms)
+    }
+
+    /// Whether a batch of `peer` (receipts when `settle`) from its block `height`,
+    /// starting at `first_index`, is held for our next block.
+    pub fn holds_batch(&self, peer: ChainId, settle: bool, height: u64, first_index: u32) -> bool {
+        self.relay.batches.keys().any(|k| {
+            k.peer == peer
+                && k.settle == settle
+                && k.height == height
+                && k.first_index == first_index
+        })
     }
 
     fn check_peer(&self, peer: ChainId) -> Result<(), NodeError> {
@@ -196,17 +215,15 @@ impl Node {
     }
 
     /// Checks a batch against our state with the headers we hold for its peer, and
-    /// keeps it for our next block unless it is refused.
+    /// keeps it for our next block unless it is refused or cannot be checked yet.
     fn hold(
         &mut self,
         key: BatchKey,
         body: Body,
         transfers: Vec<Hash32>,
         amount: u128,
-        hint: &[SignedHeader],
         now_ms: u64,
     ) -> Result<RelayAck, NodeError> {
-        self.buffer_peer_headers(key.peer, hint);
         if let Some(p) = self.relay.batches.get(&key) {
             return Ok(match &p.reason {
                 None => ack(AckStatus::Accepted, None),
@@ -229,6 +246,15 @@ impl Node {
         let reason = match verdict {
             Admission::Refused(e) => return Err(e.into()),
             Admission::Admissible(_) => None,
+            Admission::NotYet(why @ NotYet::Unseen { .. }) => {
+                // Nothing to check it against: not kept, so that made-up batches for
+                // blocks far ahead take no room from real ones. Sent again, it is
+                // checked once header sync has brought its block's header.
+                return Ok(ack(
+                    AckStatus::Pending,
+                    Some(format!("{why}; not held: send it again later")),
+                ));
+            }
             Admission::NotYet(why) => Some(why.to_string()),
         };
         debug!(peer = %key.peer, height = key.height, items = transfers.len(), settle = key.settle, ?reason, "holding a batch for our next block");

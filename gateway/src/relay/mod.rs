@@ -100,10 +100,6 @@ async fn scan_once(shared: &AppState) -> Result<(), String> {
     Ok(())
 }
 
-/// Headers after a batch's block sent along with it (a hint for the destination's
-/// light client).
-const HEADER_HINT: u64 = 32;
-
 /// Relay items for the irreversible blocks after `cursor`, up to `lib` (at most 500
 /// blocks at a time), and the height scanned up to: per block, one batch of the
 /// transfers to each destination (in chunks of at most `MAX_BATCH_ITEMS`) and one
@@ -143,9 +139,6 @@ fn scan_blocks(
         if outbound.is_empty() && batch_receipts.is_empty() {
             continue;
         }
-        let hint: Vec<distpos_proofs::SignedHeader> = (h..=snap.head_height.min(h + HEADER_HINT))
-            .map_while(|k| snap.store.block_at(k).ok().flatten().map(|b| b.header))
-            .collect();
         let tx_leaves: Vec<Hash32> = block
             .txs
             .iter()
@@ -170,7 +163,7 @@ fn scan_blocks(
                     transfers,
                     indices: chunk.iter().map(|&i| i as u32).collect(),
                     proof,
-                    headers: hint.clone(),
+                    headers: Vec::new(),
                 };
                 items.push(QueueItem::batch_delivery(d, destination, now));
             }
@@ -192,7 +185,7 @@ fn scan_blocks(
                     .collect(),
                 indices: at.iter().map(|&i| i as u32).collect(),
                 proof,
-                headers: hint.clone(),
+                headers: Vec::new(),
             };
             let item = QueueItem::batch_receipts(r, source, Hash32::ZERO, now);
             let first = item.transfers().first().copied().unwrap_or(Hash32::ZERO);

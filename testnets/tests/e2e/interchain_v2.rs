@@ -201,9 +201,9 @@ async fn replayed_forged_and_premature_batches_are_not_admitted() {
         (422, Some("invalid_json")),
         "{v}"
     );
-    // A made-up transfer for a block far beyond what B has seen of A: it waits (held
-    // within a per-peer bound), costs a look-up, and is never admitted (its proof
-    // cannot hold against the real block later).
+    // A made-up transfer for a block far beyond what B has seen of A: answered
+    // pending, costs a look-up, kept nowhere, and never admitted (its proof cannot
+    // hold against the real block later).
     let mut premature = batch.clone();
     premature["transfers"][0]["body"]["transfer"]["amount"] = json!("777");
     premature["height"] = json!(1_000_000);
