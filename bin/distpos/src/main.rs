@@ -111,6 +111,9 @@ enum Command {
         /// `node0`.
         #[arg(long, default_value = "all")]
         flood_target: String,
+        /// Requests a second of the flood, all nodes together (0: as fast as it goes).
+        #[arg(long, default_value_t = 0.0)]
+        flood_rate: f64,
         /// Honest local transfers on the flooded chain during the flood.
         #[arg(long, default_value_t = 20)]
         local_transfers: usize,
@@ -387,6 +390,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             flood_txs,
             flood_garbage,
             flood_target,
+            flood_rate,
             local_transfers,
             senders,
             fault_secs,
@@ -412,6 +416,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                                 "--flood-target: unknown {other:?}; expected all or node0"
                             ),
                         },
+                        rate: (flood_rate > 0.0).then_some(flood_rate),
                         ..Default::default()
                     })
                     .await?,
