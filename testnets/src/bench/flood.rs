@@ -314,8 +314,8 @@ pub(crate) async fn flood_client(
     Ok((build(None)?, "127.0.0.1"))
 }
 
-/// Sends `jobs` with `concurrency` requests in flight, spread over `targets` (job j
-/// to target j mod n), at most `pace` requests a second if given, until all are sent
+/// Sends `jobs` with `concurrency` requests in flight, spread over `targets` (each
+/// kind round-robin), at most `pace` requests a second if given, until all are sent
 /// or `stop` turns true; counts every job finished in `done`. A 429 is counted, never
 /// waited out: a hostile client would not.
 pub(crate) async fn run_flood(
@@ -353,7 +353,8 @@ pub(crate) async fn run_flood(
                     tokio::time::sleep_until(started + Duration::from_secs_f64(j as f64 / rate))
                         .await;
                 }
-                let target = &targets[j % targets.len()];
+                // Each kind round-robin over the targets on its own.
+                let target = &targets[job.i as usize % targets.len()];
                 let (path, body) = target.forger.request(job);
                 let sent = client
                     .post(format!("{}{path}", target.url))
