@@ -114,6 +114,10 @@ enum Command {
         /// Requests a second of the flood, all nodes together (0: as fast as it goes).
         #[arg(long, default_value_t = 0.0)]
         flood_rate: f64,
+        /// Chaos soak: run a flood beside it (--flood-deliveries forged deliveries and
+        /// --flood-txs bad transactions over both chains, paced over the fault window).
+        #[arg(long)]
+        flood: bool,
         /// Honest local transfers on the flooded chain during the flood.
         #[arg(long, default_value_t = 20)]
         local_transfers: usize,
@@ -391,6 +395,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             flood_garbage,
             flood_target,
             flood_rate,
+            flood,
             local_transfers,
             senders,
             fault_secs,
@@ -428,6 +433,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         producers: producers.unwrap_or(3),
                         senders,
                         fault_secs,
+                        flood: flood.then_some((flood_deliveries, flood_txs)),
                     })
                     .await?,
                 ),
