@@ -2,6 +2,10 @@
 //! loopback, fed over HTTP, measured from the outside. Prints JSON lines, each figure
 //! next to the limit it is measured against in the same run. Nothing here is asserted.
 
+pub mod flood;
+
+pub use flood::{flood, FloodOptions};
+
 use crate::launcher;
 use anyhow::{bail, Context};
 use distpos_chain::{Body, QualifiedAddress, Transaction, UnsignedTx};

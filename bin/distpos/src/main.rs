@@ -77,11 +77,12 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Benchmarks and soaks (JSON lines): `local`, `cross`, `all`; `chaos`,
+    /// Benchmarks and soaks (JSON lines): `local`, `cross`, `all`; `flood`; `chaos`,
     /// `crash-restart`, `outage`.
     Bench {
-        /// local, cross or all (the throughput benchmarks); chaos, crash-restart or
-        /// outage (the crash soaks).
+        /// local, cross or all (the throughput benchmarks); flood (a hostile client
+        /// against a chain while transfers flow); chaos, crash-restart or outage (the
+        /// crash soaks).
         #[arg(default_value = "all")]
         which: String,
         /// Transfers for the local benchmark.
@@ -90,12 +91,36 @@ enum Command {
         /// Transfers for the cross-chain benchmark.
         #[arg(long, default_value_t = 2_000)]
         cross_txs: usize,
-        /// Producers per chain (cross: 1; chaos: 3).
+        /// Producers per chain (cross: 1; chaos and flood: 3).
         #[arg(long)]
         producers: Option<usize>,
-        /// Transfers in the chaos soak (half each way).
-        #[arg(long, default_value_t = 1_000)]
-        transfers: usize,
+        /// Transfers in the chaos soak (half each way; default 1,000), or honest A→B
+        /// transfers during the flood (default 200).
+        #[arg(long)]
+        transfers: Option<usize>,
+        /// Forged pending deliveries in the flood.
+        #[arg(long, default_value_t = 100_000)]
+        flood_deliveries: usize,
+        /// Badly signed transactions in the flood (in requests of 1,000).
+        #[arg(long, default_value_t = 100_000)]
+        flood_txs: usize,
+        /// Garbage JSON requests in the flood.
+        #[arg(long, default_value_t = 4_000)]
+        flood_garbage: usize,
+        /// Where the flood goes: `all` (every node of the chain, round-robin) or
+        /// `node0`.
+        #[arg(long, default_value = "all")]
+        flood_target: String,
+        /// Requests a second of the flood, all nodes together (0: as fast as it goes).
+        #[arg(long, default_value_t = 0.0)]
+        flood_rate: f64,
+        /// Chaos soak: run a flood beside it (--flood-deliveries forged deliveries and
+        /// --flood-txs bad transactions over both chains, paced over the fault window).
+        #[arg(long)]
+        flood: bool,
+        /// Honest local transfers on the flooded chain during the flood.
+        #[arg(long, default_value_t = 20)]
+        local_transfers: usize,
         /// Concurrent senders per chain in the chaos soak.
         #[arg(long, default_value_t = 16)]
         senders: usize,
@@ -365,6 +390,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cross_txs,
             producers,
             transfers,
+            flood_deliveries,
+            flood_txs,
+            flood_garbage,
+            flood_target,
+            flood_rate,
+            flood,
+            local_transfers,
             senders,
             fault_secs,
             seed,
@@ -374,20 +406,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let seed = seed.unwrap_or_else(runtime::now_ms);
             let soak = match which.as_str() {
                 "local" | "cross" | "all" => None,
+                "flood" => Some(
+                    distpos_testnets::bench::flood(distpos_testnets::bench::FloodOptions {
+                        deliveries: flood_deliveries,
+                        txs: flood_txs,
+                        garbage: flood_garbage,
+                        transfers: transfers.unwrap_or(200),
+                        local_transfers,
+                        producers: producers.unwrap_or(3),
+                        all_nodes: match flood_target.as_str() {
+                            "all" => true,
+                            "node0" => false,
+                            other => anyhow::bail!(
+                                "--flood-target: unknown {other:?}; expected all or node0"
+                            ),
+                        },
+                        rate: (flood_rate > 0.0).then_some(flood_rate),
+                        ..Default::default()
+                    })
+                    .await?,
+                ),
                 "chaos" => Some(
                     distpos_testnets::soak::chaos(distpos_testnets::soak::ChaosOptions {
-                        transfers,
+                        transfers: transfers.unwrap_or(1_000),
                         seed,
                         producers: producers.unwrap_or(3),
                         senders,
                         fault_secs,
+                        flood: flood.then_some((flood_deliveries, flood_txs)),
                     })
                     .await?,
                 ),
                 "crash-restart" => Some(distpos_testnets::soak::crash_restart(runs, seed).await?),
                 "outage" => Some(distpos_testnets::soak::outage(stop_secs, seed).await?),
                 other => anyhow::bail!(
-                    "bench: unknown {other:?}; expected local, cross, all, chaos, crash-restart or outage"
+                    "bench: unknown {other:?}; expected local, cross, all, flood, chaos, crash-restart or outage"
                 ),
             };
             if let Some(line) = soak {

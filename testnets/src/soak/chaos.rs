@@ -7,7 +7,14 @@ use super::harness::{
     agreement, exe, get_irreversible, network, next_nonce, next_nonce_any, sign, soak_dir,
     tx_context, tx_context_any, wait_until, Http, Rng,
 };
-use crate::{bench::percentile, fleet::Fleet, launcher};
+use crate::{
+    bench::{
+        flood::{flood_client, plan, run_flood, Forger, Target},
+        percentile,
+    },
+    fleet::Fleet,
+    launcher,
+};
 use anyhow::bail;
 use distpos_chain::{Address, Body, QualifiedAddress};
 use distpos_gateway::{clock::now_ms, keyfile};
@@ -36,6 +43,10 @@ pub struct ChaosOptions {
     pub senders: usize,
     /// Seconds over which the transfers are spread while faults are injected.
     pub fault_secs: u64,
+    /// A flood beside the soak (issue 14): this many forged pending deliveries and
+    /// badly signed transactions, from one client, spread over both chains' nodes
+    /// and over the fault window.
+    pub flood: Option<(usize, usize)>,
 }
 
 /// One transfer of the chaos soak.
@@ -135,6 +146,43 @@ pub async fn chaos(opts: ChaosOptions) -> anyhow::Result<Value> {
         .await?;
     }
 
+    // The flood, if asked for: both chains' nodes, each kind round-robin over them,
+    // paced to last the fault window, stopped with the faults.
+    let flood_over = Arc::new(AtomicBool::new(false));
+    let flood = match opts.flood {
+        Some((deliveries, txs)) => {
+            let (client, addr) = flood_client(Duration::from_secs(3), &urls[0][0]).await?;
+            let mut targets = Vec::new();
+            for c in 0..2 {
+                let forger = Arc::new(Forger::new(chains[c], chains[1 - c], 1_000_000));
+                for u in &urls[c] {
+                    targets.push(Target {
+                        url: u.clone(),
+                        forger: forger.clone(),
+                    });
+                }
+            }
+            let jobs = plan(deliveries, txs, 0);
+            let rate = jobs.len() as f64 / opts.fault_secs.max(1) as f64;
+            let over = flood_over.clone();
+            Some((
+                addr,
+                rate,
+                Instant::now(),
+                tokio::spawn(run_flood(
+                    client,
+                    targets,
+                    jobs,
+                    16,
+                    Some(rate),
+                    Arc::new(AtomicU64::new(0)),
+                    over,
+                )),
+            ))
+        }
+        None => None,
+    };
+
     // Senders, and faults while they send.
     let sending = Arc::new(AtomicBool::new(true));
     let counts = Arc::new(FaultCounts::default());
@@ -218,6 +266,21 @@ pub async fn chaos(opts: ChaosOptions) -> anyhow::Result<Value> {
     // Faults go on for the whole window, however fast the senders were.
     tokio::time::sleep_until((sending_from + Duration::from_secs(opts.fault_secs)).into()).await;
     sending.store(false, Ordering::SeqCst);
+    flood_over.store(true, Ordering::SeqCst);
+    let flood = match flood {
+        Some((addr, rate, began, task)) => {
+            let tally = task.await?;
+            json!({
+                "client": addr,
+                "targets": "every node of both chains, each kind round-robin",
+                "rate_per_s": rate.round(),
+                "seconds": (began.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+                "answers": tally.json(),
+                "rate_limited_429": tally.rate_limited(),
+            })
+        }
+        None => Value::Null,
+    };
     faults.await??;
     fleet.lock().await.heal().await?;
 
@@ -338,6 +401,7 @@ pub async fn chaos(opts: ChaosOptions) -> anyhow::Result<Value> {
         "run_seconds": (run_seconds * 10.0).round() / 10.0,
         "latency_p50_ms": percentile(&latency, 0.5),
         "latency_p95_ms": percentile(&latency, 0.95),
+        "flood": flood,
     }))
 }
 
