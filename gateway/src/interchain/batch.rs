@@ -7,10 +7,12 @@
 //! What anyone can make us hold is bounded, and only real batches take the room: a
 //! batch for a block we hold a header of is checked on arrival (a forged one is
 //! refused at once), and at most [`MAX_PENDING_BATCHES_PER_PEER`] checked batches wait
-//! per peer and kind, beyond which `busy`; a batch for a block beyond every header we
-//! hold cannot be checked, so it is answered `pending` and not kept (nor passed on):
-//! its sender's persistent queue sends it again, and by then header sync has brought
-//! the header. Headers come only from header sync, which asks the peer chain's own
+//! per peer and kind, beyond which `busy`. A batch for a block beyond every header we
+//! hold cannot be checked: it is answered `pending`, not passed on, and kept among at
+//! most [`MAX_UNSEEN_BATCHES_PER_PEER`] such batches per peer, the oldest making room,
+//! until header sync brings its header (then it is checked like any other). Made-up
+//! batches can only push each other (and a real one that came too early) out of that
+//! small room; a real one pushed out is sent again by its sender's queue. Headers come only from header sync, which asks the peer chain's own
 //! endpoints, never from the batches' senders: a header sent along with a batch is a
 //! hint this node does not take (an anonymous caller could otherwise fill the run our
 //! next block carries with forged headers). At most [`MAX_BUFFERED_HEADERS`] are held
@@ -34,6 +36,11 @@ use tracing::{debug, warn};
 
 /// Most batches held per peer chain and kind.
 pub const MAX_PENDING_BATCHES_PER_PEER: usize = 256;
+/// Most batches for blocks beyond every header held, per peer chain and kind: kept
+/// unchecked until header sync brings their block's header, the oldest making room.
+pub const MAX_UNSEEN_BATCHES_PER_PEER: usize = 32;
+/// How long such a batch is kept (its sender sends it again meanwhile anyway).
+pub const UNSEEN_LIFETIME_MS: u64 = 60_000;
 /// Most headers of one peer held for the next block.
 pub const MAX_BUFFERED_HEADERS: usize = distpos_chain::tx::MAX_PEER_HEADERS;
 /// Most system transactions in one of our blocks.
@@ -247,17 +254,19 @@ impl Node {
             Admission::Refused(e) => return Err(e.into()),
             Admission::Admissible(_) => None,
             Admission::NotYet(why @ NotYet::Unseen { .. }) => {
-                // Nothing to check it against: not kept, so that made-up batches for
-                // blocks far ahead take no room from real ones. Sent again, it is
-                // checked once header sync has brought its block's header.
+                // Nothing to check it against: kept apart, in a small room of its own,
+                // so that made-up batches for blocks far ahead take no room from real
+                // ones; checked once header sync has brought its block's header.
+                self.keep_unseen(key, body, transfers, amount, now_ms);
                 return Ok(ack(
                     AckStatus::Pending,
-                    Some(format!("{why}; not held: send it again later")),
+                    Some(format!("{why}; kept until header sync brings it")),
                 ));
             }
             Admission::NotYet(why) => Some(why.to_string()),
         };
         debug!(peer = %key.peer, height = key.height, items = transfers.len(), settle = key.settle, ?reason, "holding a batch for our next block");
+        self.relay.unseen.remove(&key);
         self.relay.batches.insert(
             key,
             PendingBatch {
@@ -273,6 +282,70 @@ impl Node {
             None => ack(AckStatus::Accepted, None),
             Some(why) => ack(AckStatus::Pending, Some(why)),
         })
+    }
+
+    /// Keeps an unchecked batch for a block beyond every header held, within
+    /// [`MAX_UNSEEN_BATCHES_PER_PEER`] per peer and kind (the oldest makes room).
+    fn keep_unseen(
+        &mut self,
+        key: BatchKey,
+        body: Body,
+        transfers: Vec<Hash32>,
+        amount: u128,
+        now_ms: u64,
+    ) {
+        if self.relay.unseen.contains_key(&key) {
+            return;
+        }
+        let mine = |k: &BatchKey| k.peer == key.peer && k.settle == key.settle;
+        if self.relay.unseen.keys().filter(|k| mine(k)).count() >= MAX_UNSEEN_BATCHES_PER_PEER {
+            let oldest = self
+                .relay
+                .unseen
+                .iter()
+                .filter(|(k, _)| mine(k))
+                .min_by_key(|(_, p)| p.since_ms)
+                .map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                self.relay.unseen.remove(&k);
+            }
+        }
+        self.relay.unseen.insert(
+            key,
+            PendingBatch {
+                body,
+                transfers,
+                amount,
+                since_ms: now_ms,
+                reason: None,
+            },
+        );
+    }
+
+    /// Checks the unseen batches of `peer` whose block header is now held (after
+    /// header sync): each is then held, or dropped if refused or the room is full.
+    pub fn promote_unseen(&mut self, peer: ChainId, now_ms: u64) {
+        let (reach, _) = self.held_run_tip(peer);
+        let ready: Vec<BatchKey> = self
+            .relay
+            .unseen
+            .keys()
+            .filter(|k| k.peer == peer && k.height <= reach)
+            .copied()
+            .collect();
+        for key in ready {
+            let Some(p) = self.relay.unseen.remove(&key) else {
+                continue;
+            };
+            match self.hold(key, p.body, p.transfers, p.amount, now_ms) {
+                Ok(a) => {
+                    debug!(peer = %peer, height = key.height, status = %a.status, "an early batch checked now")
+                }
+                Err(e) => {
+                    debug!(peer = %peer, height = key.height, error = %e, "an early batch refused or no room; dropped")
+                }
+            }
+        }
     }
 
     /// Whether `body` (without headers) would apply in our next block, with the run
@@ -514,6 +587,9 @@ impl Node {
             }
             !done && !old
         });
+        self.relay
+            .unseen
+            .retain(|_, p| now_ms.saturating_sub(p.since_ms) <= UNSEEN_LIFETIME_MS);
         let peers: Vec<ChainId> = self.relay.peer_headers.keys().copied().collect();
         for peer in peers {
             self.buffer_peer_headers(peer, &[]);

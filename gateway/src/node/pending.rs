@@ -9,8 +9,12 @@ use std::collections::BTreeMap;
 /// Relay work held by the node.
 #[derive(Debug, Default)]
 pub struct RelayState {
-    /// Interchain v2 batches waiting for our next block.
+    /// Interchain v2 batches waiting for our next block (checked on arrival).
     pub batches: BTreeMap<BatchKey, PendingBatch>,
+    /// Batches for blocks beyond every header held: not checked yet, a few per peer
+    /// and kind (the oldest make room), moved to `batches` once header sync brings
+    /// their block's header.
+    pub unseen: BTreeMap<BatchKey, PendingBatch>,
     /// Headers of each peer above our light client's head, by height: the run the
     /// next batch of that peer carries into a block.
     pub peer_headers: BTreeMap<ChainId, BTreeMap<u64, SignedHeader>>,

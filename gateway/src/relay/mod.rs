@@ -514,6 +514,8 @@ async fn sync_peer(shared: &AppState, p: &PeerSync) -> Result<(), String> {
             node.relay.peer_headers.remove(&p.peer);
         }
         node.buffer_peer_headers(p.peer, &headers);
+        // Batches that came before these headers can be checked now.
+        crate::cpu::blocking(|| node.promote_unseen(p.peer, shared.clock.now_ms()));
         return Ok(());
     }
     Err("no endpoint answered".into())

@@ -121,13 +121,28 @@ fn a_batch_waits_for_headers_then_goes_into_the_next_block_once() {
     );
     assert!(
         node.relay.batches.is_empty(),
-        "nothing to check it against: not kept"
+        "nothing to check it against: not among the checked batches"
     );
-    // The headers arrive (header sync), and the batch comes again: checked, held.
+    assert_eq!(
+        node.relay.unseen.len(),
+        1,
+        "kept apart until its header comes"
+    );
+    assert!(
+        node.reads().latest().reserved.is_empty(),
+        "and reserves nothing"
+    );
+    // The headers arrive (header sync): the batch is checked and held.
     node.buffer_peer_headers(a.chain_id(), &a.headers(1, a.height()));
-    let again = node.handle_batch_delivery(d.clone(), now).unwrap();
-    assert_eq!(again.status, AckStatus::Accepted, "{again:?}");
+    node.promote_unseen(a.chain_id(), now);
+    assert!(node.relay.unseen.is_empty());
     assert_eq!(node.relay.batches.len(), 1);
+    let again = node.handle_batch_delivery(d.clone(), now).unwrap();
+    assert_eq!(
+        again.status,
+        AckStatus::Accepted,
+        "held as it was: {again:?}"
+    );
     assert!(node.holds_batch(a.chain_id(), false, d.height, d.indices[0]));
     assert_eq!(
         node.reads().latest().reserved.get(&a.chain_id()),
@@ -166,15 +181,24 @@ fn what_a_peer_can_make_us_hold_is_bounded() {
     let mut node = node_of(&b);
     let now = b.head_time();
     // Made-up batches for blocks beyond every header we hold: answered pending and
-    // kept nowhere, however many come (found by `bench flood`: held, they filled the
-    // room of real batches, and honest transfers waited behind them for an hour).
+    // kept only in a small room of their own, however many come (found by `bench
+    // flood`: held with the checked ones, they filled the room of real batches, and
+    // honest transfers waited behind them for an hour).
     for k in 0..3 * MAX_PENDING_BATCHES_PER_PEER {
         let mut far = d.clone();
         far.height = 1_000 + k as u64;
-        let ack = node.handle_batch_delivery(far, now).unwrap();
+        let ack = node.handle_batch_delivery(far, now + k as u64).unwrap();
         assert_eq!(ack.status, AckStatus::Pending);
     }
     assert!(node.relay.batches.is_empty());
+    assert_eq!(node.relay.unseen.len(), MAX_UNSEEN_BATCHES_PER_PEER);
+    assert!(
+        node.relay
+            .unseen
+            .keys()
+            .all(|k| k.height >= 1_000 + 3 * 256 - 32),
+        "the oldest made room"
+    );
     // The real batch, once its header is held, is checked and kept.
     node.buffer_peer_headers(a.chain_id(), &a.headers(1, a.height()));
     assert_eq!(
@@ -203,6 +227,7 @@ fn what_a_peer_can_make_us_hold_is_bounded() {
     // Past their lifetime they go.
     node.prune_batches(&[], now + BATCH_LIFETIME_MS + 1);
     assert!(node.relay.batches.is_empty());
+    assert!(node.relay.unseen.is_empty());
     // Headers beyond the buffer's bound are not kept.
     let many: Vec<SignedHeader> = (0..MAX_BUFFERED_HEADERS + 10)
         .map(|i| {
@@ -309,24 +334,23 @@ fn a_forged_claim_at_the_same_place_is_refused_and_the_real_batch_applies() {
         t.nonce += 100;
         t
     };
-    // Before B has any header of A, neither can be checked, and neither is kept.
+    // Before B has any header of A, neither can be checked: both wait apart.
     for x in [&forged, &d] {
         let ack = node.handle_batch_delivery(x.clone(), now).unwrap();
         assert_eq!(ack.status, AckStatus::Pending);
     }
     assert!(node.relay.batches.is_empty());
-    // With A's headers held, the made-up claim on the same block and index is
-    // refused on arrival, and the real one is kept and applied.
+    assert_eq!(node.relay.unseen.len(), 2);
+    // A's headers come: the made-up claim on the same block and index is refused, and
+    // the real one is held and applied.
     node.buffer_peer_headers(a.chain_id(), &a.headers(1, a.height()));
+    node.promote_unseen(a.chain_id(), now);
+    assert!(node.relay.unseen.is_empty());
+    assert_eq!(node.relay.batches.len(), 1);
     assert!(matches!(
         node.handle_batch_delivery(forged, now),
         Err(NodeError::Tx(TxError::BadProof(_)))
     ));
-    assert_eq!(
-        node.handle_batch_delivery(d.clone(), now).unwrap().status,
-        AckStatus::Accepted
-    );
-    assert_eq!(node.relay.batches.len(), 1);
     let slot = b.next_slot(0);
     node.produce(slot, b.slot_time(slot), None)
         .unwrap()
