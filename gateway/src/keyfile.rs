@@ -92,9 +92,18 @@ pub fn write(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> {
     f.write_all(b"\n").map_err(io)
 }
 
-/// Reads a key file.
+/// Reads a key file. On Unix a key file that other users can read or write (any
+/// group or other permission bit) is refused, as ssh refuses such a private key.
 pub fn read(path: &Path) -> Result<SecretKey, KeyFileError> {
     let p = path.display().to_string();
+    if let Some(mode) = shared_mode(path) {
+        return Err(KeyFileError::Invalid {
+            path: p.clone(),
+            message: format!(
+                "other users can read or change it (mode {mode:04o}); run: chmod 600 {p}"
+            ),
+        });
+    }
     let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Io {
         path: p.clone(),
         source,
@@ -124,9 +133,68 @@ pub fn read(path: &Path) -> Result<SecretKey, KeyFileError> {
     Ok(key)
 }
 
+/// The file's permission bits when group or others have any access to it (Unix);
+/// `None` when only its owner does, or where modes do not apply.
+pub fn shared_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Writes `text` to `path` readable by its owner only (mode 0600 on Unix), replacing
+/// what was there: for files that hold a secret, such as a config with the operator
+/// token.
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    use std::io::Write;
+    let mut f = opts.open(path)?;
+    #[cfg(unix)]
+    {
+        // An existing file keeps its mode on open: narrow it too.
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    f.write_all(text.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.json");
+        write(&path, &generate().unwrap()).unwrap();
+        assert!(read(&path).is_ok());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = read(&path).unwrap_err().to_string();
+        assert!(e.contains("chmod 600") && e.contains("0644"), "{e}");
+        // A secret written with `write_private` is the owner's only, even over a
+        // file that was readable before.
+        let cfg = dir.path().join("node.toml");
+        std::fs::write(&cfg, "old").unwrap();
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&cfg, "api_token = \"x\"").unwrap();
+        assert_eq!(shared_mode(&cfg), None);
+        assert_eq!(std::fs::read_to_string(&cfg).unwrap(), "api_token = \"x\"");
+    }
 
     #[test]
     fn round_trip_and_refuse_overwrite() {

@@ -174,7 +174,11 @@ pub fn prepare(spec: &NetSpec, dir: &Path, base_port: u16, now_ms: u64) -> anyho
         dns,
         api_token: Some(token),
     };
-    std::fs::write(manifest(dir), serde_json::to_string_pretty(&net)? + "\n")?;
+    // It holds the operator token: the owner's only.
+    distpos_gateway::keyfile::write_private(
+        &manifest(dir),
+        &(serde_json::to_string_pretty(&net)? + "\n"),
+    )?;
     Ok(net)
 }
 

@@ -138,7 +138,8 @@ pub fn init(spec: &TestnetSpec, now_ms: u64) -> anyhow::Result<TestnetFiles> {
             ..NodeConfig::default()
         };
         let path = spec.dir.join(format!("node-{i}.toml"));
-        std::fs::write(&path, toml::to_string(&cfg)?)?;
+        // It holds the operator token: the owner's only.
+        keyfile::write_private(&path, &toml::to_string(&cfg)?)?;
         configs.push(path);
     }
     Ok(TestnetFiles {
@@ -259,7 +260,7 @@ pub fn link_all(
                     });
                 }
             }
-            std::fs::write(cfg_path, toml::to_string(&cfg)?)?;
+            keyfile::write_private(cfg_path, &toml::to_string(&cfg)?)?;
         }
     }
     Ok(())

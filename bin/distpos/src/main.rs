@@ -355,6 +355,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             cfg.stale_production |= stale_production;
             init_logging(&cfg.log);
+            if cfg.api_token.is_some() {
+                if let Some(mode) = distpos_gateway::keyfile::shared_mode(&config) {
+                    tracing::warn!(config = %config.display(), mode = %format!("{mode:04o}"),
+                        "the config holds the operator token and other users can read it: chmod 600 it");
+                }
+            }
             let (state, listener) = runtime::prepare(cfg).await?;
             if let Some(path) = ready_file {
                 runtime::write_ready_file(&path, listener.local_addr()?)?;
