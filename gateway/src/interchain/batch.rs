@@ -12,11 +12,12 @@
 //! most [`MAX_UNSEEN_BATCHES_PER_PEER`] such batches per peer, the oldest making room,
 //! until header sync brings its header (then it is checked like any other). Made-up
 //! batches can only push each other (and a real one that came too early) out of that
-//! small room; a real one pushed out is sent again by its sender's queue. Headers come only from header sync, which asks the peer chain's own
-//! endpoints, never from the batches' senders: a header sent along with a batch is a
-//! hint this node does not take (an anonymous caller could otherwise fill the run our
-//! next block carries with forged headers). At most [`MAX_BUFFERED_HEADERS`] are held
-//! per peer.
+//! small room; a real one pushed out is sent again by its sender's queue.
+//!
+//! Headers come only from header sync, which asks the peer chain's own endpoints,
+//! never from the batches' senders: a header sent along with a batch is a hint this
+//! node does not take (an anonymous caller could otherwise fill the run our next block
+//! carries with forged headers). At most [`MAX_BUFFERED_HEADERS`] are held per peer.
 
 use crate::node::{
     pending::{BatchKey, PendingBatch},
