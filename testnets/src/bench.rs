@@ -128,6 +128,24 @@ impl Bench {
         Ok(net)
     }
 
+    /// Deposits collateral for `peer` (enough for any benchmark) with `faucet` on the
+    /// chain at `url`, and waits until the deposit is irreversible.
+    async fn fund_collateral(
+        &self,
+        url: &str,
+        faucet: &SecretKey,
+        peer: distpos_proofs::ChainId,
+    ) -> anyhow::Result<()> {
+        let dep = self
+            .presign(url, faucet, 1, |_| Body::DepositCollateral {
+                peer,
+                amount: 1_000_000_000,
+            })
+            .await?;
+        let h = self.submit_all(url, &dep).await?[0].0;
+        wait_irreversible(self, url, &h).await
+    }
+
     /// Pre-signed transfers from `key` with nonces from `first_nonce`.
     async fn presign(
         &self,
@@ -421,14 +439,7 @@ pub async fn cross(n: usize, producers: usize, local_rate: Option<f64>) -> anyho
     let (ua, ub) = (a.urls[0].clone(), bb.urls[0].clone());
     let (ka, kb) = (launcher::faucet(a)?, launcher::faucet(bb)?);
     // Collateral for everything, on B.
-    let dep = b
-        .presign(&ub, &kb, 1, |_| Body::DepositCollateral {
-            peer: a.chain,
-            amount: 1_000_000_000,
-        })
-        .await?;
-    let h = b.submit_all(&ub, &dep).await?[0].0;
-    wait_irreversible(&b, &ub, &h).await?;
+    b.fund_collateral(&ub, &kb, a.chain).await?;
 
     // The floor: source finality (submit → irreversible on A) + one B block interval.
     let probe = b

@@ -133,7 +133,7 @@ impl Node {
             indices: d.indices,
             proof: d.proof,
         };
-        self.hold(key, body, hashes, amount, now_ms)
+        self.hold(key, PendingBatch::new(body, hashes, amount, now_ms), now_ms)
     }
 
     /// A v2 batch of receipts for our transfers (`POST /v1/relay/v2/receipts`).
@@ -198,7 +198,11 @@ impl Node {
             indices: r.indices,
             proof: r.proof,
         };
-        self.hold(key, body, transfers, amount, now_ms)
+        self.hold(
+            key,
+            PendingBatch::new(body, transfers, amount, now_ms),
+            now_ms,
+        )
     }
 
     /// Whether a batch of `peer` (receipts when `settle`) from its block `height`,
@@ -227,9 +231,7 @@ impl Node {
     fn hold(
         &mut self,
         key: BatchKey,
-        body: Body,
-        transfers: Vec<Hash32>,
-        amount: u128,
+        mut batch: PendingBatch,
         now_ms: u64,
     ) -> Result<RelayAck, NodeError> {
         if let Some(p) = self.relay.batches.get(&key) {
@@ -250,7 +252,7 @@ impl Node {
                 key.peer
             )));
         }
-        let verdict = self.check_batch(&body, now_ms);
+        let verdict = self.check_batch(&batch.body, now_ms);
         let reason = match verdict {
             Admission::Refused(e) => return Err(e.into()),
             Admission::Admissible(_) => None,
@@ -258,7 +260,7 @@ impl Node {
                 // Nothing to check it against: kept apart, in a small room of its own,
                 // so that made-up batches for blocks far ahead take no room from real
                 // ones; checked once header sync has brought its block's header.
-                self.keep_unseen(key, body, transfers, amount, now_ms);
+                self.keep_unseen(key, batch);
                 return Ok(ack(
                     AckStatus::Pending,
                     Some(format!("{why}; kept until header sync brings it")),
@@ -266,18 +268,10 @@ impl Node {
             }
             Admission::NotYet(why) => Some(why.to_string()),
         };
-        debug!(peer = %key.peer, height = key.height, items = transfers.len(), settle = key.settle, ?reason, "holding a batch for our next block");
+        debug!(peer = %key.peer, height = key.height, items = batch.transfers.len(), settle = key.settle, ?reason, "holding a batch for our next block");
         self.relay.unseen.remove(&key);
-        self.relay.batches.insert(
-            key,
-            PendingBatch {
-                body,
-                transfers,
-                amount,
-                since_ms: now_ms,
-                reason: reason.clone(),
-            },
-        );
+        batch.reason = reason.clone();
+        self.relay.batches.insert(key, batch);
         self.publish();
         Ok(match reason {
             None => ack(AckStatus::Accepted, None),
@@ -287,14 +281,7 @@ impl Node {
 
     /// Keeps an unchecked batch for a block beyond every header held, within
     /// [`MAX_UNSEEN_BATCHES_PER_PEER`] per peer and kind (the oldest makes room).
-    fn keep_unseen(
-        &mut self,
-        key: BatchKey,
-        body: Body,
-        transfers: Vec<Hash32>,
-        amount: u128,
-        now_ms: u64,
-    ) {
+    fn keep_unseen(&mut self, key: BatchKey, batch: PendingBatch) {
         if self.relay.unseen.contains_key(&key) {
             return;
         }
@@ -311,16 +298,7 @@ impl Node {
                 self.relay.unseen.remove(&k);
             }
         }
-        self.relay.unseen.insert(
-            key,
-            PendingBatch {
-                body,
-                transfers,
-                amount,
-                since_ms: now_ms,
-                reason: None,
-            },
-        );
+        self.relay.unseen.insert(key, batch);
     }
 
     /// Checks the unseen batches of `peer` whose block header is now held (after
@@ -338,7 +316,7 @@ impl Node {
             let Some(p) = self.relay.unseen.remove(&key) else {
                 continue;
             };
-            match self.hold(key, p.body, p.transfers, p.amount, now_ms) {
+            match self.hold(key, p, now_ms) {
                 Ok(a) => {
                     debug!(peer = %peer, height = key.height, status = %a.status, "an early batch checked now")
                 }

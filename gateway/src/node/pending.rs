@@ -53,3 +53,16 @@ pub struct PendingBatch {
     /// Why it waits, when it is not provable yet.
     pub reason: Option<String>,
 }
+
+impl PendingBatch {
+    /// A batch first seen at `now_ms`, not judged yet.
+    pub fn new(body: Body, transfers: Vec<Hash32>, amount: u128, now_ms: u64) -> Self {
+        Self {
+            body,
+            transfers,
+            amount,
+            since_ms: now_ms,
+            reason: None,
+        }
+    }
+}

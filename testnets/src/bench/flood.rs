@@ -644,14 +644,7 @@ pub async fn flood(opts: FloodOptions) -> anyhow::Result<Value> {
     let (ka, kb) = (launcher::faucet(a)?, launcher::faucet(bb)?);
 
     // Collateral on B for A's transfers (for every honest one, with room to spare).
-    let dep = b
-        .presign(&ub, &kb, 1, |_| Body::DepositCollateral {
-            peer: a.chain,
-            amount: 1_000_000_000,
-        })
-        .await?;
-    let h = b.submit_all(&ub, &dep).await?[0].0;
-    super::wait_irreversible(&b, &ub, &h).await?;
+    b.fund_collateral(&ub, &kb, a.chain).await?;
 
     // The valid phase's transfers on B: funded senders, pre-signed batches.
     let valid_txs = 5_000;
