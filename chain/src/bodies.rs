@@ -164,12 +164,18 @@ pub(crate) fn apply_body(
         }
         Body::SetProxy { proxy } => set_proxy(o, sender, *proxy),
         Body::Propose { action } => {
-            governance::propose(o, env, sender, action)?;
-            Ok((Outcome::Applied, 0))
+            let (id, executed) = governance::propose(o, env, sender, action)?;
+            Ok((Outcome::Proposal { id, executed }, 0))
         }
         Body::Approve { proposal } => {
-            governance::approve(o, env, sender, *proposal)?;
-            Ok((Outcome::Applied, 0))
+            let executed = governance::approve(o, env, sender, *proposal)?;
+            Ok((
+                Outcome::Proposal {
+                    id: *proposal,
+                    executed,
+                },
+                0,
+            ))
         }
         Body::DepositCollateral { peer, amount } => {
             let mut record = ledger::peer(o, *peer)?.ok_or(TxError::UnknownPeer(*peer))?;

@@ -78,7 +78,7 @@ pub fn genesis_state(g: &Genesis) -> Result<State, GenesisError> {
     }
     for reg in &g.peers {
         governance::check_registration(&o, g.chain_id, reg)?;
-        ledger::write(&mut o, keys::peer(reg.chain), &governance::new_peer(reg)?);
+        governance::add_peer(&mut o, reg)?;
     }
     let changes = o.into_changes();
     let mut state = State::new();

@@ -10,7 +10,7 @@ use crate::{
     tx::{GovAction, PeerRegistration},
 };
 use distpos_proofs::{
-    light_client::{LightClient, TrustAnchor},
+    light_client::{Checkpoint, Finalized, LightClient, TrustAnchor},
     ChainId, SlotClock,
 };
 
@@ -26,13 +26,13 @@ fn active_accounts(o: &Overlay<'_>, env: &BlockEnv) -> Result<Vec<Address>, TxEr
 }
 
 /// `Propose`: opens a proposal approved by its proposer; executes at once if that is
-/// already enough.
+/// already enough. Returns its id and whether it executed.
 pub(crate) fn propose(
     o: &mut Overlay<'_>,
     env: &BlockEnv,
     sender: &Address,
     action: &GovAction,
-) -> Result<(), TxError> {
+) -> Result<(u64, bool), TxError> {
     let active = active_accounts(o, env)?;
     if !active.contains(sender) {
         return Err(TxError::NotActiveProducer(*sender));
@@ -51,16 +51,17 @@ pub(crate) fn propose(
             .height
             .saturating_add(env.params.proposal_lifetime_blocks),
     };
-    settle(o, env, proposal, &active)
+    settle(o, env, proposal, &active).map(|executed| (id, executed))
 }
 
-/// `Approve`: adds an active producer's approval; executes when enough approved.
+/// `Approve`: adds an active producer's approval; executes when enough approved
+/// (returned).
 pub(crate) fn approve(
     o: &mut Overlay<'_>,
     env: &BlockEnv,
     sender: &Address,
     id: u64,
-) -> Result<(), TxError> {
+) -> Result<bool, TxError> {
     let active = active_accounts(o, env)?;
     if !active.contains(sender) {
         return Err(TxError::NotActiveProducer(*sender));
@@ -77,14 +78,14 @@ pub(crate) fn approve(
     settle(o, env, proposal, &active)
 }
 
-/// Executes the proposal if enough of the *current* active producers approved it,
-/// otherwise stores it.
+/// Executes the proposal if enough of the *current* active producers approved it
+/// (returns true), otherwise stores it.
 fn settle(
     o: &mut Overlay<'_>,
     env: &BlockEnv,
     proposal: Proposal,
     active: &[Address],
-) -> Result<(), TxError> {
+) -> Result<bool, TxError> {
     let approvals = proposal
         .approvals
         .iter()
@@ -93,10 +94,11 @@ fn settle(
     if approvals >= env.consensus.active.threshold() {
         execute(o, env, &proposal.action)?;
         o.delete(keys::proposal(proposal.id));
+        Ok(true)
     } else {
         ledger::write(o, keys::proposal(proposal.id), &proposal);
+        Ok(false)
     }
-    Ok(())
 }
 
 /// Checks an action could execute now.
@@ -109,11 +111,65 @@ fn check_action(o: &Overlay<'_>, env: &BlockEnv, action: &GovAction) -> Result<(
             .map(|_| ())
             .ok_or(TxError::UnknownPeer(*chain)),
         GovAction::SetParams(p) => Ok(env.params.validate_change(p)?),
+        GovAction::ResetPeerClient { chain, anchor } => {
+            let peer = ledger::peer(o, *chain)?.ok_or(TxError::UnknownPeer(*chain))?;
+            check_reset(&peer, anchor).map(|_| ())
+        }
+        GovAction::RemovePeer { chain } => {
+            let peer = ledger::peer(o, *chain)?.ok_or(TxError::UnknownPeer(*chain))?;
+            check_removal(&peer)
+        }
     }
 }
 
+/// A light client of `peer` restarted at `anchor`, if that is a newer checkpoint of
+/// the same chain than the one it holds.
+fn check_reset(peer: &PeerChain, anchor: &Checkpoint) -> Result<LightClient, TxError> {
+    let lc = &peer.light_client;
+    if anchor.height() <= lc.lib() {
+        return Err(TxError::Governance(format!(
+            "a reset needs a checkpoint above the light client's (height {}); this one is at height {}",
+            lc.lib(),
+            anchor.height()
+        )));
+    }
+    let reg = PeerRegistration {
+        anchor: anchor.clone(),
+        ..peer.registration.clone()
+    };
+    LightClient::new(&trust_anchor(&reg))
+        .map_err(|e| TxError::Governance(format!("peer trust anchor invalid: {e}")))
+}
+
+/// A peer may be removed only when nothing binds the two chains any more: no transfer
+/// of ours to it waits for its receipt, and its correspondent account is zero (no
+/// collateral held for it, no credit it owes).
+fn check_removal(peer: &PeerChain) -> Result<(), TxError> {
+    let chain = peer.registration.chain;
+    let settled = peer.acked_out.saturating_add(peer.refunded_out);
+    let in_flight = peer.sent_out.saturating_sub(settled);
+    if in_flight > 0 {
+        return Err(TxError::Governance(format!(
+            "chain {chain} cannot be removed: {in_flight} transfers to it are in flight (wait for their receipts)"
+        )));
+    }
+    if peer.corr > 0 {
+        return Err(TxError::Governance(format!(
+            "chain {chain} cannot be removed: its correspondent account holds {} (the owner withdraws it first)",
+            peer.corr
+        )));
+    }
+    if peer.corr < 0 {
+        return Err(TxError::Governance(format!(
+            "chain {chain} cannot be removed: it owes {} on credit",
+            peer.corr.unsigned_abs()
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a peer registration: another, real chain, not yet registered, with a usable
-/// schedule and clock.
+/// trust anchor (identity, clock and checkpoint).
 pub(crate) fn check_registration(
     o: &impl ledger::KvRead,
     ours: ChainId,
@@ -135,13 +191,28 @@ pub(crate) fn check_registration(
     if reg.block_interval_ms == 0 {
         return refuse("peer block_interval_ms is zero".into());
     }
-    reg.schedule
+    trust_anchor(reg)
         .validate()
-        .or_else(|e| refuse(format!("peer schedule invalid: {e}")))
+        .or_else(|e| refuse(format!("peer trust anchor invalid: {e}")))
+}
+
+/// Registers a peer: its record, and the summary of its checkpoint's header (if not
+/// genesis), against which proofs of that block are checked.
+pub(crate) fn add_peer(o: &mut Overlay<'_>, reg: &PeerRegistration) -> Result<(), TxError> {
+    let peer = new_peer(reg)?;
+    if let Some(h) = &reg.anchor.header {
+        ledger::write(
+            o,
+            keys::peer_header(reg.chain, h.header.height),
+            &Finalized::of(h),
+        );
+    }
+    ledger::write(o, keys::peer(reg.chain), &peer);
+    Ok(())
 }
 
 /// Creates the record of a newly registered peer.
-pub(crate) fn new_peer(reg: &PeerRegistration) -> Result<PeerChain, TxError> {
+fn new_peer(reg: &PeerRegistration) -> Result<PeerChain, TxError> {
     let light_client = LightClient::new(&trust_anchor(reg))
         .map_err(|e| TxError::Governance(format!("peer trust anchor invalid: {e}")))?;
     Ok(PeerChain {
@@ -160,29 +231,26 @@ pub(crate) fn new_peer(reg: &PeerRegistration) -> Result<PeerChain, TxError> {
     })
 }
 
-/// The trust anchor of a registered peer: its genesis identity, schedule and clock.
-/// Peer headers may be dated up to one peer block interval (at least 1 s) ahead of our
+/// The trust anchor of a registered peer: its identity, clock and checkpoint. Peer
+/// headers may be dated up to one peer block interval (at least 1 s) ahead of our
 /// block time.
 pub fn trust_anchor(reg: &PeerRegistration) -> TrustAnchor {
     TrustAnchor {
         chain_id: reg.chain,
         identity: reg.identity,
-        schedule: reg.schedule.clone(),
         clock: SlotClock {
             genesis_time_ms: reg.genesis_time_ms,
             interval_ms: reg.block_interval_ms,
         },
         max_drift_ms: reg.block_interval_ms.max(1_000),
+        checkpoint: reg.anchor.clone(),
     }
 }
 
 fn execute(o: &mut Overlay<'_>, env: &BlockEnv, action: &GovAction) -> Result<(), TxError> {
     check_action(o, env, action)?;
     match action {
-        GovAction::RegisterPeer(reg) => {
-            let peer = new_peer(reg)?;
-            ledger::write(o, keys::peer(reg.chain), &peer);
-        }
+        GovAction::RegisterPeer(reg) => add_peer(o, reg)?,
         GovAction::UpdatePeer {
             chain,
             owner,
@@ -201,6 +269,31 @@ fn execute(o: &mut Overlay<'_>, env: &BlockEnv, action: &GovAction) -> Result<()
             ledger::write(o, keys::peer(*chain), &peer);
         }
         GovAction::SetParams(p) => ledger::write(o, keys::PARAMS.to_vec(), p),
+        GovAction::ResetPeerClient { chain, anchor } => {
+            let mut peer = ledger::peer(o, *chain)?.ok_or(TxError::UnknownPeer(*chain))?;
+            peer.light_client = check_reset(&peer, anchor)?;
+            peer.registration.anchor = anchor.clone();
+            if let Some(h) = &anchor.header {
+                ledger::write(
+                    o,
+                    keys::peer_header(*chain, h.header.height),
+                    &Finalized::of(h),
+                );
+            }
+            ledger::write(o, keys::peer(*chain), &peer);
+        }
+        GovAction::RemovePeer { chain } => {
+            o.delete(keys::peer(*chain));
+            // Its irreversible header summaries go with it (at most the window);
+            // what it delivered stays consumed, so a later registration cannot
+            // deliver it again.
+            let from = keys::peer_header(*chain, 0);
+            let to = keys::peer_header(*chain, u64::MAX);
+            for (k, _) in o.range(&from, &to, usize::MAX) {
+                o.delete(k);
+            }
+            o.delete(to);
+        }
     }
     Ok(())
 }

@@ -396,6 +396,20 @@ pub fn peer_header(
     read(kv, &keys::peer_header(peer, height))
 }
 
+/// The open governance proposals, oldest first (at most `limit`).
+pub fn proposals(state: &State, limit: usize) -> Result<Vec<Proposal>, StateError> {
+    state
+        .scan_prefix(keys::PROPOSAL)
+        .take(limit)
+        .map(|(k, v)| {
+            codec::decode_canonical(v).map_err(|error| StateError {
+                key: hex::encode(k),
+                error,
+            })
+        })
+        .collect()
+}
+
 /// Whether an inbound transfer from `peer` was consumed.
 pub fn consumed(kv: &impl KvRead, peer: ChainId, tx: &Hash32) -> bool {
     kv.get_raw(&keys::consumed(peer, tx)).is_some()

@@ -266,7 +266,10 @@ pub fn registration_of(c: &TestChain, owner: Address) -> crate::tx::PeerRegistra
         identity: c.genesis.identity_hash(),
         genesis_time_ms: c.genesis.genesis_time_ms,
         block_interval_ms: c.genesis.params.block_interval_ms,
-        schedule: c.genesis.schedule(),
+        anchor: match distpos_proofs::light_client::Checkpoint::genesis(c.genesis.schedule()) {
+            Ok(a) => a,
+            Err(e) => panic!("test genesis schedule invalid: {e}"),
+        },
         owner,
         credit_limit: 0,
         low_watermark: 100,
@@ -318,5 +321,27 @@ impl TestChain {
     /// The LIB of this chain.
     pub fn lib(&self) -> u64 {
         ledger::consensus(&self.state).map(|c| c.lib).unwrap_or(0)
+    }
+
+    /// The checkpoint at block `height` (0: genesis), as `GET /v1/anchor` would serve
+    /// it: the header and the consensus state its header chain implies.
+    pub fn checkpoint(&self, height: u64) -> distpos_proofs::light_client::Checkpoint {
+        let clock = distpos_proofs::SlotClock {
+            genesis_time_ms: self.genesis.genesis_time_ms,
+            interval_ms: self.genesis.params.block_interval_ms,
+        };
+        let mut consensus =
+            match distpos_proofs::consensus::ConsensusState::genesis(self.genesis.schedule()) {
+                Ok(c) => c,
+                Err(e) => panic!("test genesis schedule invalid: {e}"),
+            };
+        for b in self.blocks.iter().take(height as usize) {
+            consensus = consensus.advance(&b.header.header, &clock);
+        }
+        let header = height
+            .checked_sub(1)
+            .and_then(|i| self.blocks.get(i as usize))
+            .map(|b| b.header.clone());
+        distpos_proofs::light_client::Checkpoint { header, consensus }
     }
 }

@@ -11,8 +11,9 @@ use crate::address::{Address, QualifiedAddress};
 use distpos_proofs::{
     codec::{self, dec_u128, hex_bytes, CodecError},
     hash_domain,
+    light_client::Checkpoint,
     multiproof::MultiProof,
-    ChainId, Hash32, ProducerSchedule, PublicKey, SecretKey, Signature, SignedHeader,
+    ChainId, Hash32, PublicKey, SecretKey, Signature, SignedHeader,
 };
 use serde::{Deserialize, Serialize};
 
@@ -202,8 +203,8 @@ pub enum Body {
     },
     /// Propose a governance action (active producers only).
     Propose {
-        /// The action.
-        action: GovAction,
+        /// The action (boxed: a peer's trust anchor makes it the largest body).
+        action: Box<GovAction>,
     },
     /// Approve an open proposal (active producers only).
     Approve {
@@ -311,8 +312,9 @@ pub struct PeerRegistration {
     pub genesis_time_ms: u64,
     /// The peer's block interval.
     pub block_interval_ms: u64,
-    /// The peer's producer schedule the light client starts from.
-    pub schedule: ProducerSchedule,
+    /// Where our light client of the peer starts: its genesis, or an irreversible
+    /// header with the consensus state after it (`GET /v1/anchor` of a peer node).
+    pub anchor: Checkpoint,
     /// Account on our chain that owns the correspondent account.
     pub owner: Address,
     /// Credit our chain extends to the peer beyond its collateral.
@@ -321,6 +323,46 @@ pub struct PeerRegistration {
     /// Below this available collateral the peer is reported `low`.
     #[serde(with = "dec_u128", default)]
     pub low_watermark: u128,
+}
+
+/// What a chain publishes so that other chains can register it as a peer (`GET
+/// /v1/anchor`, DESIGN §14): its id, identity and clock, and a checkpoint (an
+/// irreversible header with the consensus state after it) for their light clients to
+/// start from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerAnchor {
+    /// The chain id.
+    pub chain: ChainId,
+    /// Its identity hash.
+    pub identity: Hash32,
+    /// Start of its slot 0.
+    pub genesis_time_ms: u64,
+    /// Its block interval.
+    pub block_interval_ms: u64,
+    /// Where a light client of it starts.
+    pub anchor: Checkpoint,
+}
+
+impl PeerAnchor {
+    /// The registration of this chain as a peer with our local terms.
+    pub fn registration(
+        self,
+        owner: Address,
+        credit_limit: u128,
+        low_watermark: u128,
+    ) -> PeerRegistration {
+        PeerRegistration {
+            chain: self.chain,
+            identity: self.identity,
+            genesis_time_ms: self.genesis_time_ms,
+            block_interval_ms: self.block_interval_ms,
+            anchor: self.anchor,
+            owner,
+            credit_limit,
+            low_watermark,
+        }
+    }
 }
 
 /// A governance action; executes once ⌊2n/3⌋+1 active producers approved it.
@@ -354,6 +396,20 @@ pub enum GovAction {
     },
     /// Replace the chain parameters (timing fields must stay the same).
     SetParams(crate::params::ChainParams),
+    /// Restart our light client of a peer at a newer checkpoint (one that cannot
+    /// advance, e.g. registered from an anchor that was not the peer's).
+    ResetPeerClient {
+        /// The peer chain.
+        chain: ChainId,
+        /// The checkpoint to start from; above the light client's current one.
+        anchor: Checkpoint,
+    },
+    /// Remove a peer: refused while transfers to it are in flight or its
+    /// correspondent account is not zero. Transfers it delivered stay consumed.
+    RemovePeer {
+        /// The peer chain.
+        chain: ChainId,
+    },
 }
 
 /// What happened to a transaction, committed in `receipts_root`.
@@ -420,6 +476,13 @@ pub enum Outcome {
     SettleBatch {
         /// One entry per transfer settled, in order.
         settled: Vec<SettleResult>,
+    },
+    /// A governance proposal was opened or approved.
+    Proposal {
+        /// Its id.
+        id: u64,
+        /// Whether enough producers approved it, so that it executed.
+        executed: bool,
     },
 }
 

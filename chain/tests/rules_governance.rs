@@ -6,15 +6,20 @@
 
 mod common;
 
-use common::*;
+use common::{interchain::*, *};
 use distpos_chain::{
+    address::QualifiedAddress,
     ledger::{self, keys, Proposal},
     params::ParamsError,
-    testkit::{address_of, TestChain, USER_BALANCE},
-    tx::GovAction,
-    Body, ChainParams, TxError,
+    testkit::{address_of, peer_pair, registration_of, TestChain, USER_BALANCE},
+    tx::{GovAction, Outcome, PeerRegistration},
+    Body, ChainParams, Transaction, TxError,
 };
-use distpos_proofs::ChainId;
+use distpos_proofs::{
+    consensus::HeaderError,
+    light_client::{Refusal, Rejection},
+    ChainId, ProducerSchedule, SecretKey,
+};
 
 fn proposal(c: &TestChain, id: u64) -> Option<Proposal> {
     ledger::read(&c.state, &keys::proposal(id)).unwrap()
@@ -31,7 +36,7 @@ fn approvals_needed(n_producers: usize) -> usize {
         &p[0],
         1,
         Body::Propose {
-            action: action.clone(),
+            action: Box::new(action.clone()),
         },
     );
     produce_ok(&mut c, &[tx]);
@@ -68,7 +73,7 @@ fn approving_an_executed_proposal_is_unknown() {
             &p[0],
             1,
             Body::Propose {
-                action: GovAction::RegisterPeer(registration(PEER, owner)),
+                action: Box::new(GovAction::RegisterPeer(registration(PEER, owner))),
             },
         ),
         c.tx(&p[1], 1, Body::Approve { proposal: 0 }),
@@ -87,7 +92,13 @@ fn only_active_producers_propose_and_approve() {
     let mut c = TestChain::new(CHAIN, 3, 1, TestChain::dev_params());
     let u0 = c.users[0].clone();
     let action = GovAction::SuspendPeer { chain: PEER };
-    let tx = c.tx(&u0, 1, Body::Propose { action });
+    let tx = c.tx(
+        &u0,
+        1,
+        Body::Propose {
+            action: Box::new(action),
+        },
+    );
     assert_eq!(
         validate(&c, &tx),
         Err(TxError::NotActiveProducer(address_of(&u0)))
@@ -98,7 +109,7 @@ fn only_active_producers_propose_and_approve() {
         &p0,
         1,
         Body::Propose {
-            action: GovAction::RegisterPeer(registration(PEER, address_of(&u0))),
+            action: Box::new(GovAction::RegisterPeer(registration(PEER, address_of(&u0)))),
         },
     );
     produce_ok(&mut c, &[tx]);
@@ -119,7 +130,7 @@ fn approve_twice_and_unknown_ids_are_refused() {
             &p0,
             1,
             Body::Propose {
-                action: GovAction::RegisterPeer(registration(PEER, owner)),
+                action: Box::new(GovAction::RegisterPeer(registration(PEER, owner))),
             },
         ),
         c.tx(&p1, 1, Body::Approve { proposal: 0 }),
@@ -143,7 +154,7 @@ fn approval_after_the_proposal_lifetime_is_refused() {
         &p0,
         1,
         Body::Propose {
-            action: GovAction::RegisterPeer(registration(PEER, owner)),
+            action: Box::new(GovAction::RegisterPeer(registration(PEER, owner))),
         },
     );
     produce_ok(&mut c, &[tx]); // height 1: open through height 1 + 3 = 4
@@ -168,7 +179,7 @@ fn timing_parameters_cannot_be_changed() {
             1,
             1,
             Body::Propose {
-                action: GovAction::SetParams(p),
+                action: Box::new(GovAction::SetParams(p)),
             },
         )
         .sign(&p0)
@@ -222,7 +233,7 @@ fn peer_registrations_are_checked() {
                 2,
                 1,
                 Body::Propose {
-                    action: GovAction::RegisterPeer(reg),
+                    action: Box::new(GovAction::RegisterPeer(reg)),
                 },
             )
             .sign(&p0);
@@ -236,16 +247,16 @@ fn peer_registrations_are_checked() {
     );
     assert!(refused(&c, registration(ChainId::LOCAL, owner)), "chain 0");
     let mut empty = registration(ChainId(0xcafe), owner);
-    empty.schedule.producers.clear();
+    empty.anchor.consensus.active.producers.clear();
     assert!(refused(&c, empty), "empty schedule");
     let tx = c
         .unsigned(
             2,
             1,
             Body::Propose {
-                action: GovAction::SuspendPeer {
+                action: Box::new(GovAction::SuspendPeer {
                     chain: ChainId(0xcafe),
-                },
+                }),
             },
         )
         .sign(&p0);
@@ -401,4 +412,281 @@ fn collateral_deposits_and_owner_only_withdrawals() {
     produce_ok(&mut c, &txs);
     assert_eq!(peer(&c, PEER).unwrap().corr, 0);
     assert_supply(&c);
+}
+
+/// The receipt of a proposal says its id and whether it executed; so does an approval's.
+#[test]
+fn proposal_receipts_carry_the_id() {
+    let mut c = TestChain::new(CHAIN, 3, 1, TestChain::dev_params());
+    let owner = address_of(&c.users[0]);
+    let p = c.producers.clone();
+    let tx = c.tx(
+        &p[0],
+        1,
+        Body::Propose {
+            action: Box::new(GovAction::RegisterPeer(registration(PEER, owner))),
+        },
+    );
+    let r = produce_ok(&mut c, &[tx]).applied.receipts.remove(0);
+    assert_eq!(
+        r.outcome,
+        Outcome::Proposal {
+            id: 0,
+            executed: false
+        }
+    );
+    let tx = c.tx(&p[1], 1, Body::Approve { proposal: 0 });
+    let r = produce_ok(&mut c, &[tx]).applied.receipts.remove(0);
+    assert_eq!(
+        r.outcome,
+        Outcome::Proposal {
+            id: 0,
+            executed: false
+        }
+    );
+    let tx = c.tx(&p[2], 1, Body::Approve { proposal: 0 });
+    let r = produce_ok(&mut c, &[tx]).applied.receipts.remove(0);
+    assert_eq!(
+        r.outcome,
+        Outcome::Proposal {
+            id: 0,
+            executed: true
+        }
+    );
+}
+
+const A: u32 = 0xa1;
+const B: u32 = 0xb2;
+
+/// Two chains that know nothing of each other, `b` some blocks ahead.
+fn strangers() -> (TestChain, TestChain) {
+    let mut a = TestChain::new(A, 1, USERS, TestChain::dev_params());
+    let mut b = TestChain::new(B, 1, USERS, TestChain::dev_params());
+    b.produce_empty(6).unwrap();
+    keep_up(&mut a, b.height());
+    (a, b)
+}
+
+/// How `on` registers `peer` from the checkpoint at `height` of `peer`.
+fn registration_at(on: &TestChain, peer: &TestChain, height: u64) -> PeerRegistration {
+    PeerRegistration {
+        anchor: peer.checkpoint(height),
+        ..registration_of(peer, address_of(&on.users[DEPOSITOR]))
+    }
+}
+
+/// User `SENDER` of `src` sends `amount` to user 0 of `dst`; the block is made
+/// irreversible on `src`.
+fn send(src: &mut TestChain, dst: &TestChain, amount: u128) -> Transaction {
+    let sender = key(src, SENDER);
+    let to = QualifiedAddress {
+        chain: dst.chain_id(),
+        address: address_of(&dst.users[0]),
+    };
+    let tx = src.tx(&sender, FEE, transfer_to(to, amount));
+    produce_ok(src, std::slice::from_ref(&tx));
+    let h = src.height();
+    finalize(src, h);
+    tx
+}
+
+/// A peer registered at a checkpoint (not its genesis) is followed from there: a
+/// transfer from it is delivered, proven against headers above the checkpoint.
+#[test]
+fn a_peer_registered_at_a_checkpoint_delivers() {
+    let (mut a, mut b) = strangers();
+    let at = b.lib();
+    assert!(at > 0);
+    let (reg_b, reg_a) = (
+        registration_at(&a, &b, at),
+        registration_at(&b, &a, a.lib()),
+    );
+    govern(&mut a, GovAction::RegisterPeer(reg_b));
+    govern(&mut b, GovAction::RegisterPeer(reg_a));
+    let lc = light_client(&a, b.chain_id());
+    assert_eq!((lc.lib(), lc.head()), (at, at));
+    // The checkpoint's own block is kept as irreversible.
+    assert!(ledger::peer_header(&a.state, b.chain_id(), at)
+        .unwrap()
+        .is_some());
+    deposit(&mut a, b.chain_id(), 1_000);
+    let tx = send(&mut b, &a, 300);
+    let (_, receipt, _) = deliver_batch(&mut a, &b, &[tx]);
+    assert!(matches!(receipt.outcome, Outcome::InboundBatch { .. }));
+    assert_eq!(corr(&a, b.chain_id()), 700);
+    assert_supplies(&a, &b);
+}
+
+/// A checkpoint whose schedule is not the peer's (as when the schedule a peer's status
+/// shows now is registered at its genesis) leaves the light client unable to advance,
+/// with the reason; governance resets it to a good, newer checkpoint, and transfers
+/// are delivered again. A reset to an older checkpoint is refused.
+#[test]
+fn a_light_client_that_cannot_advance_is_reset_by_governance() {
+    let (mut a, mut b) = strangers();
+    let mut bad = registration_at(&a, &b, 0);
+    bad.anchor.consensus.active = ProducerSchedule {
+        version: 0,
+        producers: vec![SecretKey::from_seed(b"not b's producer").public_key()],
+    };
+    govern(&mut a, GovAction::RegisterPeer(bad));
+    let reg_a = registration_at(&b, &a, 0);
+    govern(&mut b, GovAction::RegisterPeer(reg_a));
+    deposit(&mut a, b.chain_id(), 1_000);
+    let tx = send(&mut b, &a, 300);
+    let body = inbound_of(&mut a, &b, std::slice::from_ref(&tx));
+    match refused_system(&mut a, body) {
+        TxError::PeerHeaders(r) => assert!(
+            matches!(
+                *r,
+                Refusal::Rejected(Rejection::Header {
+                    error: HeaderError::NotScheduled { .. },
+                    ..
+                })
+            ),
+            "{r}"
+        ),
+        other => panic!("expected the header run refused, got {other}"),
+    }
+    assert_eq!(light_client(&a, b.chain_id()).head(), 0);
+
+    // A reset must move forward, and to a usable checkpoint.
+    let p0 = a.producers[0].clone();
+    let propose = |a: &TestChain, action| {
+        let nonce = ledger::account(&a.state, &address_of(&p0)).unwrap().nonce + 1;
+        let tx = a
+            .unsigned(
+                nonce,
+                1,
+                Body::Propose {
+                    action: Box::new(action),
+                },
+            )
+            .sign(&p0);
+        validate(a, &tx)
+    };
+    let mut broken = b.checkpoint(b.lib());
+    broken.consensus.height += 1;
+    assert!(matches!(
+        propose(
+            &a,
+            GovAction::ResetPeerClient {
+                chain: b.chain_id(),
+                anchor: broken
+            }
+        ),
+        Err(TxError::Governance(m)) if m.contains("anchor invalid")
+    ));
+    assert!(matches!(
+        propose(
+            &a,
+            GovAction::ResetPeerClient {
+                chain: b.chain_id(),
+                anchor: b.checkpoint(0)
+            }
+        ),
+        Err(TxError::Governance(m)) if m.contains("above the light client")
+    ));
+    // The transfer's block must be above the new checkpoint to be proven: reset to
+    // the block before it.
+    let (height, _) = b.locate(&tx.hash()).unwrap();
+    govern(
+        &mut a,
+        GovAction::ResetPeerClient {
+            chain: b.chain_id(),
+            anchor: b.checkpoint(height - 1),
+        },
+    );
+    assert_eq!(light_client(&a, b.chain_id()).lib(), height - 1);
+    let (_, receipt, _) = deliver_batch(&mut a, &b, &[tx]);
+    assert!(matches!(receipt.outcome, Outcome::InboundBatch { .. }));
+    assert_eq!(corr(&a, b.chain_id()), 700);
+    assert_supplies(&a, &b);
+}
+
+/// A peer is removed only when nothing binds the chains: not while a transfer to it
+/// is in flight, nor while its correspondent account holds collateral. Removed, its
+/// record and header summaries are gone, and what it delivered stays consumed: the
+/// same batch is refused after it is registered again.
+#[test]
+fn a_peer_is_removed_only_when_nothing_is_in_flight_or_held() {
+    let (mut a, mut b) = peer_pair(A, B, 1, USERS, TestChain::dev_params());
+    let remove = GovAction::RemovePeer {
+        chain: b.chain_id(),
+    };
+    let refusal = |a: &TestChain| {
+        let p0 = a.producers[0].clone();
+        let nonce = ledger::account(&a.state, &address_of(&p0)).unwrap().nonce;
+        let tx = a
+            .unsigned(
+                nonce + 1,
+                1,
+                Body::Propose {
+                    action: Box::new(remove.clone()),
+                },
+            )
+            .sign(&p0);
+        match validate(a, &tx) {
+            Err(TxError::Governance(m)) => m,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    };
+    // b delivers into a against collateral: a consumed transfer.
+    deposit(&mut a, b.chain_id(), 500);
+    let inbound = send(&mut b, &a, 500);
+    let (batch, _, delivered_at) = deliver_batch(&mut a, &b, std::slice::from_ref(&inbound));
+    assert_eq!(corr(&a, b.chain_id()), 0);
+    // a sends to b (covered by collateral on b): in flight until b's receipt is
+    // settled.
+    deposit(&mut b, a.chain_id(), 40);
+    let out = send(&mut a, &b, 40);
+    let m = refusal(&a);
+    assert!(m.contains("in flight"), "{m}");
+    let (_, _, at) = deliver_batch(&mut b, &a, &[out]);
+    finalize(&mut b, at);
+    settle_back(&mut a, &b, at);
+    // Acknowledged: b now holds a claim of 40 on a.
+    let m = refusal(&a);
+    assert!(m.contains("holds 40"), "{m}");
+    // The peer's owner on a (peer_pair: a's first producer) withdraws it.
+    let owner = a.producers[0].clone();
+    let tx = a.tx(
+        &owner,
+        1,
+        Body::WithdrawCollateral {
+            peer: b.chain_id(),
+            amount: 40,
+        },
+    );
+    produce_ok(&mut a, &[tx]);
+    govern(&mut a, remove.clone());
+    assert!(peer(&a, b.chain_id()).is_none());
+    let first = ledger::keys::peer_header(b.chain_id(), 0);
+    let last = ledger::keys::peer_header(b.chain_id(), u64::MAX);
+    assert!(a
+        .state
+        .scan_prefix(&first[..first.len() - 8])
+        .next()
+        .is_none());
+    assert!(
+        ledger::read::<distpos_proofs::light_client::Finalized>(&a.state, &last)
+            .unwrap()
+            .is_none()
+    );
+    assert!(ledger::consumed(&a.state, b.chain_id(), &inbound.hash()));
+    assert_supply(&a);
+
+    // Registered again from its genesis: the old batch is not delivered twice.
+    let again = registration_of(&b, address_of(&a.users[DEPOSITOR]));
+    govern(&mut a, GovAction::RegisterPeer(again));
+    let _ = delivered_at;
+    let Body::InboundBatch { transfers, .. } = &batch.body else {
+        panic!("a batch");
+    };
+    assert_eq!(transfers.as_slice(), std::slice::from_ref(&inbound));
+    let body = inbound_of(&mut a, &b, std::slice::from_ref(&inbound));
+    assert!(matches!(
+        refused_system(&mut a, body),
+        TxError::AlreadyConsumed(..)
+    ));
 }

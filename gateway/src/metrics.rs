@@ -40,6 +40,11 @@ pub struct Metrics {
     /// `distpos_gossip_dropped` (total messages dropped because a peer's outbox was
     /// full).
     pub gossip_dropped: Gauge,
+    /// `distpos_peer_stalled{peer}`: 1 while our light client of the peer cannot
+    /// advance.
+    pub peer_stalled: Family<Vec<(String, String)>, Gauge>,
+    /// `distpos_peer_stalls_total{peer}`: times it became stalled.
+    pub peer_stalls: Family<Vec<(String, String)>, Counter>,
 }
 
 impl Default for Metrics {
@@ -137,6 +142,18 @@ impl Metrics {
             "Gossip messages to this chain's other nodes dropped (outbox full)",
             gossip_dropped.clone(),
         );
+        let peer_stalled = Family::<Vec<(String, String)>, Gauge>::default();
+        let peer_stalls = Family::<Vec<(String, String)>, Counter>::default();
+        r.register(
+            "distpos_peer_stalled",
+            "1 while the light client of a peer chain cannot advance (see /v1/correspondents)",
+            peer_stalled.clone(),
+        );
+        r.register(
+            "distpos_peer_stalls",
+            "Times the light client of a peer chain became stalled",
+            peer_stalls.clone(),
+        );
         Self {
             registry: Arc::new(r),
             head,
@@ -153,7 +170,16 @@ impl Metrics {
             dns_lookups,
             dns_failures,
             gossip_dropped,
+            peer_stalled,
+            peer_stalls,
         }
+    }
+
+    /// Sets whether our light client of `peer` is stalled.
+    pub fn set_peer_stalled(&self, peer: distpos_proofs::ChainId, stalled: bool) {
+        self.peer_stalled
+            .get_or_create(&crate::interchain::stall::peer_label(peer))
+            .set(i64::from(stalled));
     }
 
     /// Sets the queue depth gauge of every destination (zero for those now empty).

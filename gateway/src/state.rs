@@ -32,4 +32,6 @@ pub struct AppState {
     pub clock: crate::clock::Clock,
     /// Client of other chains' peer protocol.
     pub peer_chains: HttpPeer,
+    /// Which peers' light clients cannot advance, and why.
+    pub peer_watch: crate::interchain::stall::PeerWatch,
 }

@@ -65,7 +65,9 @@ pub enum StoreError {
 /// The on-disk format this build writes and reads. Version 2 holds transactions hashed
 /// under `DISTPOS/TX/v2` and the interchain v2 relay queue; a folder of the first
 /// protocol (no format recorded) cannot be read, since none of its blocks verify.
-pub const STORE_FORMAT: &str = "distpos-store/2";
+/// Version 3 registers peers at a trust anchor (a checkpoint, not a bare schedule),
+/// which changes how peer records and their governance actions are encoded.
+pub const STORE_FORMAT: &str = "distpos-store/3";
 
 /// Where a transaction was included.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

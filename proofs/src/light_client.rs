@@ -31,7 +31,8 @@ pub const MAX_HEADERS_PER_SUBMIT: usize = 1_000;
 /// finalising and further headers are refused until it does.
 pub const MAX_BRANCH: usize = 10_000;
 
-/// What a light client starts from: the peer's genesis identity and schedule.
+/// What a light client starts from: the peer's identity and clock, and a checkpoint on
+/// its chain (its genesis, or one of its irreversible headers: DESIGN §14).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustAnchor {
@@ -39,12 +40,46 @@ pub struct TrustAnchor {
     pub chain_id: ChainId,
     /// The peer's identity hash, which is also the `prev_id` of its block 1.
     pub identity: Hash32,
-    /// The peer's genesis schedule.
-    pub schedule: ProducerSchedule,
     /// The peer's slot clock.
     pub clock: SlotClock,
     /// How far into the future a peer header may be dated.
     pub max_drift_ms: u64,
+    /// Where on the peer's chain the light client starts.
+    pub checkpoint: Checkpoint,
+}
+
+/// A point of a peer chain a light client may start from: its genesis, or an
+/// irreversible header with the consensus state after it (the schedule in force, a
+/// pending one, who signed what: everything the next headers are judged by). What
+/// `GET /v1/anchor` serves; trusted as a whole by whoever registers it, like any
+/// checkpoint a light client starts from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// The irreversible header; `None` at genesis (whose id is the identity hash).
+    pub header: Option<SignedHeader>,
+    /// The peer's consensus state after it.
+    pub consensus: ConsensusState,
+}
+
+impl Checkpoint {
+    /// The genesis of a chain whose first schedule is `schedule`.
+    pub fn genesis(schedule: ProducerSchedule) -> Result<Self, ScheduleError> {
+        Ok(Self {
+            header: None,
+            consensus: ConsensusState::genesis(schedule)?,
+        })
+    }
+
+    /// Its height (0 at genesis).
+    pub fn height(&self) -> u64 {
+        self.consensus.height
+    }
+
+    /// Its block id: the header's, or `identity` at genesis.
+    pub fn id(&self, identity: &Hash32) -> Hash32 {
+        self.header.as_ref().map_or(*identity, SignedHeader::id)
+    }
 }
 
 /// Why a trust anchor is unusable.
@@ -62,6 +97,110 @@ pub enum AnchorError {
     /// Bad schedule.
     #[error("trust anchor schedule: {0}")]
     Schedule(#[from] ScheduleError),
+    /// A checkpoint without a header that is not at height 0.
+    #[error("a checkpoint without a header must be the genesis (height 0), not height {0}")]
+    NotGenesis(u64),
+    /// A checkpoint header at height 0 (genesis has no header).
+    #[error("a checkpoint header cannot be at height 0")]
+    HeaderAtGenesis,
+    /// The header and the consensus state are for different heights.
+    #[error("checkpoint header is at height {header} but its consensus state at {state}")]
+    HeightMismatch {
+        /// The header's height.
+        header: u64,
+        /// The state's height.
+        state: u64,
+    },
+    /// The header names another chain.
+    #[error("checkpoint header is for chain {got}, the anchor for chain {expected}")]
+    WrongChain {
+        /// The anchor's chain.
+        expected: ChainId,
+        /// The header's.
+        got: ChainId,
+    },
+    /// The header's time is not the slot the consensus state says.
+    #[error("checkpoint header time {timestamp} is not the start of slot {slot}")]
+    SlotMismatch {
+        /// The header's timestamp.
+        timestamp: u64,
+        /// The state's slot.
+        slot: u64,
+    },
+    /// The state's LIB is above its own height, or a producer signed above it.
+    #[error("checkpoint consensus state is inconsistent: {0}")]
+    Inconsistent(&'static str),
+    /// The header's signature does not verify.
+    #[error("checkpoint header signature invalid: {0}")]
+    Signature(#[from] crate::keys::SignatureError),
+}
+
+impl TrustAnchor {
+    /// Checks the anchor is usable: a real chain, identity and clock, and a checkpoint
+    /// whose header and consensus state agree (same chain, height and slot, a valid
+    /// signature, schedules that validate). It cannot check that the checkpoint is on
+    /// the peer's chain: that is what registering it trusts.
+    pub fn validate(&self) -> Result<(), AnchorError> {
+        if self.chain_id.is_local() {
+            return Err(AnchorError::ZeroChain);
+        }
+        if self.identity.is_zero() {
+            return Err(AnchorError::ZeroIdentity);
+        }
+        if self.clock.interval_ms == 0 {
+            return Err(AnchorError::ZeroInterval);
+        }
+        let c = &self.checkpoint.consensus;
+        match &self.checkpoint.header {
+            None if c.height != 0 => return Err(AnchorError::NotGenesis(c.height)),
+            None => {}
+            Some(h) => {
+                let x = &h.header;
+                if x.height == 0 {
+                    return Err(AnchorError::HeaderAtGenesis);
+                }
+                if x.height != c.height {
+                    return Err(AnchorError::HeightMismatch {
+                        header: x.height,
+                        state: c.height,
+                    });
+                }
+                if x.chain_id != self.chain_id {
+                    return Err(AnchorError::WrongChain {
+                        expected: self.chain_id,
+                        got: x.chain_id,
+                    });
+                }
+                if self.clock.slot_at_boundary(x.timestamp_ms) != Some(c.slot) {
+                    return Err(AnchorError::SlotMismatch {
+                        timestamp: x.timestamp_ms,
+                        slot: c.slot,
+                    });
+                }
+            }
+        }
+        c.active.validate()?;
+        if let Some(p) = &c.pending {
+            p.schedule.validate()?;
+            if p.height > c.height {
+                return Err(AnchorError::Inconsistent(
+                    "pending schedule above its height",
+                ));
+            }
+        }
+        if c.lib > c.height {
+            return Err(AnchorError::Inconsistent("LIB above its height"));
+        }
+        if c.last_signed.values().any(|&h| h > c.height) {
+            return Err(AnchorError::Inconsistent(
+                "a producer signed above its height",
+            ));
+        }
+        if let Some(h) = &self.checkpoint.header {
+            h.verify_signature()?;
+        }
+        Ok(())
+    }
 }
 
 /// The summary of an irreversible header that proofs are checked against.
@@ -288,18 +427,10 @@ pub struct LightClient {
 }
 
 impl LightClient {
-    /// Starts from a trust anchor (the peer's genesis), refusing an empty or zero one.
+    /// Starts from a trust anchor (the peer's genesis or an irreversible checkpoint),
+    /// refusing one that [`TrustAnchor::validate`] refuses.
     pub fn new(anchor: &TrustAnchor) -> Result<Self, AnchorError> {
-        if anchor.chain_id.is_local() {
-            return Err(AnchorError::ZeroChain);
-        }
-        if anchor.identity.is_zero() {
-            return Err(AnchorError::ZeroIdentity);
-        }
-        if anchor.clock.interval_ms == 0 {
-            return Err(AnchorError::ZeroInterval);
-        }
-        let base = ConsensusState::genesis(anchor.schedule.clone())?;
+        anchor.validate()?;
         Ok(Self {
             rules: ChainRules {
                 chain_id: anchor.chain_id,
@@ -307,8 +438,8 @@ impl LightClient {
                 max_drift_ms: anchor.max_drift_ms,
             },
             identity: anchor.identity,
-            base_id: anchor.identity,
-            base,
+            base_id: anchor.checkpoint.id(&anchor.identity),
+            base: anchor.checkpoint.consensus.clone(),
             branch: Vec::new(),
         })
     }
@@ -585,9 +716,13 @@ pub struct LightClientWithWindow {
 impl LightClientWithWindow {
     /// A light client from `anchor` keeping up to `max_window` irreversible summaries.
     pub fn new(anchor: &TrustAnchor, max_window: usize) -> Result<Self, AnchorError> {
+        let mut window = BTreeMap::new();
+        if let Some(h) = &anchor.checkpoint.header {
+            window.insert(h.header.height, Finalized::of(h));
+        }
         Ok(Self {
             client: LightClient::new(anchor)?,
-            window: BTreeMap::new(),
+            window,
             max_window: max_window.max(1),
         })
     }

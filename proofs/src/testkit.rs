@@ -9,7 +9,7 @@ use crate::{
     hash::Hash32,
     header::{BlockHeader, SignedHeader},
     keys::{PublicKey, SecretKey},
-    light_client::{ProofBundle, TrustAnchor},
+    light_client::{Checkpoint, ProofBundle, TrustAnchor},
     merkle,
     schedule::{ProducerSchedule, SlotClock},
 };
@@ -26,15 +26,16 @@ pub fn anchor(k: &[SecretKey]) -> TrustAnchor {
     TrustAnchor {
         chain_id: ChainId(0xa11),
         identity: Hash32([0x1d; 32]),
-        schedule: ProducerSchedule {
-            version: 0,
-            producers: k.iter().map(|k| k.public_key()).collect(),
-        },
         clock: SlotClock {
             genesis_time_ms: GENESIS,
             interval_ms: INTERVAL,
         },
         max_drift_ms: 1_000,
+        checkpoint: Checkpoint::genesis(ProducerSchedule {
+            version: 0,
+            producers: k.iter().map(|k| k.public_key()).collect(),
+        })
+        .unwrap(),
     }
 }
 
@@ -68,12 +69,24 @@ impl HeaderChainSim {
                 clock: a.clock,
                 max_drift_ms: a.max_drift_ms,
             },
-            state: ConsensusState::genesis(a.schedule.clone()).unwrap(),
+            state: a.checkpoint.consensus.clone(),
             head_id: a.identity,
             slot: 0,
             keys,
             headers: Vec::new(),
             items: Vec::new(),
+        }
+    }
+
+    /// The trust anchor of this chain at its head (a checkpoint whose header is the
+    /// head; at genesis when there is none).
+    pub fn anchor_at_head(&self) -> TrustAnchor {
+        TrustAnchor {
+            checkpoint: Checkpoint {
+                header: self.headers.last().cloned(),
+                consensus: self.state.clone(),
+            },
+            ..anchor(&self.keys)
         }
     }
 

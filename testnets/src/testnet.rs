@@ -226,20 +226,36 @@ pub fn link_all(
                 identity: other.identity_hash(),
                 genesis_time_ms: other.genesis_time_ms,
                 block_interval_ms: other.params.block_interval_ms,
-                schedule: other.schedule(),
+                anchor: distpos_proofs::light_client::Checkpoint::genesis(other.schedule())?,
                 owner: faucets[i],
                 credit_limit: 0,
                 low_watermark,
             });
         }
         std::fs::write(&net.genesis, serde_json::to_string_pretty(&g)? + "\n")?;
+    }
+    add_routes(nets, discovery)
+}
+
+/// Gives every node of `nets` routes to the other chains (static, or DNS), without
+/// registering them as peers (that is governance's: `distpos peer propose`). Must run
+/// before the nodes first start.
+pub fn add_routes(nets: &[&TestnetFiles], discovery: &Discovery) -> anyhow::Result<()> {
+    let chains: Vec<ChainId> = nets
+        .iter()
+        .map(|n| {
+            let g: Genesis = serde_json::from_str(&std::fs::read_to_string(&n.genesis)?)?;
+            Ok(g.chain_id)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    for (i, net) in nets.iter().enumerate() {
         for cfg_path in &net.configs {
             let mut cfg: NodeConfig = toml::from_str(&std::fs::read_to_string(cfg_path)?)?;
             match discovery {
                 Discovery::Static => {
                     for (j, other) in nets.iter().enumerate().filter(|(j, _)| *j != i) {
                         cfg.routing.static_routes.insert(
-                            genesis[j].chain_id.to_string(),
+                            chains[j].to_string(),
                             other
                                 .urls
                                 .iter()

@@ -12,6 +12,8 @@ use distpos_proofs::{codec::dec_u128::parse_amount, ChainId, PublicKey};
 use distpos_testnets::testnet;
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
+mod peer;
+
 /// Prints a line to stdout; exits quietly if stdout is gone (e.g. piped into `head`).
 macro_rules! say {
     ($($t:tt)*) => {{
@@ -149,6 +151,20 @@ enum Command {
     },
     /// Sign and submit a transaction.
     Tx(TxArgs),
+    /// Link and unlink peer chains: trust anchors, registration, reset, removal.
+    Peer {
+        #[command(subcommand)]
+        command: peer::PeerCommand,
+    },
+    /// The chain's open governance proposals and their approvals.
+    Proposals {
+        /// URL of a node of the chain.
+        #[arg(long, env = "DISTPOS_NODE", default_value = "http://127.0.0.1:7700")]
+        node: String,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -564,6 +580,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             say!("faucet:  {}", files.faucet_key.display());
             Ok(())
         }
+        Command::Peer { command } => peer::run(command).await,
+        Command::Proposals { node, json } => peer::list(&node, json).await,
         Command::Tx(args) => {
             let key = keyfile::read(&args.key)?;
             let body = match args.body {
@@ -588,8 +606,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 TxBody::UnregisterProducer => Body::UnregisterProducer,
                 TxBody::Propose { action } => Body::Propose {
-                    action: serde_json::from_str::<GovAction>(&action)
-                        .context("--action is not a valid governance action")?,
+                    action: Box::new(
+                        serde_json::from_str::<GovAction>(&action)
+                            .context("--action is not a valid governance action")?,
+                    ),
                 },
                 TxBody::Approve { proposal } => Body::Approve { proposal },
                 TxBody::DepositCollateral { peer, amount } => {

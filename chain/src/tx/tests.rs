@@ -57,9 +57,9 @@ fn vector_txs() -> Vec<(&'static str, Transaction)> {
         (
             "propose_suspend",
             base(Body::Propose {
-                action: GovAction::SuspendPeer {
+                action: Box::new(GovAction::SuspendPeer {
                     chain: ChainId(0xe2e4),
-                },
+                }),
             })
             .sign(&key),
         ),

@@ -13,7 +13,7 @@ use distpos_chain::{
     tx::{GovAction, PeerRegistration},
     Address, Body, BuiltBlock, ChainParams, Transaction, TxCheck, TxError,
 };
-use distpos_proofs::{hash_domain, ChainId, ProducerSchedule, SecretKey};
+use distpos_proofs::{hash_domain, light_client::Checkpoint, ChainId, ProducerSchedule, SecretKey};
 
 /// Our chain id in every test.
 pub(crate) const CHAIN: u32 = 0xe2e4;
@@ -127,10 +127,11 @@ pub(crate) fn registration(chain: ChainId, owner: Address) -> PeerRegistration {
         identity: hash_domain(b"test peer identity", &[&chain.0.to_be_bytes()]),
         genesis_time_ms: 1_700_000_000_000,
         block_interval_ms: 1_000,
-        schedule: ProducerSchedule {
+        anchor: Checkpoint::genesis(ProducerSchedule {
             version: 0,
             producers: vec![SecretKey::from_seed(b"peer producer").public_key()],
-        },
+        })
+        .unwrap(),
         owner,
         credit_limit: 0,
         low_watermark: 0,
@@ -145,7 +146,13 @@ pub(crate) fn govern(chain: &mut TestChain, action: GovAction) {
         "govern() needs a single active producer"
     );
     let p0 = chain.producers[0].clone();
-    let tx = chain.tx(&p0, 1, Body::Propose { action });
+    let tx = chain.tx(
+        &p0,
+        1,
+        Body::Propose {
+            action: Box::new(action),
+        },
+    );
     produce_ok(chain, &[tx]);
 }
 

@@ -34,6 +34,8 @@ pub(super) fn routes() -> axum::Router<Arc<AppState>> {
         .route("/v1/headers", get(get_headers))
         .route("/v1/proofs/tx/{hash}", get(get_tx_proof))
         .route("/v1/supply", get(get_supply))
+        .route("/v1/anchor", get(get_anchor))
+        .route("/v1/proposals", get(get_proposals))
         .route("/v1/openapi.yaml", get(openapi))
         .route("/metrics", get(metrics))
 }
@@ -332,6 +334,38 @@ async fn get_account(
     }
     let a: Address = address.address;
     Ok(Json(views::account(&snap, &a)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnchorQuery {
+    height: Option<u64>,
+}
+
+/// `GET /v1/anchor[?height=H]`: what another chain registers this one from (DESIGN
+/// §14): the last irreversible block, or the one at `H`.
+async fn get_anchor(
+    State(s): State<Arc<AppState>>,
+    query: Result<Query<AnchorQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<distpos_chain::tx::PeerAnchor>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let snap = s.reads.latest();
+    views::governance::anchor(&snap, q.height)?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "block {} is not irreversible yet (LIB {}): no anchor there",
+                q.height.unwrap_or_default(),
+                snap.consensus.lib
+            ))
+        })
+}
+
+/// `GET /v1/proposals`: the open governance proposals and their approvals.
+async fn get_proposals(
+    State(s): State<Arc<AppState>>,
+) -> Result<Json<views::governance::ProposalsView>, ApiError> {
+    Ok(Json(views::governance::proposals(&s.reads.latest())?))
 }
 
 async fn get_producers(

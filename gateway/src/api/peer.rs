@@ -193,7 +193,8 @@ async fn post_queue_action(
 async fn get_correspondents(
     State(s): State<Arc<AppState>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let list = views_interchain::correspondents(&s.reads.latest(), s.clock.now_ms())?;
+    let list =
+        views_interchain::correspondents(&s.reads.latest(), &s.peer_watch, s.clock.now_ms())?;
     Ok(Json(serde_json::json!({ "correspondents": list })))
 }
 
@@ -202,7 +203,7 @@ async fn get_correspondent(
     Path(chain): Path<String>,
 ) -> Result<Json<views_interchain::CorrespondentView>, ApiError> {
     let chain = parse_chain(&chain)?;
-    views_interchain::correspondent(&s.reads.latest(), chain, s.clock.now_ms())?
+    views_interchain::correspondent(&s.reads.latest(), &s.peer_watch, chain, s.clock.now_ms())?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("chain {chain} is not a registered peer")))
 }

@@ -529,8 +529,9 @@ impl Node {
             let k = match item {
                 SystemItem::Batch(k) => k,
                 SystemItem::Headers(peer) => {
-                    // Headers our light client refuses: fetch them again.
-                    warn!(peer = %peer, error = %e, "a run of peer headers was refused by our block; dropped");
+                    // Headers our light client refuses: fetch them again. Said at
+                    // DEBUG: the stall watcher says it once, at WARN, with the reason.
+                    debug!(peer = %peer, error = %e, "a run of peer headers was refused by our block; dropped");
                     self.relay.peer_headers.remove(peer);
                     continue;
                 }

@@ -10,3 +10,4 @@
 //! 410 (see `api::peer`).
 
 pub mod batch;
+pub mod stall;

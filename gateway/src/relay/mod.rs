@@ -457,6 +457,42 @@ async fn header_loop(shared: Arc<AppState>) {
                 debug!(peer = %p.peer, error = %e, "peer header sync");
             }
         }
+        watch_light_clients(&shared).await;
+    }
+}
+
+/// Notes each peer's light-client head and, for one that has not moved for a while,
+/// tries the headers held above it on a copy (off the node lock) to say why
+/// ([`crate::interchain::stall`]).
+async fn watch_light_clients(shared: &AppState) {
+    let now = shared.clock.now_ms();
+    let trials: Vec<crate::interchain::stall::Trial> = {
+        let node = shared.node.lock().await;
+        let heads: Vec<(ChainId, u64)> = node
+            .state
+            .scan_prefix(ledger::keys::PEER)
+            .filter_map(|(_, v)| {
+                distpos_proofs::codec::decode_canonical::<ledger::PeerChain>(v).ok()
+            })
+            .map(|p| (p.registration.chain, p.light_client.head()))
+            .collect();
+        let registered: Vec<ChainId> = heads.iter().map(|(p, _)| *p).collect();
+        shared.peer_watch.retain(&registered, &shared.metrics);
+        heads
+            .into_iter()
+            .filter(|(peer, head)| {
+                shared
+                    .peer_watch
+                    .observe(*peer, *head, now, &shared.metrics)
+            })
+            .filter_map(|(peer, _)| node.stall_trial(peer))
+            .collect()
+    };
+    for t in trials {
+        let (peer, reason) = crate::cpu::blocking(|| (t.peer, t.refusal(now)));
+        shared
+            .peer_watch
+            .verdict(peer, reason, now, &shared.metrics);
     }
 }
 

@@ -97,6 +97,7 @@ pub fn open(config: NodeConfig) -> anyhow::Result<Arc<AppState>> {
         routes,
         queue,
         peer_chains,
+        peer_watch: Default::default(),
     }))
 }
 

@@ -50,13 +50,14 @@ fn anchors_must_be_real() {
     a.chain_id = ChainId(0);
     assert_eq!(LightClient::new(&a), Err(AnchorError::ZeroChain));
     let mut a = anchor(&k);
-    a.schedule.producers.clear();
+    a.checkpoint.consensus.active.producers.clear();
     assert_eq!(
         LightClient::new(&a),
         Err(AnchorError::Schedule(ScheduleError::Empty))
     );
     let mut a = anchor(&k);
-    a.schedule.producers.push(a.schedule.producers[0]);
+    let first = a.checkpoint.consensus.active.producers[0];
+    a.checkpoint.consensus.active.producers.push(first);
     assert!(matches!(
         LightClient::new(&a),
         Err(AnchorError::Schedule(ScheduleError::Duplicate(_)))
@@ -500,4 +501,125 @@ fn one_rule_decides_whether_a_proof_can_be_checked_now() {
             oldest: 5
         }))
     );
+}
+
+/// A light client started at a checkpoint (not genesis) follows the chain from there,
+/// across a schedule change that was pending at the checkpoint, to the peer's own LIB;
+/// proofs against the checkpoint's block itself verify.
+#[test]
+fn starts_at_a_checkpoint_and_follows_a_pending_schedule_change() {
+    let old = keys(3, 0);
+    let new = keys(2, 9);
+    let mut peer = Peer::new([old.clone(), new.clone()].concat());
+    peer.state = ConsensusState::genesis(schedule(0, &old)).unwrap();
+    for _ in 0..4 {
+        peer.block(2);
+    }
+    let mut u = peer.unsigned(0, &[b"x".to_vec()]);
+    u.new_schedule = Some(schedule(1, &new));
+    peer.push(u, vec![b"x".to_vec()]);
+    // The checkpoint is the block that carried the schedule: still pending there.
+    let mut anchor = peer.anchor_at_head();
+    anchor.checkpoint.consensus.active = schedule(0, &old);
+    assert!(anchor.checkpoint.consensus.pending.is_some());
+    let start = anchor.checkpoint.height();
+    let mut lc = LightClientWithWindow::new(&anchor, 100).unwrap();
+    assert_eq!((lc.client.lib(), lc.client.head()), (start, start));
+    for _ in 0..8 {
+        peer.block(1);
+    }
+    assert!(lc
+        .submit(&peer.headers[start as usize..], NOW)
+        .is_accepted());
+    assert_eq!(lc.client.head_state().active.version, 1);
+    assert_eq!(lc.client.lib(), peer.state.lib);
+    assert!(lc.client.lib() > start);
+    // Headers from before the checkpoint that reach through it are taken as they are.
+    assert!(lc.submit(&peer.headers[..], NOW).is_accepted());
+    // The checkpoint's block is provable; blocks before it are not kept.
+    assert!(lc
+        .verify(&peer.bundle(start, 0), Commitment::Transactions)
+        .is_accepted());
+    assert!(matches!(
+        lc.verify(&peer.bundle(2, 0), Commitment::Transactions),
+        Verdict::Rejected(Rejection::BelowWindow { .. })
+    ));
+}
+
+/// A checkpoint whose schedule is not the peer's (the failure of registering a peer
+/// with the schedule its status shows, at genesis): the next header is refused, with
+/// the reason, and the light client does not move.
+#[test]
+fn a_checkpoint_with_the_wrong_schedule_is_refused_with_its_reason() {
+    let mut peer = Peer::new(keys(3, 0));
+    for _ in 0..3 {
+        peer.block(0);
+    }
+    let mut anchor = peer.anchor_at_head();
+    anchor.checkpoint.consensus.active = schedule(0, &keys(3, 7));
+    let mut lc = LightClient::new(&anchor).unwrap();
+    let next = peer.block(0);
+    assert!(matches!(
+        rejected_header(lc.submit(&[next], NOW)),
+        HeaderError::NotScheduled { .. }
+    ));
+    assert_eq!(lc.head(), anchor.checkpoint.height());
+}
+
+#[test]
+fn checkpoints_must_be_consistent() {
+    let mut peer = Peer::new(keys(3, 0));
+    for _ in 0..3 {
+        peer.block(0);
+    }
+    let good = peer.anchor_at_head();
+    assert!(good.validate().is_ok());
+
+    let mut a = good.clone();
+    a.checkpoint.header = None;
+    assert_eq!(LightClient::new(&a), Err(AnchorError::NotGenesis(3)));
+
+    let mut a = good.clone();
+    a.checkpoint.consensus.height = 2;
+    assert!(matches!(
+        LightClient::new(&a),
+        Err(AnchorError::HeightMismatch {
+            header: 3,
+            state: 2
+        })
+    ));
+
+    let mut a = good.clone();
+    a.chain_id = ChainId(0xb0b);
+    assert!(matches!(
+        LightClient::new(&a),
+        Err(AnchorError::WrongChain { .. })
+    ));
+
+    let mut a = good.clone();
+    a.checkpoint.consensus.slot += 1;
+    assert!(matches!(
+        LightClient::new(&a),
+        Err(AnchorError::SlotMismatch { .. })
+    ));
+
+    let mut a = good.clone();
+    a.checkpoint.consensus.lib = 4;
+    assert!(matches!(
+        LightClient::new(&a),
+        Err(AnchorError::Inconsistent(_))
+    ));
+
+    let mut a = good.clone();
+    if let Some(h) = a.checkpoint.header.as_mut() {
+        h.header.tx_count += 1;
+    }
+    assert!(matches!(
+        LightClient::new(&a),
+        Err(AnchorError::Signature(_))
+    ));
+
+    // A checkpoint's own block is provable at once.
+    let lc = LightClientWithWindow::new(&good, 10).unwrap();
+    assert!(lc.window.contains_key(&3));
 }

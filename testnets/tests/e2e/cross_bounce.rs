@@ -74,7 +74,7 @@ async fn bounces_refunds_low_exhausted_and_suspended() {
         0,
         &keys[0],
         Body::Propose {
-            action: GovAction::SuspendPeer { chain: ca },
+            action: Box::new(GovAction::SuspendPeer { chain: ca }),
         },
         90,
     )

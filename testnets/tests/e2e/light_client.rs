@@ -6,7 +6,9 @@ use crate::support::*;
 use distpos_chain::{Body, ChainParams};
 use distpos_gateway::keyfile;
 use distpos_proofs::{
-    light_client::{Commitment, LightClientWithWindow, ProofBundle, TrustAnchor, Verdict},
+    light_client::{
+        Checkpoint, Commitment, LightClientWithWindow, ProofBundle, TrustAnchor, Verdict,
+    },
     ChainId, Hash32, ProducerSchedule, SignedHeader, SlotClock,
 };
 
@@ -20,12 +22,12 @@ async fn light_client_follows_a_real_chain_across_a_schedule_change() {
     let anchor = TrustAnchor {
         chain_id: ChainId(0x11c),
         identity: st["identity"].as_str().unwrap().parse().unwrap(),
-        schedule,
         clock: SlotClock {
             genesis_time_ms: st["genesis_time_ms"].as_u64().unwrap(),
             interval_ms: st["block_interval_ms"].as_u64().unwrap(),
         },
         max_drift_ms: 1_000,
+        checkpoint: Checkpoint::genesis(schedule).unwrap(),
     };
     let mut lc = LightClientWithWindow::new(&anchor, 100_000).unwrap();
 

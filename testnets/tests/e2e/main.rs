@@ -20,6 +20,7 @@ mod interchain_v2;
 mod kill_restart;
 mod light_client;
 mod outage;
+mod peering;
 mod recovery;
 mod relay;
 mod supervision;

@@ -179,6 +179,22 @@ impl Net {
         (na, nb)
     }
 
+    /// Chains (id, producers) that know nothing of each other but have static routes
+    /// to each other: linking them is left to governance.
+    pub async fn start_routed(chains: &[(u32, usize)], interval_ms: u64) -> Vec<Net> {
+        let written: Vec<(tempfile::TempDir, testnet::TestnetFiles)> = chains
+            .iter()
+            .map(|&(c, n)| Self::write(c, n, interval_ms, ChainParams::default()))
+            .collect();
+        let files: Vec<&testnet::TestnetFiles> = written.iter().map(|(_, f)| f).collect();
+        testnet::add_routes(&files, &testnet::Discovery::Static).unwrap();
+        let mut out = Vec::new();
+        for ((dir, files), &(c, _)) in written.into_iter().zip(chains) {
+            out.push(Self::launch(dir, files, c).await);
+        }
+        out
+    }
+
     pub fn write(
         chain: u32,
         producers: usize,

@@ -1,5 +1,6 @@
 //! Read-only JSON projections of the node's state for the HTTP API.
 
+pub mod governance;
 pub mod transfers;
 
 use crate::node::{snapshot::Snapshot, NodeError};

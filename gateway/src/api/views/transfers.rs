@@ -2,6 +2,7 @@
 //! lifecycle of a transfer on either side.
 
 use crate::{
+    interchain::stall::{PeerWatch, Stall},
     node::{snapshot::Snapshot, NodeError},
     queue::{OutboundQueue, QueueItem},
 };
@@ -40,8 +41,10 @@ pub struct CorrespondentView {
     /// Below this available amount the status is `low`.
     #[serde(with = "codec::dec_u128")]
     pub low_watermark: u128,
-    /// ok / low / exhausted / suspended.
-    pub status: CorrespondentStatus,
+    /// ok / low / exhausted / suspended (the ledger's), or `stalled` when our light
+    /// client of the peer cannot advance (this node's view; the reason is in
+    /// `light_client.stalled`).
+    pub status: PeerStatus,
     /// Inbound transfers delivered / bounced, volume in.
     pub delivered_in: u64,
     /// Inbound transfers bounced.
@@ -64,6 +67,33 @@ pub struct CorrespondentView {
     pub relay_duty: RelayDutyView,
 }
 
+/// How a peer stands, as this node sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerStatus {
+    /// Enough available collateral.
+    Ok,
+    /// Available below the low watermark.
+    Low,
+    /// Nothing available: inbound transfers bounce.
+    Exhausted,
+    /// Suspended by governance.
+    Suspended,
+    /// Our light client of it cannot advance: nothing from it can be proven.
+    Stalled,
+}
+
+impl From<CorrespondentStatus> for PeerStatus {
+    fn from(s: CorrespondentStatus) -> Self {
+        match s {
+            CorrespondentStatus::Ok => Self::Ok,
+            CorrespondentStatus::Low => Self::Low,
+            CorrespondentStatus::Exhausted => Self::Exhausted,
+            CorrespondentStatus::Suspended => Self::Suspended,
+        }
+    }
+}
+
 /// The relaying duty to one peer.
 #[derive(Serialize)]
 pub struct RelayDutyView {
@@ -84,12 +114,21 @@ pub struct LightClientView {
     pub head_time_ms: Option<u64>,
     /// Age of its head header.
     pub head_age_ms: Option<u64>,
+    /// Height of the checkpoint it was started (or last reset) at.
+    pub anchor_height: u64,
+    /// Why it cannot advance, if it cannot.
+    pub stalled: Option<Stall>,
 }
 
-fn view(snap: &Snapshot, p: &PeerChain, now_ms: u64) -> CorrespondentView {
+fn view(snap: &Snapshot, watch: &PeerWatch, p: &PeerChain, now_ms: u64) -> CorrespondentView {
     let chain = p.registration.chain;
     let reserved = snap.reserved.get(&chain).copied().unwrap_or(0);
     let (available, status) = correspondent_status(p, reserved);
+    let stalled = watch.stall(chain);
+    let status = match (status, &stalled) {
+        (CorrespondentStatus::Suspended, _) | (_, None) => status.into(),
+        (_, Some(_)) => PeerStatus::Stalled,
+    };
     let lc = &p.light_client;
     let head_time = lc
         .branch
@@ -128,17 +167,23 @@ fn view(snap: &Snapshot, p: &PeerChain, now_ms: u64) -> CorrespondentView {
             lib: lc.lib(),
             head_time_ms: head_time,
             head_age_ms: head_time.map(|t| now_ms.saturating_sub(t)),
+            anchor_height: p.registration.anchor.height(),
+            stalled,
         },
     }
 }
 
 /// Every registered peer's correspondent account.
-pub fn correspondents(snap: &Snapshot, now_ms: u64) -> Result<Vec<CorrespondentView>, NodeError> {
+pub fn correspondents(
+    snap: &Snapshot,
+    watch: &PeerWatch,
+    now_ms: u64,
+) -> Result<Vec<CorrespondentView>, NodeError> {
     let mut out = Vec::new();
     for (k, v) in snap.state.scan_prefix(ledger::keys::PEER) {
         let p: PeerChain = codec::decode_canonical(v)
             .map_err(|e| NodeError::Inconsistent(format!("peer record {}: {e}", hex::encode(k))))?;
-        out.push(view(snap, &p, now_ms));
+        out.push(view(snap, watch, &p, now_ms));
     }
     Ok(out)
 }
@@ -146,10 +191,11 @@ pub fn correspondents(snap: &Snapshot, now_ms: u64) -> Result<Vec<CorrespondentV
 /// One peer's correspondent account.
 pub fn correspondent(
     snap: &Snapshot,
+    watch: &PeerWatch,
     chain: ChainId,
     now_ms: u64,
 ) -> Result<Option<CorrespondentView>, NodeError> {
-    Ok(ledger::peer(&snap.state, chain)?.map(|p| view(snap, &p, now_ms)))
+    Ok(ledger::peer(&snap.state, chain)?.map(|p| view(snap, watch, &p, now_ms)))
 }
 
 /// The cross-chain part of `GET /v1/txs/{hash}`.
