@@ -22,5 +22,6 @@ mod light_client;
 mod outage;
 mod recovery;
 mod relay;
+mod route_overrides;
 mod supervision;
 mod trio_dns;
