@@ -26,6 +26,9 @@ pub struct AppState {
     pub sync_now: Notify,
     /// Routes to other chains.
     pub routes: Arc<distpos_routing::RouteTable>,
+    /// The operator's route overrides of this node, as stored (changed through it, so
+    /// that they survive restarts).
+    pub route_overrides: crate::store::RouteOverrides,
     /// The persistent outbound queue.
     pub queue: OutboundQueue,
     /// Where handlers and tasks read the time (the system clock in a node).

@@ -7,6 +7,13 @@
 //! caller acknowledges or signs anything that depends on it. A `kill -9` at any moment
 //! leaves either the whole block or none of it. The map is a [`ChainStore`]: a sled
 //! tree for a node ([`Store::open`]), a map in memory for tests ([`Store::in_memory`]).
+//!
+//! Other trees of the same sled database hold what is not the chain: the relay queue
+//! (`crate::queue`) and the operator's route overrides ([`route_overrides`]).
+
+pub mod route_overrides;
+
+pub use route_overrides::{OverrideError, RouteOverrides, MAX_ROUTE_OVERRIDES};
 
 use distpos_chain::{block::Undo, AppliedBlock, Block, ChangeSet, Receipt, State};
 use distpos_proofs::{codec, consensus::ConsensusState, Hash32};

@@ -25,6 +25,13 @@ fn node() -> (Router, tempfile::TempDir) {
 
 /// [`node`] with its config changed by `tweak` first.
 fn node_with(tweak: impl FnOnce(&mut NodeConfig)) -> (Router, tempfile::TempDir) {
+    let (config, dir) = config_with(tweak);
+    let state = runtime::open(config).unwrap();
+    (api::app(state), dir)
+}
+
+/// The config [`node_with`] opens, in a new temporary folder (with the genesis file).
+fn config_with(tweak: impl FnOnce(&mut NodeConfig)) -> (NodeConfig, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let chain = TestChain::new(0xa91, 1, 1, TestChain::dev_params());
     let genesis = dir.path().join("genesis.json");
@@ -41,8 +48,7 @@ fn node_with(tweak: impl FnOnce(&mut NodeConfig)) -> (Router, tempfile::TempDir)
         timeout_ms: 200,
     });
     tweak(&mut config);
-    let state = runtime::open(config).unwrap();
-    (api::app(state), dir)
+    (config, dir)
 }
 
 async fn call(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
@@ -404,6 +410,88 @@ async fn every_operator_route_refuses_a_bad_token_before_reading_the_body() {
     // The public route on the same path as two operator ones needs no token.
     let (s, v) = call(&app, get("/v1/routes/b2")).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "not a peer, no route: {v}");
+}
+
+#[tokio::test]
+async fn route_overrides_are_per_node_and_survive_reopening_the_node() {
+    let (config, _dir) = config_with(|c| {
+        c.routing.static_routes.insert(
+            "b5".into(),
+            vec![distpos_routing::StaticEndpoint {
+                url: "http://127.0.0.1:5".into(),
+                priority: 10,
+                weight: 1,
+            }],
+        );
+    });
+    let operator = |method: Method, path: &str, body: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let route = r#"[{"url": "http://127.0.0.1:2", "priority": 1, "weight": 3}]"#;
+    {
+        let app = api::app(runtime::open(config.clone()).unwrap());
+        let (s, v) = call(&app, operator(Method::PUT, "/v1/routes/b2", route)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(
+            (&v["scope"], &v["persisted"]),
+            (&"node".into(), &true.into())
+        );
+        assert!(
+            v["note"].as_str().unwrap().contains("this node only"),
+            "{v}"
+        );
+        let ep = &v["route"]["endpoints"][0];
+        assert_eq!(
+            (&ep["origin"], &ep["scope"]),
+            (&"override".into(), &"node".into())
+        );
+        // Our own chain, or a URL the node cannot use: refused, nothing stored.
+        for (path, body) in [
+            ("/v1/routes/a91", route),
+            ("/v1/routes/b3", r#"[{"url": "ftp://x"}]"#),
+        ] {
+            let got = call(&app, operator(Method::PUT, path, body)).await;
+            assert_client_error(&got, StatusCode::BAD_REQUEST, path);
+            assert_eq!(got.1["error"]["code"], "invalid_route", "{path}");
+        }
+        // The listing: each endpoint's origin; this node's stored overrides.
+        let (_, routes) = call(&app, get("/v1/routes")).await;
+        assert_eq!(routes["overrides"]["scope"], "node", "{routes}");
+        assert_eq!(routes["overrides"]["stored"], 1, "{routes}");
+        let b5 = &routes["routes"][1];
+        assert_eq!(b5["chain"], "b5", "{routes}");
+        assert_eq!(b5["endpoints"][0]["origin"], "config", "{routes}");
+        assert_eq!(b5["endpoints"][0]["source"], "static", "{routes}");
+        assert!(b5["endpoints"][0].get("scope").is_none(), "{routes}");
+    }
+    // Opened again on the same folder (a restart): the override is back.
+    {
+        let app = api::app(runtime::open(config.clone()).unwrap());
+        let (s, v) = call(&app, get("/v1/routes/b2")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let ep = &v["endpoints"][0];
+        assert_eq!(ep["url"], "http://127.0.0.1:2", "{v}");
+        assert_eq!((&ep["priority"], &ep["weight"]), (&1.into(), &3.into()));
+        assert_eq!(
+            (&ep["origin"], &ep["source"]),
+            (&"override".into(), &"override".into())
+        );
+        let (s, v) = call(&app, operator(Method::DELETE, "/v1/routes/b2", "")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!((&v["removed"], &v["scope"]), (&true.into(), &"node".into()));
+    }
+    // And once removed, it stays removed.
+    let app = api::app(runtime::open(config).unwrap());
+    let (s, v) = call(&app, get("/v1/routes/b2")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (_, routes) = call(&app, get("/v1/routes")).await;
+    assert_eq!(routes["overrides"]["stored"], 0, "{routes}");
 }
 
 #[tokio::test]

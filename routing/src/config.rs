@@ -15,8 +15,30 @@ pub enum RouteSource {
     Static,
     /// DNS SRV discovery.
     Dns,
-    /// Set at run time by the operator ([`crate::RouteTable::set_override`]).
+    /// Set at run time by the operator of this node ([`crate::RouteTable::set_override`]).
     Override,
+}
+
+impl RouteSource {
+    /// The origin the route listings show: `config` (the node config's
+    /// `static_routes`), `dns` (discovery) or `override` (set by this node's operator).
+    /// `source` keeps its older names (`static` for `config`) for existing clients.
+    pub fn origin(self) -> &'static str {
+        match self {
+            RouteSource::Static => "config",
+            RouteSource::Dns => "dns",
+            RouteSource::Override => "override",
+        }
+    }
+
+    /// `Some("node")` for an override: it applies to the node it was set on only, not
+    /// to the chain (the chain's other nodes keep their own routes). `None` otherwise.
+    pub fn scope(self) -> Option<&'static str> {
+        match self {
+            RouteSource::Override => Some("node"),
+            RouteSource::Static | RouteSource::Dns => None,
+        }
+    }
 }
 
 /// One configured endpoint of another chain's gateway.

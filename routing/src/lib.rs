@@ -10,7 +10,9 @@
 //! It may do network I/O (DNS lookups), but it must never hold ledger rules (those live
 //! in `distpos-chain`), never deliver anything itself (the relay does), and never read
 //! the clock: callers pass `now_ms`. Start reading at [`RouteTable`] (`table.rs`); the
-//! config is in `config.rs`, DNS in `dns.rs`, ordering in `order.rs`.
+//! config is in `config.rs`, DNS in `dns.rs`, ordering in `order.rs`, the operator's
+//! overrides (checked, then applied; per node, kept durable by the caller) in
+//! `table/overrides.rs`.
 
 mod config;
 mod dns;
@@ -22,5 +24,5 @@ mod view;
 
 pub use config::{DnsConfig, RouteSource, RoutingConfig, StaticEndpoint};
 pub use error::RoutingError;
-pub use table::RouteTable;
+pub use table::{CheckedOverride, RouteTable, MAX_OVERRIDE_ENDPOINTS, MAX_OVERRIDE_URL_BYTES};
 pub use view::{DnsStats, Endpoint, EndpointView, RouteView};

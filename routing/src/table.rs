@@ -11,13 +11,15 @@ use std::{
 use distpos_proofs::{ChainId, Hash32};
 
 use crate::{
-    config::validate_endpoints,
     dns::{DnsDiscovery, DnsFailure, TxtIdentity},
     health::EndpointHealth,
     order::rfc2782_order,
     DnsStats, Endpoint, EndpointView, RouteSource, RouteView, RoutingConfig, RoutingError,
     StaticEndpoint,
 };
+
+mod overrides;
+pub use overrides::{CheckedOverride, MAX_OVERRIDE_ENDPOINTS, MAX_OVERRIDE_URL_BYTES};
 
 /// The routing table of one gateway: operator overrides, static routes, DNS discovery
 /// with a TTL cache, endpoint health with backoff, and hop/loop safety.
@@ -255,32 +257,6 @@ impl RouteTable {
         );
     }
 
-    /// Sets the operator's endpoints for `chain`; they win over static routes and DNS
-    /// until [`RouteTable::clear_override`].
-    pub fn set_override(
-        &self,
-        chain: ChainId,
-        endpoints: Vec<StaticEndpoint>,
-    ) -> Result<(), RoutingError> {
-        if chain == self.our_chain || chain.is_local() {
-            return Err(RoutingError::OwnChain(chain));
-        }
-        validate_endpoints(&format!("override.{chain}"), &endpoints)?;
-        let endpoints = to_endpoints(&endpoints, RouteSource::Override);
-        tracing::info!(%chain, endpoints = endpoints.len(), "route override set");
-        self.lock().overrides.insert(chain, endpoints);
-        Ok(())
-    }
-
-    /// Removes the operator's override for `chain`; false if there was none.
-    pub fn clear_override(&self, chain: ChainId) -> bool {
-        let removed = self.lock().overrides.remove(&chain).is_some();
-        if removed {
-            tracing::info!(%chain, "route override cleared");
-        }
-        removed
-    }
-
     /// For `GET /v1/routes`: every chain we know a route for (override, static, or
     /// cached DNS, including a cached "no such chain"), ordered by chain id.
     pub fn snapshot(&self, now_ms: u64) -> Vec<RouteView> {
@@ -449,6 +425,8 @@ fn endpoint_view(e: &Endpoint, health: Option<&EndpointHealth>, now_ms: u64) -> 
         priority: e.priority,
         weight: e.weight,
         source: e.source,
+        origin: e.source.origin(),
+        scope: e.source.scope(),
         health: if down { "down" } else { "up" },
         retry_at_ms: if down { h.retry_at_ms } else { None },
         failures: h.failures,

@@ -43,8 +43,16 @@ pub struct EndpointView {
     pub priority: u16,
     /// RFC 2782 weight.
     pub weight: u16,
-    /// Where the endpoint came from.
+    /// Where the endpoint came from: `static`, `dns` or `override` (the older names,
+    /// kept for existing clients; `origin` says the same with `config` for `static`).
     pub source: RouteSource,
+    /// Where the endpoint came from: `config`, `dns` or `override`
+    /// ([`RouteSource::origin`]).
+    pub origin: &'static str,
+    /// `"node"` for an override, which applies to this node only, not to the chain
+    /// ([`RouteSource::scope`]); left out for other origins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<&'static str>,
     /// `"up"`, or `"down"` while in backoff.
     pub health: &'static str,
     /// When a down endpoint is tried first again.

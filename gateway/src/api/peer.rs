@@ -6,7 +6,10 @@ use super::{
     error::{ApiError, ApiJson},
     views::transfers as views_interchain,
 };
-use crate::state::AppState;
+use crate::{
+    state::AppState,
+    store::{OverrideError, StoreError, MAX_ROUTE_OVERRIDES},
+};
 use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
@@ -208,9 +211,20 @@ async fn get_correspondent(
         .ok_or_else(|| ApiError::not_found(format!("chain {chain} is not a registered peer")))
 }
 
+/// `GET /v1/routes`: every known route, each endpoint with its origin (`config`,
+/// `dns`, `override` with `scope: "node"`), and this node's stored overrides.
 async fn get_routes(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
     let stats = s.routes.dns_stats();
-    Json(serde_json::json!({ "routes": s.routes.snapshot(s.clock.now_ms()), "dns": stats }))
+    Json(serde_json::json!({
+        "routes": s.routes.snapshot(s.clock.now_ms()),
+        "dns": stats,
+        "overrides": {
+            "scope": "node",
+            "stored": s.route_overrides.stored(),
+            "limit": MAX_ROUTE_OVERRIDES,
+            "note": OVERRIDE_SCOPE_NOTE,
+        },
+    }))
 }
 
 async fn get_route(
@@ -254,25 +268,62 @@ async fn get_route(
     }
 }
 
+/// What the answers about overrides say of their scope.
+const OVERRIDE_SCOPE_NOTE: &str = "a route override applies to this node only, not to the \
+    chain: the chain's other nodes keep their own routes, so set it on each node that \
+    should use it. It is stored and survives this node's restarts.";
+
+/// `PUT /v1/routes/{chain}` (operator): checked, stored and flushed, then applied.
 async fn put_route(
     State(s): State<Arc<AppState>>,
     Path(chain): Path<String>,
     ApiJson(endpoints): ApiJson<Vec<StaticEndpoint>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let chain = parse_chain(&chain)?;
-    s.routes
-        .set_override(chain, endpoints)
+    let checked = s
+        .routes
+        .check_override(chain, endpoints)
         .map_err(|e| ApiError::bad_request("invalid_route", e.to_string()))?;
-    Ok(Json(
-        serde_json::json!({ "route": s.routes.snapshot_chain(chain, s.clock.now_ms()) }),
-    ))
+    crate::cpu::blocking(|| s.route_overrides.set(&s.routes, checked)).map_err(|e| match e {
+        OverrideError::Full { .. } => ApiError {
+            status: StatusCode::CONFLICT,
+            code: "route_overrides_full",
+            message: e.to_string(),
+        },
+        OverrideError::Store(e) => not_saved(chain, "set", e),
+    })?;
+    Ok(Json(serde_json::json!({
+        "route": s.routes.snapshot_chain(chain, s.clock.now_ms()),
+        "scope": "node",
+        "persisted": true,
+        "note": OVERRIDE_SCOPE_NOTE,
+    })))
 }
 
+/// `DELETE /v1/routes/{chain}` (operator): removed from the store (flushed), then
+/// from the table.
 async fn delete_route(
     State(s): State<Arc<AppState>>,
     Path(chain): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let chain = parse_chain(&chain)?;
-    let removed = s.routes.clear_override(chain);
-    Ok(Json(serde_json::json!({ "removed": removed })))
+    let removed = crate::cpu::blocking(|| s.route_overrides.clear(&s.routes, chain))
+        .map_err(|e| not_saved(chain, "removed", e))?;
+    Ok(Json(
+        serde_json::json!({ "removed": removed, "scope": "node" }),
+    ))
+}
+
+/// The store refused an override change: a 500 that says nothing changed; the cause
+/// goes to the log (it is the node's fault, not the caller's).
+fn not_saved(chain: ChainId, what: &str, cause: StoreError) -> ApiError {
+    tracing::error!(%chain, error = %cause, "route override not {what}: the store failed");
+    ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "route_override_not_saved",
+        message: format!(
+            "the route override of chain {chain} could not be {what}: this node's store \
+             failed to write it, so the route is unchanged (the node's log has the cause)"
+        ),
+    }
 }

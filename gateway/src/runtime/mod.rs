@@ -71,11 +71,14 @@ pub fn open(config: NodeConfig) -> anyhow::Result<Arc<AppState>> {
         .db()
         .ok_or_else(|| anyhow::anyhow!("the store of a running node must be on disk"))?;
     let queue = crate::queue::OutboundQueue::open(db)?;
-    let mut node = Node::open(genesis, store, key, config.mempool.max_txs, metrics.clone())?;
     let routes = Arc::new(
         distpos_routing::RouteTable::new(chain_id, &config.routing)
             .map_err(|e| anyhow::anyhow!("routing: {e}"))?,
     );
+    // Before anything is served: the overrides this node's operator set survive it.
+    let route_overrides = crate::store::RouteOverrides::open(db, &routes)
+        .context("cannot read the stored route overrides")?;
+    let mut node = Node::open(genesis, store, key, config.mempool.max_txs, metrics.clone())?;
     let peer_chains = distpos_adapters::HttpPeer::new(
         Duration::from_millis(config.relay.timeout_ms),
         config.relay.max_response_bytes,
@@ -95,6 +98,7 @@ pub fn open(config: NodeConfig) -> anyhow::Result<Arc<AppState>> {
         metrics,
         sync_now: Notify::new(),
         routes,
+        route_overrides,
         queue,
         peer_chains,
         peer_watch: Default::default(),

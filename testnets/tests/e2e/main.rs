@@ -23,5 +23,6 @@ mod outage;
 mod peering;
 mod recovery;
 mod relay;
+mod route_overrides;
 mod supervision;
 mod trio_dns;
