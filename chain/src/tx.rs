@@ -523,6 +523,25 @@ pub enum BounceReason {
     BadRecipient,
 }
 
+impl BounceReason {
+    /// Its name, as it is spelled in JSON (`insufficient_collateral`…): for logs and
+    /// tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BounceReason::Expired => "expired",
+            BounceReason::PeerSuspended => "peer_suspended",
+            BounceReason::InsufficientCollateral => "insufficient_collateral",
+            BounceReason::BadRecipient => "bad_recipient",
+        }
+    }
+}
+
+impl std::fmt::Display for BounceReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Receipt {
     /// Canonical encoding (a Merkle leaf of `receipts_root`).
     pub fn encode(&self) -> Vec<u8> {

@@ -291,7 +291,7 @@ fn round_trip(src: &mut TestChain, dst: &mut TestChain, amount: u128, tag: &str)
         settled_record(&src.state, &tx.hash()).unwrap(),
         Some(SettledRecord {
             destination: d,
-            delivered: true,
+            bounced: None,
             height: src.height(),
             amount,
         })

@@ -132,7 +132,7 @@ fn a_block_of_transfers_is_delivered_under_one_proof_and_settled_under_another()
     );
     assert_eq!(corr(&a, b.chain_id()), in_flight_before + 60);
     for h in &hashes {
-        assert!(settled_record(&a.state, h).unwrap().unwrap().delivered);
+        assert!(settled_record(&a.state, h).unwrap().unwrap().delivered());
     }
     assert_supplies(&a, &b);
 

@@ -190,7 +190,7 @@ fn short_collateral_bounces_and_the_sender_is_refunded_exactly_once() {
         settled_record(&a.state, &tx.hash()).unwrap(),
         Some(SettledRecord {
             destination: B,
-            delivered: false,
+            bounced: Some(BounceReason::InsufficientCollateral),
             height: a.height(),
             amount: 1_000,
         })
@@ -454,5 +454,54 @@ fn receipts_still_settle_after_the_destination_was_suspended_here() {
     assert_eq!(settled(&s), vec![acked(&txs[0]), refunded(&txs[1])]);
     assert_eq!(balance(&a, &sender), before - 100 - 2 * FEE);
     assert_eq!(corr(&a, B), 100);
+    assert_supplies(&a, &b);
+}
+
+#[test]
+fn the_source_remembers_why_each_refunded_transfer_bounced() {
+    // Issue 15: the destination's reason travels back with its receipt; the source's
+    // settled record says it (what `GET /v1/txs/{hash}` on the source shows).
+    let (mut a, mut b) = pair();
+    deposit(&mut b, A, 100);
+    let to = QualifiedAddress::new(B, fresh("reasons"));
+    let nowhere = QualifiedAddress::new(B, Address::ZERO);
+    let txs = send_all(
+        &mut a,
+        &[(to, 10, 1), (to, 50, 0), (nowhere, 20, 0), (to, 60, 0)],
+    );
+    let (_, h1) = deliver_all(&mut b, &a, &txs);
+    govern(&mut b, GovAction::SuspendPeer { chain: A });
+    let late = send(&mut a, to, 5);
+    let (_, h2) = deliver_all(&mut b, &a, std::slice::from_ref(&late));
+    settle_block(&mut a, &b, h1);
+    let settled_at = a.height();
+    settle_block(&mut a, &b, h2);
+
+    let expected = [
+        (&txs[0], Some(BounceReason::Expired), settled_at),
+        (&txs[1], None, settled_at),
+        (&txs[2], Some(BounceReason::BadRecipient), settled_at),
+        (
+            &txs[3],
+            Some(BounceReason::InsufficientCollateral),
+            settled_at,
+        ),
+        (&late, Some(BounceReason::PeerSuspended), a.height()),
+    ];
+    for (tx, reason, height) in expected {
+        let record = settled_record(&a.state, &tx.hash()).unwrap().unwrap();
+        assert_eq!(
+            record,
+            SettledRecord {
+                destination: B,
+                bounced: reason,
+                height,
+                amount: amount_of(tx),
+            }
+        );
+        assert_eq!(record.delivered(), reason.is_none());
+    }
+    let p = peer(&a, B).unwrap();
+    assert_eq!((p.acked_out, p.refunded_out), (1, 4));
     assert_supplies(&a, &b);
 }

@@ -207,7 +207,13 @@ async fn wait_final(client: &Client, hash: &Hash32) -> anyhow::Result<String> {
             match stage.as_str() {
                 "settled_delivered" => return Ok("delivered (and settled at the source)".into()),
                 "refunded" => {
-                    return Ok("bounced at the destination, refunded to the sender".into());
+                    // The reason as the source knows it, from the destination's receipt.
+                    let reason = v["cross_chain"]["bounce_reason"]
+                        .as_str()
+                        .unwrap_or("reason unknown");
+                    return Ok(format!(
+                        "bounced at the destination ({reason}), refunded to the sender"
+                    ));
                 }
                 _ => {}
             }

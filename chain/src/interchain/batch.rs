@@ -116,7 +116,6 @@ pub(crate) fn settle_batch(
             _ => return Err(ProofError::NotATransferReceipt.into()),
         };
         for res in results {
-            let delivered = res.bounced.is_none();
             settle_one(
                 o,
                 env,
@@ -124,11 +123,11 @@ pub(crate) fn settle_batch(
                 &mut record,
                 res.source_tx,
                 res.amount,
-                delivered,
+                res.bounced,
             )?;
             settled.push(SettleResult {
                 tx: res.source_tx,
-                delivered,
+                delivered: res.bounced.is_none(),
             });
             total = total.checked_add(res.amount).ok_or(TxError::Overflow)?;
         }

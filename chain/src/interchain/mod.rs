@@ -248,8 +248,9 @@ pub fn available(record: &PeerChain) -> i128 {
 }
 
 /// Settles one of our in-flight transfers to `peer` that its receipt says was
-/// delivered (credit the peer's account with us) or bounced (refund the sender),
-/// against `record` (the caller writes it back). Applies once.
+/// delivered (`bounced` is `None`: credit the peer's account with us) or bounced
+/// (refund the sender, and remember why), against `record` (the caller writes it
+/// back). Applies once.
 pub(crate) fn settle_one(
     o: &mut Overlay<'_>,
     env: &BlockEnv,
@@ -257,7 +258,7 @@ pub(crate) fn settle_one(
     record: &mut PeerChain,
     tx: Hash32,
     amount: u128,
-    delivered: bool,
+    bounced: Option<BounceReason>,
 ) -> Result<Outcome, TxError> {
     let entry = ledger::in_flight(o, &tx)?.ok_or(TxError::NotInFlight(tx))?;
     if entry.destination != peer {
@@ -281,12 +282,12 @@ pub(crate) fn settle_one(
         keys::settled(&tx),
         &SettledRecord {
             destination: peer,
-            delivered,
+            bounced,
             height: env.height,
             amount: entry.amount,
         },
     );
-    if delivered {
+    if bounced.is_none() {
         record.corr = i128::try_from(entry.amount)
             .ok()
             .and_then(|a| record.corr.checked_add(a))
@@ -317,13 +318,21 @@ pub fn return_path(peer: ChainId, sender: Address) -> QualifiedAddress {
 pub struct SettledRecord {
     /// Its destination.
     pub destination: ChainId,
-    /// Delivered (acknowledged) or bounced (refunded).
-    pub delivered: bool,
+    /// `None` when delivered (acknowledged); why the destination bounced it (and we
+    /// refunded it) otherwise, as the destination's receipt said.
+    pub bounced: Option<BounceReason>,
     /// Height of our block that settled it.
     pub height: u64,
     /// Amount.
     #[serde(with = "distpos_proofs::codec::dec_u128")]
     pub amount: u128,
+}
+
+impl SettledRecord {
+    /// Delivered and acknowledged (not bounced and refunded).
+    pub fn delivered(&self) -> bool {
+        self.bounced.is_none()
+    }
 }
 
 /// How an outbound transfer settled, if it has.

@@ -290,6 +290,19 @@ fn json_is_strict() {
     );
 }
 
+#[test]
+fn a_bounce_reason_is_named_in_logs_as_in_json() {
+    for r in [
+        BounceReason::Expired,
+        BounceReason::PeerSuspended,
+        BounceReason::InsufficientCollateral,
+        BounceReason::BadRecipient,
+    ] {
+        assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        assert_eq!(r.to_string(), r.as_str());
+    }
+}
+
 proptest! {
     #[test]
     fn decode_never_panics_and_accepts_only_canonical_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {

@@ -5,9 +5,11 @@
 //! All chain rules come from `distpos-chain`; this module decides *when* to apply
 //! them and makes every change durable before it is acknowledged.
 
+pub mod activity;
 pub mod mempool;
 pub mod pending;
 pub mod snapshot;
+pub mod transfer_log;
 
 use crate::{
     metrics::Metrics,
@@ -128,6 +130,8 @@ pub struct Node {
     /// Relay work waiting for the ledger (deliveries and receipts not provable yet, or
     /// whose transaction is in the mempool).
     pub relay: pending::RelayState,
+    /// Blocks produced and applied in the current minute (the INFO summary).
+    activity: activity::ActivityWindow,
     /// What does not change while the node runs (shared with every snapshot).
     info: std::sync::Arc<snapshot::NodeInfo>,
     /// Where the latest snapshot is published for readers.
@@ -229,6 +233,7 @@ impl Node {
             stale_production: false,
             metrics,
             relay: Default::default(),
+            activity: Default::default(),
             info,
             published,
         };
@@ -439,7 +444,7 @@ impl Node {
                         self.metrics
                             .block_apply_seconds
                             .observe(started.elapsed().as_secs_f64());
-                        self.commit(&block, &applied)?;
+                        self.commit(&block, &applied, now_ms, false)?;
                         changed = true;
                     }
                     Err(e) => {
@@ -458,7 +463,16 @@ impl Node {
         Ok(changed)
     }
 
-    fn commit(&mut self, block: &Block, applied: &AppliedBlock) -> Result<(), NodeError> {
+    /// Makes `applied` (the next block of our chain, `produced` here or imported) our
+    /// head, durably, and says what it did: its transfers at INFO, and once a minute
+    /// how the node keeps up.
+    fn commit(
+        &mut self,
+        block: &Block,
+        applied: &AppliedBlock,
+        now_ms: u64,
+        produced: bool,
+    ) -> Result<(), NodeError> {
         let old_lib = self.consensus()?.lib;
         let new_lib = applied.consensus.lib;
         let mut newly_final = Vec::new();
@@ -501,6 +515,17 @@ impl Node {
         self.metrics.blocks_applied.inc();
         self.update_gauges();
         debug!(height = applied.height, id = %applied.id, txs = block.txs.len(), lib = new_lib, "committed block");
+        let chain = self.genesis.chain_id;
+        let events = transfer_log::transfer_events(&block.txs, &applied.receipts);
+        transfer_log::log_transfers(chain, applied.height, &events);
+        if let Some(summary) = self.activity.record(produced, now_ms) {
+            let cons = &applied.consensus;
+            let now_slot = self.rules.clock.slot_of(now_ms).unwrap_or(0);
+            let participation = cons
+                .participation(now_slot.max(cons.slot.saturating_add(1)))
+                .percent();
+            activity::log_activity(chain, &summary, applied.height, new_lib, participation);
+        }
         Ok(())
     }
 
@@ -627,10 +652,10 @@ impl Node {
         }
         self.forkdb
             .insert(built.block.clone(), &self.rules, now_ms.max(time))?;
-        self.commit(&built.block, &built.applied)?;
+        self.commit(&built.block, &built.applied, now_ms, true)?;
         self.prune_batches(&system_refused, now_ms);
         self.publish();
-        info!(height = built.applied.height, id = %built.applied.id, txs = built.block.txs.len(),
+        debug!(height = built.applied.height, id = %built.applied.id, txs = built.block.txs.len(),
               ms = started.elapsed().as_millis() as u64, "produced block");
         Ok(Some(built.block))
     }

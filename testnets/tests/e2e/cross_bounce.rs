@@ -33,7 +33,15 @@ async fn bounces_refunds_low_exhausted_and_suspended() {
     let before = a.balance(0, &a_faucet).await;
     let h2 = send_cross(&a, cb, carol, 800).await;
     let st = wait_stage(&a, &h2, "refunded", 120).await;
-    assert_eq!(st["cross_chain"]["settled"]["delivered"], false);
+    // The source says why, with the destination's name for it (issue 15).
+    assert_eq!(
+        st["cross_chain"]["bounce_reason"], "insufficient_collateral",
+        "{st}"
+    );
+    assert_eq!(
+        st["cross_chain"]["settled"]["bounced"], "insufficient_collateral",
+        "{st}"
+    );
     assert_eq!(
         a.balance(0, &a_faucet).await,
         before - 1,
@@ -45,6 +53,10 @@ async fn bounces_refunds_low_exhausted_and_suspended() {
     assert_eq!(
         inbound["cross_chain"]["inbound"]["outcome"]["bounced"]["reason"],
         "insufficient_collateral"
+    );
+    assert_eq!(
+        inbound["cross_chain"]["bounce_reason"], "insufficient_collateral",
+        "{inbound}"
     );
 
     // Exactly the rest: delivered, and the account is exhausted.
@@ -86,7 +98,8 @@ async fn bounces_refunds_low_exhausted_and_suspended() {
     assert_eq!(corr(&b, ca).await["status"], "suspended");
     deposit(&b, ca, 10_000).await;
     let h4 = send_cross(&a, cb, carol, 10).await;
-    wait_stage(&a, &h4, "refunded", 120).await;
+    let st = wait_stage(&a, &h4, "refunded", 120).await;
+    assert_eq!(st["cross_chain"]["bounce_reason"], "peer_suspended", "{st}");
     let inbound = b.get(0, &format!("/v1/txs/{h4}")).await;
     assert_eq!(
         inbound["cross_chain"]["inbound"]["outcome"]["bounced"]["reason"], "peer_suspended",

@@ -21,7 +21,16 @@ async fn transfers_both_ways_are_delivered_and_settled() {
 
     let h1 = send_cross(&a, cb, bob, 12_345).await;
     let st = wait_stage(&a, &h1, "settled_delivered", 120).await;
-    assert_eq!(st["cross_chain"]["settled"]["delivered"], true, "{st}");
+    assert_eq!(
+        st["cross_chain"]["settled"]["bounced"],
+        serde_json::Value::Null,
+        "{st}"
+    );
+    assert_eq!(
+        st["cross_chain"]["bounce_reason"],
+        serde_json::Value::Null,
+        "{st}"
+    );
     assert_eq!(b.balance(0, &bob).await, 12_345);
     // Sender paid amount + fee once.
     assert_eq!(

@@ -38,6 +38,10 @@ fn the_demo_shows_deliveries_both_ways_and_a_refund_then_stops() {
         "{stdout}"
     );
     assert!(
+        stdout.contains("bounced at the destination (insufficient_collateral)"),
+        "the source says why: {stdout}"
+    );
+    assert!(
         stdout.contains("status low"),
         "the bounce left the account low: {stdout}"
     );

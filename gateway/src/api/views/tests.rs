@@ -130,3 +130,50 @@ fn an_outbound_transfer_goes_from_in_flight_to_forwarding_to_delivered() {
         "a hash we never saw is no transfer"
     );
 }
+
+#[test]
+fn a_refunded_transfer_shows_why_it_bounced_on_both_sides() {
+    let t = crate::node::transfer_log::tests::round_trip();
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path()).unwrap();
+    let queue = OutboundQueue::open(&db).unwrap();
+    let reason = distpos_chain::tx::BounceReason::InsufficientCollateral;
+
+    // The source: refunded, with the reason the destination's receipt gave.
+    let source = follower(&t.a).reads().latest();
+    let v = cross_chain(&source, &queue, &t.bounced.hash())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (v.direction, v.stage, v.bounce_reason),
+        ("outbound", TransferStage::Refunded, Some(reason))
+    );
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["stage"], "refunded", "{json}");
+    assert_eq!(json["bounce_reason"], "insufficient_collateral", "{json}");
+    assert_eq!(
+        json["settled"]["bounced"], "insufficient_collateral",
+        "{json}"
+    );
+    let v = cross_chain(&source, &queue, &t.delivered.hash())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (v.stage, v.bounce_reason),
+        (TransferStage::SettledDelivered, None)
+    );
+
+    // The destination: bounced, with the same name.
+    let dest = follower(&t.b).reads().latest();
+    let v = cross_chain(&dest, &queue, &t.bounced.hash())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (v.direction, v.stage, v.bounce_reason),
+        ("inbound", TransferStage::Bounced, Some(reason))
+    );
+    let v = cross_chain(&dest, &queue, &t.delivered.hash())
+        .unwrap()
+        .unwrap();
+    assert_eq!((v.stage, v.bounce_reason), (TransferStage::Delivered, None));
+}

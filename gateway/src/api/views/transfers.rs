@@ -10,6 +10,7 @@ use distpos_adapters::TransferStage;
 use distpos_chain::{
     interchain::{self, correspondent_status, CorrespondentStatus, InboundRecord, SettledRecord},
     ledger::{self, PeerChain},
+    tx::{BounceReason, Outcome},
 };
 use distpos_proofs::{codec, ChainId, Hash32};
 use serde::Serialize;
@@ -205,6 +206,9 @@ pub struct CrossChainView {
     pub direction: &'static str,
     /// Where the transfer is (outbound) or how it ended (inbound).
     pub stage: TransferStage,
+    /// Why the destination bounced it: set when it was `refunded` (outbound, as the
+    /// destination's receipt said) or `bounced` (inbound); `null` otherwise.
+    pub bounce_reason: Option<BounceReason>,
     /// The other chain.
     pub peer: ChainId,
     /// The relay item, if queued.
@@ -233,7 +237,7 @@ pub fn cross_chain(
             .or(relay.as_ref().map(|r| r.destination))
             .unwrap_or_default();
         let stage = match (&settled, &relay) {
-            (Some(s), _) if s.delivered => TransferStage::SettledDelivered,
+            (Some(s), _) if s.delivered() => TransferStage::SettledDelivered,
             (Some(_), _) => TransferStage::Refunded,
             (None, Some(r)) => match r.state {
                 crate::queue::ItemState::Delivered => TransferStage::Delivered,
@@ -245,6 +249,7 @@ pub fn cross_chain(
         return Ok(Some(CrossChainView {
             direction: "outbound",
             stage,
+            bounce_reason: settled.as_ref().and_then(|s| s.bounced),
             peer,
             relay,
             settled,
@@ -258,14 +263,16 @@ pub fn cross_chain(
         };
         let peer = p.registration.chain;
         if let Some(rec) = interchain::inbound_record(&snap.state, peer, hash)? {
-            let stage = match rec.outcome {
-                distpos_chain::tx::Outcome::Delivered { .. } => TransferStage::Delivered,
-                _ => TransferStage::Bounced,
+            let (stage, bounce_reason) = match rec.outcome {
+                Outcome::Delivered { .. } => (TransferStage::Delivered, None),
+                Outcome::Bounced { reason, .. } => (TransferStage::Bounced, Some(reason)),
+                _ => (TransferStage::Bounced, None),
             };
             let relay = queue.get(&crate::queue::batch_receipts_id(peer, rec.height))?;
             return Ok(Some(CrossChainView {
                 direction: "inbound",
                 stage,
+                bounce_reason,
                 peer,
                 relay,
                 settled: None,

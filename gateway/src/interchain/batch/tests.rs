@@ -307,7 +307,7 @@ fn batch_receipts_settle_and_are_final_only_once_irreversible() {
     let settled = distpos_chain::interchain::settled_record(&node.state, &sent.hash())
         .unwrap()
         .expect("settled by the batch");
-    assert!(settled.delivered);
+    assert!(settled.delivered());
     assert!(node.consensus().unwrap().lib < settled.height);
     let ack = node.handle_batch_receipts(batch.clone(), t).unwrap();
     assert_eq!(
