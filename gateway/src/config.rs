@@ -258,68 +258,134 @@ impl NodeConfig {
         }
     }
 
-    /// Checks value ranges; the message names the field.
+    /// Checks value ranges; the message names the field (every problem, joined).
     pub fn validate(&self) -> Result<(), String> {
-        if self.relay.protocol == RelayProtocol::V1 {
-            return Err(
-                "relay.protocol = \"v1\": interchain v1 (a transaction per transfer) is \
-                        retired; remove the setting (v2, batches under one multiproof, is the \
-                        only protocol)"
-                    .into(),
-            );
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
         }
-        if self.mempool.max_txs == 0 {
-            return Err("mempool.max_txs must be at least 1".into());
-        }
-        if self.http.body_limit_bytes < 1024 {
-            return Err("http.body_limit_bytes must be at least 1024".into());
-        }
-        if self.http.request_timeout_ms == 0 || self.sync.timeout_ms == 0 {
-            return Err("http.request_timeout_ms and sync.timeout_ms must be positive".into());
-        }
-        if self.http.max_concurrency == 0 {
-            return Err("http.max_concurrency must be at least 1".into());
-        }
-        if self.http.max_connections == 0 || self.http.header_read_timeout_ms == 0 {
-            return Err(
-                "http.max_connections and http.header_read_timeout_ms must be positive".into(),
-            );
-        }
-        if self.http.rate_limit_per_s > 0
-            && (self.http.rate_limit_burst == 0 || self.http.rate_limit_clients == 0)
-        {
-            return Err(
-                "http.rate_limit_burst and http.rate_limit_clients must be positive when http.rate_limit_per_s is set"
-                    .into(),
-            );
-        }
-        if self.sync.interval_ms == 0 || self.sync.batch == 0 {
-            return Err("sync.interval_ms and sync.batch must be positive".into());
-        }
+    }
+
+    /// Every problem of the values, each naming its field (empty: none). Files the
+    /// config names (genesis, key) are not read here: `distpos config check` does.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut check = |bad: bool, message: &str| {
+            if bad {
+                out.push(message.to_string());
+            }
+        };
+        check(
+            self.relay.protocol == RelayProtocol::V1,
+            "relay.protocol = \"v1\": interchain v1 (a transaction per transfer) is \
+             retired; remove the setting (v2, batches under one multiproof, is the only \
+             protocol)",
+        );
+        check(
+            self.mempool.max_txs == 0,
+            "mempool.max_txs must be at least 1",
+        );
+        check(
+            self.http.body_limit_bytes < 1024,
+            "http.body_limit_bytes must be at least 1024",
+        );
+        check(
+            self.http.request_timeout_ms == 0,
+            "http.request_timeout_ms must be positive",
+        );
+        check(
+            self.sync.timeout_ms == 0,
+            "sync.timeout_ms must be positive",
+        );
+        check(
+            self.http.max_concurrency == 0,
+            "http.max_concurrency must be at least 1",
+        );
+        check(
+            self.http.max_connections == 0,
+            "http.max_connections must be positive",
+        );
+        check(
+            self.http.header_read_timeout_ms == 0,
+            "http.header_read_timeout_ms must be positive",
+        );
+        check(
+            self.http.rate_limit_per_s > 0
+                && (self.http.rate_limit_burst == 0 || self.http.rate_limit_clients == 0),
+            "http.rate_limit_burst and http.rate_limit_clients must be positive when \
+             http.rate_limit_per_s is set",
+        );
+        check(
+            self.sync.interval_ms == 0,
+            "sync.interval_ms must be positive",
+        );
+        check(self.sync.batch == 0, "sync.batch must be positive");
+        check(
+            self.relay.per_destination == 0,
+            "relay.per_destination must be positive",
+        );
+        check(
+            self.relay.timeout_ms == 0,
+            "relay.timeout_ms must be positive",
+        );
+        check(
+            self.relay.header_sync_ms == 0,
+            "relay.header_sync_ms must be positive",
+        );
+        check(
+            matches!(&self.api_token, Some(t) if t.len() < 16),
+            "api_token must be at least 16 characters",
+        );
         for p in &self.peers {
             if p.starts_with("https://") {
-                return Err(format!(
+                out.push(format!(
                     "peers: {p:?}: https:// is not supported yet (no TLS client); use http://"
                 ));
+            } else if !p.starts_with("http://") {
+                out.push(format!("peers: {p:?} is not an http:// URL"));
             }
-            if !p.starts_with("http://") {
-                return Err(format!("peers: {p:?} is not an http:// URL"));
-            }
         }
-        if self.relay.per_destination == 0
-            || self.relay.timeout_ms == 0
-            || self.relay.header_sync_ms == 0
-        {
-            return Err(
-                "relay.per_destination, relay.timeout_ms and relay.header_sync_ms must be positive"
-                    .into(),
-            );
+        if let Err(e) = check_log_filter(&self.log) {
+            out.push(format!("log: {e}"));
         }
-        if matches!(&self.api_token, Some(t) if t.len() < 16) {
-            return Err("api_token must be at least 16 characters".into());
-        }
-        Ok(())
+        out
     }
+}
+
+/// Checks a log filter (tracing `EnvFilter` syntax) strictly: each comma-separated
+/// directive is a level (`trace`, `debug`, `info`, `warn`, `error`, `off`) or
+/// `target=level`. `EnvFilter` alone would take a misspelt level (`inf`) as a target
+/// name and silently log nothing else.
+pub fn check_log_filter(filter: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let is_level = |s: &str| LEVELS.iter().any(|l| l.eq_ignore_ascii_case(s.trim()));
+    if filter.trim().is_empty() {
+        return Err("empty filter (e.g. \"info\")".into());
+    }
+    for d in filter.split(',') {
+        let d = d.trim();
+        match d.rsplit_once('=') {
+            None if is_level(d) => {}
+            None => {
+                return Err(format!(
+                    "{d:?} is neither a level ({}) nor target=level",
+                    LEVELS.join(", ")
+                ))
+            }
+            Some((target, level)) if !target.trim().is_empty() && is_level(level) => {}
+            Some(_) => {
+                return Err(format!(
+                    "{d:?}: expected target=level with a level among {}",
+                    LEVELS.join(", ")
+                ))
+            }
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(|_| ())
+        .map_err(|e| format!("{filter:?}: {e}"))
 }
 
 #[cfg(test)]
@@ -355,6 +421,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("listen") || e.contains("socket address"), "{e}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_field() {
+        let e = load_str("log = \"inf\"\n[mempool]\nmax_txs = 0\n[sync]\nbatch = 0")
+            .unwrap_err()
+            .to_string();
+        for field in ["log:", "mempool.max_txs", "sync.batch"] {
+            assert!(e.contains(field), "{field} in {e}");
+        }
+    }
+
+    #[test]
+    fn log_filters_are_checked_strictly() {
+        for good in [
+            "info",
+            "warn,distpos_gateway=debug",
+            "INFO",
+            "debug,hyper=off",
+        ] {
+            assert_eq!(check_log_filter(good), Ok(()), "{good}");
+        }
+        for bad in ["", "inf", "info,distpos=verbose", "=info", "debug,"] {
+            assert!(check_log_filter(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

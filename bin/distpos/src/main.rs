@@ -31,8 +31,27 @@ macro_rules! say {
     about = "DistPOS gateway: a DPOS chain node that links chains peer to peer"
 )]
 struct Cli {
+    /// How commands that log write their lines: `text` (colour only on a terminal) or
+    /// `json` (one object per line).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "DISTPOS_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines; ANSI colour only when stdout is a terminal.
+    Text,
+    /// One JSON object per line (for journald, Loki, …).
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -156,6 +175,16 @@ enum Command {
         #[command(subcommand)]
         command: peer::PeerCommand,
     },
+    /// Check a node config: every problem, with its field, and the files it names.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// The chain's open governance proposals and their approvals.
     Proposals {
         /// URL of a node of the chain.
@@ -164,6 +193,16 @@ enum Command {
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check FILE: its syntax, every value, the genesis and key files it names, the
+    /// routes against the genesis's chain id. Exits non-zero on any problem.
+    Check {
+        /// The node's TOML config.
+        file: PathBuf,
     },
 }
 
@@ -326,14 +365,82 @@ fn parse_local_address(s: &str) -> Result<Address, String> {
     s.parse::<Address>().map_err(|e| e.to_string())
 }
 
-fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
+/// Starts logging with `RUST_LOG` if set, else `default` (a config's `log`); an
+/// invalid filter is an error, not silence.
+fn init_logging(default: &str, format: LogFormat) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let (filter, origin) = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => (v, "RUST_LOG"),
+        _ => (default.to_string(), "log"),
+    };
+    distpos_gateway::config::check_log_filter(&filter)
+        .map_err(|e| anyhow::anyhow!("{origin} is not a valid log filter: {e}"))?;
+    let env_filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .with_context(|| format!("{origin} is not a valid log filter"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(env_filter)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stdout().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    Ok(())
+}
+
+/// `distpos config check FILE`: prints every problem and returns an error if any.
+fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut cfg: NodeConfig = match toml::from_str(&text) {
+        Ok(c) => c,
+        Err(e) => anyhow::bail!("{}: {e}", file.display()),
+    };
+    cfg.resolve_paths(file.parent().unwrap_or(std::path::Path::new(".")));
+    let mut problems = cfg.problems();
+    match runtime::read_genesis(&cfg.genesis) {
+        Ok(g) => {
+            if let Err(e) = distpos_routing::RouteTable::new(g.chain_id, &cfg.routing) {
+                problems.push(format!("routing: {e}"));
+            }
+            say!(
+                "genesis:      {} (chain {}, identity {})",
+                cfg.genesis.display(),
+                g.chain_id,
+                g.identity_hash()
+            );
+        }
+        Err(e) => problems.push(format!("genesis: {e:#}")),
+    }
+    match &cfg.producer_key {
+        Some(k) => match keyfile::read(k) {
+            Ok(key) => say!(
+                "producer key: {} (address {})",
+                k.display(),
+                keyfile::address(&key)
+            ),
+            Err(e) => problems.push(format!("producer_key: {e}")),
+        },
+        None => say!("producer key: none (a non-producing node)"),
+    }
+    if cfg.api_token.is_some() {
+        if let Some(mode) = keyfile::shared_mode(file) {
+            problems.push(format!(
+                "api_token: the file is readable by other users (mode {mode:04o}): chmod 600 it"
+            ));
+        }
+    }
+    say!("listen:       http://{}", cfg.listen);
+    say!("data_dir:     {}", cfg.data_dir.display());
+    if problems.is_empty() {
+        say!("{}: ok", file.display());
+        return Ok(());
+    }
+    for p in &problems {
+        say!("problem: {p}");
+    }
+    anyhow::bail!("{}: {} problem(s)", file.display(), problems.len())
 }
 
 #[tokio::main]
@@ -349,6 +456,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let cli_log_format = cli.log_format;
     let command = cli.command.unwrap_or(Command::Demo {
         dir: PathBuf::from(".distpos/duo"),
         base_port: 7700,
@@ -370,7 +478,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 cfg.data_dir = d;
             }
             cfg.stale_production |= stale_production;
-            init_logging(&cfg.log);
+            init_logging(&cfg.log, cli_log_format)?;
             if cfg.api_token.is_some() {
                 if let Some(mode) = distpos_gateway::keyfile::shared_mode(&config) {
                     tracing::warn!(config = %config.display(), mode = %format!("{mode:04o}"),
@@ -381,10 +489,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(path) = ready_file {
                 runtime::write_ready_file(&path, listener.local_addr()?)?;
             }
+            // systemd (Type=notify): ready once the port is bound and the store open.
+            // Outside systemd (no NOTIFY_SOCKET) this does nothing.
+            if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+                tracing::warn!(error = %e, "could not tell systemd the node is ready");
+            }
             runtime::serve(listener, state, runtime::shutdown_signal()).await
         }
         Command::Dev { dir, listen } => {
-            init_logging("info");
+            init_logging("info", cli_log_format)?;
             let (cfg, faucet, fresh) = testnet::dev_config(&dir, listen, runtime::now_ms())?;
             let faucet_key = keyfile::read(&faucet)?;
             say!(
@@ -581,6 +694,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Peer { command } => peer::run(command).await,
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => check_config(&file),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "distpos", &mut script);
+            say!("{}", String::from_utf8_lossy(&script).trim_end());
+            Ok(())
+        }
         Command::Proposals { node, json } => peer::list(&node, json).await,
         Command::Tx(args) => {
             let key = keyfile::read(&args.key)?;

@@ -380,6 +380,8 @@ impl Node {
     /// Keeps `headers` of `peer` above our light client's head (bounded).
     pub fn buffer_peer_headers(&mut self, peer: ChainId, headers: &[SignedHeader]) {
         let Ok(Some(record)) = ledger::peer(&self.state, peer) else {
+            // Not (or no longer) a registered peer: nothing of it is kept.
+            self.relay.peer_headers.remove(&peer);
             return;
         };
         let lib = record.light_client.lib();

@@ -61,7 +61,9 @@ pub struct Trial {
     pub client: LightClient,
     /// The held headers that extend it (see `Node::header_run`).
     pub run: Vec<SignedHeader>,
-    /// The lowest held header above its checkpoint, if any (when `run` is empty).
+    /// The held header just above its checkpoint, if any: when `run` is empty and
+    /// this one does not follow the checkpoint, the light client is on another chain
+    /// than the peer's.
     pub first_held: Option<SignedHeader>,
 }
 
@@ -70,8 +72,10 @@ impl Trial {
     /// nothing is held to judge by).
     pub fn refusal(&self, now_ms: u64) -> Option<String> {
         if self.run.is_empty() {
-            let h = self.first_held.as_ref()?;
             let lc = &self.client;
+            let h = self.first_held.as_ref().filter(|h| {
+                h.header.height == lc.lib() + 1 && h.header.prev_id != lc.checkpoint_id()
+            })?;
             return Some(format!(
                 "the peer's header at height {} does not follow our light client (checkpoint {} at height {}, head {}): \
                  its trust anchor is not on the peer's chain",
@@ -178,7 +182,7 @@ impl crate::node::Node {
             .relay
             .peer_headers
             .get(&peer)
-            .and_then(|b| b.range(lib + 1..).next().map(|(_, h)| h.clone()));
+            .and_then(|b| b.get(&(lib + 1)).cloned());
         Some(Trial {
             peer,
             client: record.light_client,
@@ -258,7 +262,21 @@ mod tests {
         assert_eq!(trial(good, next.clone()).refusal(NOW), None);
         let why = trial(bad.clone(), next.clone()).refusal(NOW).unwrap();
         assert!(why.contains("not scheduled"), "{why}");
-        let why = trial(bad, vec![]).refusal(NOW).unwrap();
+        // Nothing that extends it held, and the header above its checkpoint is not
+        // its child: the light client is on another chain.
+        let mut elsewhere = HeaderChainSim::new(keys);
+        for _ in 0..3 {
+            elsewhere.block(1);
+        }
+        let stranger = LightClient::new(&elsewhere.anchor_at_head()).unwrap();
+        let why = trial(stranger, vec![]).refusal(NOW).unwrap();
         assert!(why.contains("does not follow our light client"), "{why}");
+        // A held header that is its child, or none at all: nothing to say.
+        assert_eq!(trial(bad.clone(), vec![]).refusal(NOW), None);
+        let none = Trial {
+            first_held: None,
+            ..trial(bad, vec![])
+        };
+        assert_eq!(none.refusal(NOW), None);
     }
 }

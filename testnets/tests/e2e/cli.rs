@@ -142,3 +142,58 @@ fn bad_config_names_the_field() {
     let (ok, _, err) = distpos(&["node", "--config", cfg.to_str().unwrap()]);
     assert!(!ok && err.contains("missing.json"), "{err}");
 }
+
+/// `distpos config check` passes a config `testnet init` wrote, and lists every problem
+/// of a broken one with its field (a misspelt log level, a zero limit, a missing
+/// genesis); `node` refuses an invalid log filter at start instead of going silent.
+#[test]
+fn config_check_lists_every_problem_and_bad_log_filters_stop_the_node() {
+    let _serial = crate::support::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = distpos(&[
+        "testnet",
+        "init",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--chain",
+        "c0c",
+        "--producers",
+        "1",
+    ]);
+    assert!(ok, "{err}");
+    let good = dir.path().join("node-0.toml");
+    let (ok, out, err) = distpos(&["config", "check", good.to_str().unwrap()]);
+    assert!(ok, "{err}\n{out}");
+    assert!(out.contains("chain c0c") && out.contains(": ok"), "{out}");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "log = \"inf\"\ngenesis = \"missing.json\"\n[mempool]\nmax_txs = 0\n",
+    )
+    .unwrap();
+    let (ok, out, _) = distpos(&["config", "check", bad.to_str().unwrap()]);
+    assert!(!ok);
+    for field in [
+        "problem: log:",
+        "problem: mempool.max_txs",
+        "problem: genesis:",
+    ] {
+        assert!(out.contains(field), "{field} in {out}");
+    }
+    let (ok, _, err) = distpos(&["node", "--config", bad.to_str().unwrap()]);
+    assert!(!ok && err.contains("log:"), "{err}");
+    // RUST_LOG is checked the same way.
+    let out = std::process::Command::new(crate::support::distpos_exe())
+        .args(["node", "--config", good.to_str().unwrap()])
+        .env("RUST_LOG", "verbose")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("RUST_LOG is not a valid log filter"),
+        "{err}"
+    );
+    let (ok, script, _) = distpos(&["completions", "bash"]);
+    assert!(ok && script.contains("distpos"), "completions");
+}
