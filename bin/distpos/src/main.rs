@@ -208,12 +208,98 @@ enum ConfigCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Write a new random key file; print its address and public key.
+    /// Write a new random key as an encrypted V3 keystore (scrypt); print its address
+    /// and public key. The passphrase comes from --passphrase-file or the environment
+    /// (DISTPOS_KEY_PASSPHRASE_FILE, DISTPOS_KEY_PASSPHRASE).
     New {
         /// Where to write it (refuses to overwrite).
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        protect: Protect,
     },
+    /// Import a key: a raw hex secret (--hex), an Ethereum V3 keystore (--keystore,
+    /// opened with the same passphrase) or a plaintext distpos key file (--plain);
+    /// written to --out as a keystore.
+    Import {
+        /// A file holding the 32-byte secret as hex (64 digits, `0x` optional).
+        #[arg(long, group = "source")]
+        hex: Option<PathBuf>,
+        /// An Ethereum V3 keystore (geth, clef, MetaMask export, …).
+        #[arg(long, group = "source")]
+        keystore: Option<PathBuf>,
+        /// A plaintext distpos key file (what dev chains and testnets write).
+        #[arg(long, group = "source")]
+        plain: Option<PathBuf>,
+        /// Where to write the key (refuses to overwrite).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        protect: Protect,
+    },
+    /// Show a key file: its address, public key and whether it is encrypted.
+    Show {
+        /// The key file.
+        file: PathBuf,
+        /// A file whose first line is the keystore's passphrase (default: the
+        /// environment).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+}
+
+/// How a written key is protected.
+#[derive(Args)]
+struct Protect {
+    /// A file whose first line is the passphrase (default: DISTPOS_KEY_PASSPHRASE_FILE
+    /// or DISTPOS_KEY_PASSPHRASE).
+    #[arg(long)]
+    passphrase_file: Option<PathBuf>,
+    /// Write it unencrypted, marked as a dev key (dev chains and testnets only).
+    #[arg(long)]
+    plaintext: bool,
+}
+
+/// The passphrase of a keys command: `--passphrase-file`, else the environment.
+fn passphrase(file: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+    Ok(match file {
+        Some(f) => Some(keyfile::passphrase_from_file(f)?),
+        None => keyfile::passphrase_from_env()?,
+    })
+}
+
+/// Writes `key` to `out` as `protect` says.
+fn write_key(
+    out: &std::path::Path,
+    key: &distpos_proofs::SecretKey,
+    protect: &Protect,
+) -> anyhow::Result<()> {
+    if protect.plaintext {
+        keyfile::write(out, key)?;
+        return Ok(());
+    }
+    let Some(pass) = passphrase(protect.passphrase_file.as_deref())? else {
+        anyhow::bail!(
+            "a keystore needs a passphrase: --passphrase-file FILE, or DISTPOS_KEY_PASSPHRASE_FILE / \
+             DISTPOS_KEY_PASSPHRASE (or --plaintext for a dev key)"
+        );
+    };
+    keyfile::write_keystore(out, key, &pass, keyfile::keystore::SCRYPT_STANDARD)?;
+    Ok(())
+}
+
+fn say_key(key: &distpos_proofs::SecretKey, out: &std::path::Path, encrypted: bool) {
+    say!("address:    {}", keyfile::address(key));
+    say!("public key: {}", key.public_key());
+    say!(
+        "written to: {} ({})",
+        out.display(),
+        if encrypted {
+            "V3 keystore, scrypt"
+        } else {
+            "unencrypted dev key"
+        }
+    );
 }
 
 #[derive(Subcommand)]
@@ -644,13 +730,77 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys {
-            command: KeysCommand::New { out },
+            command: KeysCommand::New { out, protect },
         } => {
             let key = keyfile::generate()?;
-            keyfile::write(&out, &key)?;
+            write_key(&out, &key, &protect)?;
+            say_key(&key, &out, !protect.plaintext);
+            Ok(())
+        }
+        Command::Keys {
+            command:
+                KeysCommand::Import {
+                    hex,
+                    keystore,
+                    plain,
+                    out,
+                    protect,
+                },
+        } => {
+            let key = match (hex, keystore, plain) {
+                (Some(f), None, None) => {
+                    let text = std::fs::read_to_string(&f)
+                        .with_context(|| format!("cannot read {}", f.display()))?;
+                    let bytes = distpos_proofs::codec::parse_hex(text.trim())
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+                    let arr: [u8; 32] = bytes.try_into().map_err(|_| {
+                        anyhow::anyhow!("{}: a secret key is 32 bytes (64 hex digits)", f.display())
+                    })?;
+                    distpos_proofs::SecretKey::from_bytes(&arr).ok_or_else(|| {
+                        anyhow::anyhow!("{}: not a valid secp256k1 secret key", f.display())
+                    })?
+                }
+                (None, Some(f), None) => {
+                    let pass = passphrase(protect.passphrase_file.as_deref())?.ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "opening a keystore needs its passphrase: --passphrase-file FILE or DISTPOS_KEY_PASSPHRASE(_FILE)"
+                        )
+                    })?;
+                    keyfile::read_with(&f, Some(&pass))?
+                }
+                (None, None, Some(f)) => keyfile::read(&f)?,
+                _ => {
+                    anyhow::bail!("say what to import: --hex FILE, --keystore FILE or --plain FILE")
+                }
+            };
+            write_key(&out, &key, &protect)?;
+            say_key(&key, &out, !protect.plaintext);
+            Ok(())
+        }
+        Command::Keys {
+            command:
+                KeysCommand::Show {
+                    file,
+                    passphrase_file,
+                },
+        } => {
+            let encrypted = keyfile::is_keystore_file(&file);
+            let pass = if encrypted {
+                passphrase(passphrase_file.as_deref())?
+            } else {
+                None
+            };
+            let key = keyfile::read_with(&file, pass.as_deref())?;
             say!("address:    {}", keyfile::address(&key));
             say!("public key: {}", key.public_key());
-            say!("written to: {}", out.display());
+            say!(
+                "format:     {}",
+                if encrypted {
+                    "V3 keystore (encrypted)"
+                } else {
+                    "plaintext (unencrypted)"
+                }
+            );
             Ok(())
         }
         Command::Testnet {

@@ -5,9 +5,14 @@ use distpos_chain::ChainParams;
 use distpos_gateway::keyfile;
 use std::process::Command;
 
+/// The passphrase of the keystores these tests write (given to every command through
+/// the environment, as an operator's service would).
+const PASS: &str = "correct horse battery staple";
+
 fn distpos(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(crate::support::distpos_exe())
         .args(args)
+        .env("DISTPOS_KEY_PASSPHRASE", PASS)
         .output()
         .unwrap();
     (
@@ -27,7 +32,9 @@ async fn cli_keys_transfer_stake_and_metrics() {
 
     let (ok, out, err) = distpos(&["keys", "new", "--out", new_key.to_str().unwrap()]);
     assert!(ok, "{err}");
-    let alice = keyfile::read(&new_key).unwrap();
+    assert!(out.contains("V3 keystore"), "{out}");
+    assert!(keyfile::is_keystore_file(&new_key));
+    let alice = keyfile::read_with(&new_key, Some(PASS)).unwrap();
     let alice_addr = keyfile::address(&alice).to_string();
     assert!(out.contains(&alice_addr), "{out}");
     let (ok, _, err) = distpos(&["keys", "new", "--out", new_key.to_str().unwrap()]);
@@ -196,4 +203,75 @@ fn config_check_lists_every_problem_and_bad_log_filters_stop_the_node() {
     );
     let (ok, script, _) = distpos(&["completions", "bash"]);
     assert!(ok && script.contains("distpos"), "completions");
+}
+
+/// Keys: the known test key imports from hex to its known address, as an encrypted
+/// keystore; that keystore imports again (and shows) with its passphrase and not with
+/// another; a wrong hex is refused with the reason.
+#[test]
+fn keys_import_hex_and_keystores() {
+    let _serial = crate::support::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    std::fs::write(
+        path("test.hex"),
+        "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318\n",
+    )
+    .unwrap();
+    let (ok, out, err) = distpos(&[
+        "keys",
+        "import",
+        "--hex",
+        &path("test.hex"),
+        "--out",
+        &path("test.json"),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"),
+        "{out}"
+    );
+    let (ok, out, err) = distpos(&["keys", "show", &path("test.json")]);
+    assert!(
+        ok && out.contains("0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"),
+        "{err}"
+    );
+    assert!(out.contains("V3 keystore"), "{out}");
+    // The keystore is a standard one: it imports again under its passphrase.
+    let (ok, out, err) = distpos(&[
+        "keys",
+        "import",
+        "--keystore",
+        &path("test.json"),
+        "--out",
+        &path("again.json"),
+    ]);
+    assert!(
+        ok && out.contains("0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"),
+        "{err}"
+    );
+    std::fs::write(path("wrong.pass"), "not it\n").unwrap();
+    let (ok, _, err) = distpos(&[
+        "keys",
+        "show",
+        &path("test.json"),
+        "--passphrase-file",
+        &path("wrong.pass"),
+    ]);
+    assert!(!ok && err.contains("wrong passphrase"), "{err}");
+    std::fs::write(path("short.hex"), "0x1234").unwrap();
+    let (ok, _, err) = distpos(&[
+        "keys",
+        "import",
+        "--hex",
+        &path("short.hex"),
+        "--out",
+        &path("short.json"),
+    ]);
+    assert!(!ok && err.contains("32 bytes"), "{err}");
+    // A dev key stays plaintext when asked, marked as such.
+    let (ok, out, _) = distpos(&["keys", "new", "--plaintext", "--out", &path("dev.json")]);
+    assert!(ok && out.contains("unencrypted dev key"), "{out}");
+    let text = std::fs::read_to_string(path("dev.json")).unwrap();
+    assert!(text.contains(keyfile::DEV_NOTE), "{text}");
 }
