@@ -36,6 +36,9 @@ pub(super) fn routes() -> axum::Router<Arc<AppState>> {
         .route("/v1/supply", get(get_supply))
         .route("/v1/anchor", get(get_anchor))
         .route("/v1/proposals", get(get_proposals))
+        .route("/v1/transfers/recent", get(get_recent_transfers))
+        .route("/", get(super::dashboard::page))
+        .route("/dashboard.js", get(super::dashboard::script))
         .route("/v1/openapi.yaml", get(openapi))
         .route("/metrics", get(metrics))
 }
@@ -359,6 +362,16 @@ async fn get_anchor(
                 snap.consensus.lib
             ))
         })
+}
+
+/// `GET /v1/transfers/recent`: the last cross-chain transfer events of this chain's
+/// blocks as this node applied them, newest first (at most 200; in memory).
+async fn get_recent_transfers(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let snap = s.reads.latest();
+    Json(serde_json::json!({
+        "head": snap.head_height,
+        "transfers": snap.recent.newest(crate::node::recent::RECENT_TRANSFERS),
+    }))
 }
 
 /// `GET /v1/proposals`: the open governance proposals and their approvals.

@@ -3,6 +3,7 @@
 
 mod auth;
 mod chain;
+mod dashboard;
 pub mod error;
 pub mod peer;
 pub mod rate_limit;

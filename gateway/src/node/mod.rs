@@ -8,6 +8,7 @@
 pub mod activity;
 pub mod mempool;
 pub mod pending;
+pub mod recent;
 pub mod snapshot;
 pub mod transfer_log;
 
@@ -132,6 +133,8 @@ pub struct Node {
     pub relay: pending::RelayState,
     /// Blocks produced and applied in the current minute (the INFO summary).
     activity: activity::ActivityWindow,
+    /// The last cross-chain transfer events of applied blocks (shared with snapshots).
+    recent: recent::RecentTransfers,
     /// What does not change while the node runs (shared with every snapshot).
     info: std::sync::Arc<snapshot::NodeInfo>,
     /// Where the latest snapshot is published for readers.
@@ -209,7 +212,9 @@ impl Node {
             producer_key: key.as_ref().map(|k| k.public_key()),
         });
         let mempool = Mempool::new(max_mempool);
+        let recent = recent::RecentTransfers::default();
         let first = snapshot::Snapshot {
+            recent: recent.clone(),
             info: info.clone(),
             state: state.clone(),
             head_height: head.height,
@@ -234,6 +239,7 @@ impl Node {
             metrics,
             relay: Default::default(),
             activity: Default::default(),
+            recent,
             info,
             published,
         };
@@ -268,6 +274,7 @@ impl Node {
         let reserved = self.batch_reserved();
         self.published
             .send_replace(std::sync::Arc::new(snapshot::Snapshot {
+                recent: self.recent.clone(),
                 info: self.info.clone(),
                 state: self.state.clone(),
                 head_height: self.head_height,
@@ -518,6 +525,13 @@ impl Node {
         let chain = self.genesis.chain_id;
         let events = transfer_log::transfer_events(&block.txs, &applied.receipts);
         transfer_log::log_transfers(chain, applied.height, &events);
+        self.recent.record(
+            applied.height,
+            block.header.header.timestamp_ms,
+            &block.txs,
+            &applied.receipts,
+            &events,
+        );
         if let Some(summary) = self.activity.record(produced, now_ms) {
             let cons = &applied.consensus;
             let now_slot = self.rules.clock.slot_of(now_ms).unwrap_or(0);

@@ -49,6 +49,8 @@ pub struct Snapshot {
     pub store: Store,
     /// Which transactions wait in the mempool (live).
     pub mempool: MempoolIndex,
+    /// The last cross-chain transfer events (live).
+    pub recent: super::recent::RecentTransfers,
 }
 
 impl std::fmt::Debug for Snapshot {

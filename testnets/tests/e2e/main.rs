@@ -12,6 +12,7 @@ mod cli;
 mod cross_bounce;
 mod cross_chain;
 mod cross_resilience;
+mod dashboard;
 mod demo;
 mod election;
 mod equivocation;
