@@ -6,6 +6,7 @@ mod chain;
 pub mod error;
 pub mod peer;
 pub mod rate_limit;
+pub mod scrape;
 mod txs_body;
 pub mod views;
 
