@@ -15,13 +15,15 @@
 //! - [`api`]: the HTTP router, its errors, handlers and JSON views.
 //! - [`runtime`]: opening a node, serving it and supervising its tasks; [`state`] is
 //!   what they share, [`clock`] the one place the wall clock is read.
-//! - [`config`], [`keyfile`], [`store`], [`metrics`], [`cpu`]: the pieces around them.
+//! - [`config`], [`keyfile`], [`store`], [`metrics`], [`cpu`], [`build_info`]: the
+//!   pieces around them.
 //!
 //! Chain rules never live here: they come from `distpos-chain` and `distpos-proofs`.
 //! This crate decides when to apply them, makes every change durable before it is
 //! acknowledged, and talks to the world.
 
 pub mod api;
+pub mod build_info;
 pub mod clock;
 pub mod config;
 pub mod cpu;

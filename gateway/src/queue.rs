@@ -213,6 +213,16 @@ const CURSOR: &[u8] = b"m/scanned";
 struct Schedule {
     destination: ChainId,
     next_attempt_ms: u64,
+    created_ms: u64,
+}
+
+/// The unfinished, unheld items to one destination (what its relay still owes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// How many.
+    pub items: u64,
+    /// When the oldest of them was enqueued (or revived).
+    pub oldest_created_ms: u64,
 }
 
 /// The queue, in its own sled tree.
@@ -263,6 +273,7 @@ impl OutboundQueue {
                 Schedule {
                     destination: it.destination,
                     next_attempt_ms: it.next_attempt_ms,
+                    created_ms: it.created_ms,
                 },
             );
         } else {
@@ -271,11 +282,17 @@ impl OutboundQueue {
     }
 
     /// Unfinished items per destination (not counting held ones, which wait for an
-    /// operator), for the queue-depth gauge.
-    pub fn depth(&self) -> std::collections::BTreeMap<ChainId, i64> {
-        let mut out = std::collections::BTreeMap::new();
+    /// operator), for the queue's depth and age gauges: a pass over the in-memory
+    /// schedule, no read of the store.
+    pub fn backlog(&self) -> std::collections::BTreeMap<ChainId, Backlog> {
+        let mut out = std::collections::BTreeMap::<ChainId, Backlog>::new();
         for s in self.schedule().values() {
-            *out.entry(s.destination).or_default() += 1;
+            let b = out.entry(s.destination).or_insert(Backlog {
+                items: 0,
+                oldest_created_ms: s.created_ms,
+            });
+            b.items += 1;
+            b.oldest_created_ms = b.oldest_created_ms.min(s.created_ms);
         }
         out
     }
@@ -756,22 +773,37 @@ mod tests {
     #[test]
     fn finished_items_leave_the_schedule_and_it_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let items: Vec<_> = (1..=3).map(|n| item(n, 0)).collect();
+        let items: Vec<_> = (1..=3).map(|n| item(n, n * 10)).collect();
         {
             let db = sled::open(dir.path()).unwrap();
             let q = OutboundQueue::open(&db).unwrap();
             q.enqueue(&items, 1).unwrap();
-            assert_eq!(q.depth().get(&ChainId(0xb)), Some(&3));
+            let backlog = q.backlog().get(&ChainId(0xb)).copied();
+            assert_eq!(
+                backlog,
+                Some(Backlog {
+                    items: 3,
+                    oldest_created_ms: 10
+                })
+            );
             let mut done = q.get(&items[0].id).unwrap().unwrap();
             done.state = ItemState::Done;
             q.update_many(&[done]).unwrap();
             q.operate(&items[1].id, "hold", 0).unwrap();
-            assert_eq!(q.depth().get(&ChainId(0xb)), Some(&1));
-            assert_eq!(q.due(0, 10).unwrap().len(), 1);
+            let backlog = q.backlog().get(&ChainId(0xb)).copied();
+            assert_eq!(
+                backlog,
+                Some(Backlog {
+                    items: 1,
+                    oldest_created_ms: 30
+                }),
+                "the finished and the held one no longer count"
+            );
+            assert_eq!(q.due(100, 10).unwrap().len(), 1);
         }
         let db = reopen(dir.path());
         let q = OutboundQueue::open(&db).unwrap();
-        let due = q.due(0, 10).unwrap();
+        let due = q.due(100, 10).unwrap();
         assert_eq!(due.len(), 1, "only the unfinished, unheld one");
         assert_eq!(due[0].id, items[2].id);
         assert_eq!(q.list().unwrap().len(), 3, "finished ones stay listed");

@@ -278,12 +278,20 @@ async fn operator_routes_need_the_token() {
 #[tokio::test]
 async fn metrics_and_the_openapi_document_are_served() {
     let (app, _dir) = node();
-    let (s, v) = call(&app, get("/metrics")).await;
-    assert_eq!(s, StatusCode::OK);
-    assert!(
-        v.as_str().is_some_and(|t| t.contains("distpos_head")),
-        "{v}"
+    let resp = app.clone().oneshot(get("/metrics")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()[header::CONTENT_TYPE],
+        distpos_gateway::metrics::CONTENT_TYPE,
+        "what the encoder writes: OpenMetrics"
     );
+    let text = to_bytes(resp.into_body(), 16 << 20).await.unwrap();
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.contains("distpos_head_height{chain=\"a91\"}"),
+        "{text}"
+    );
+    assert!(text.ends_with("# EOF\n"), "{text}");
     let (s, v) = call(&app, get("/v1/openapi.yaml")).await;
     assert_eq!(s, StatusCode::OK);
     assert!(v.as_str().is_some_and(|t| t.contains("openapi")), "{v}");

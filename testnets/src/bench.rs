@@ -87,7 +87,7 @@ impl Bench {
         get_json(&self.http, url).await
     }
 
-    /// A counter from the node's `/metrics`.
+    /// A counter from the node's `/metrics`, summed over its series.
     async fn counter(&self, url: &str, name: &str) -> anyhow::Result<u64> {
         let text = self
             .http
@@ -96,8 +96,7 @@ impl Bench {
             .await?
             .text()
             .await?;
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+        crate::metrics_text::sum(&text, name)
             .map(|v| v as u64)
             .with_context(|| format!("{name} not in {url}/metrics"))
     }

@@ -6,7 +6,8 @@
 //! loopback), writing keys, genesis files and node configs ([`testnet`]), the launcher
 //! behind `distpos testnet up|down` ([`launcher`]), a [`fleet`] of node processes a
 //! harness owns (kill, pause, restart), the demo that `cargo run --release` runs
-//! ([`demo`]), the throughput benchmarks ([`bench`]) and the crash soaks ([`soak`]).
+//! ([`demo`]), the throughput benchmarks ([`bench`]) and the crash soaks ([`soak`]);
+//! [`metrics_text`] reads a node's `/metrics`.
 //!
 //! It never runs inside a node: the daemon is `distpos-gateway`, and the `distpos`
 //! binary (`bin/distpos`) calls into both. The end-to-end suite in `tests/e2e/` is one
@@ -16,6 +17,7 @@ pub mod bench;
 pub mod demo;
 pub mod fleet;
 pub mod launcher;
+pub mod metrics_text;
 pub mod soak;
 pub mod testnet;
 

@@ -52,31 +52,17 @@ async fn status(State(s): State<Arc<AppState>>) -> Result<Json<views::StatusView
     Ok(Json(views::status(&s.reads.latest(), s.clock.now_ms())?))
 }
 
-async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
-    let dns = s.routes.dns_stats();
-    s.metrics.dns_lookups.set(dns.lookups as i64);
-    s.metrics.dns_failures.set(dns.failures as i64);
-    s.metrics
-        .gossip_dropped
-        .set(s.chain_nodes.gossip_dropped() as i64);
-    {
-        let snap = s.reads.latest();
-        let missed: u64 = distpos_chain::ledger::producer_list(&snap.state)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|a| {
-                distpos_chain::ledger::producer(&snap.state, a)
-                    .ok()
-                    .flatten()
-            })
-            .map(|p| p.missed)
-            .sum();
-        s.metrics.missed_slots.set(missed as i64);
-    }
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        s.metrics.render(),
+/// `GET /metrics`: the OpenMetrics text, with what is read at scrape time refreshed.
+async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let text = super::scrape::render(s).await.map_err(ApiError::internal)?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        text,
     )
+        .into_response())
 }
 
 /// One result of `POST /v1/txs`.

@@ -7,6 +7,7 @@ mod dashboard;
 pub mod error;
 pub mod peer;
 pub mod rate_limit;
+pub mod scrape;
 mod txs_body;
 pub mod views;
 

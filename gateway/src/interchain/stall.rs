@@ -9,7 +9,7 @@
 //! node lock, on the blocking pool), at most every [`RECHECK_MS`] per peer. A copy
 //! that takes them means the peer is only waiting for our next block: not stalled.
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PeerLabels};
 use distpos_chain::ledger;
 use distpos_proofs::{
     light_client::{LightClient, NotYet, Verdict},
@@ -137,7 +137,10 @@ impl PeerWatch {
                 warn!(peer = %peer, head = w.head, reason = %reason,
                     "light client of the peer cannot advance: stalled (governance can reset it to a newer anchor)");
                 if stall.is_none() {
-                    metrics.peer_stalls.get_or_create(&peer_label(peer)).inc();
+                    metrics
+                        .peer_stalls
+                        .get_or_create(&PeerLabels::new(peer))
+                        .inc();
                 }
                 metrics.set_peer_stalled(peer, true);
                 *stall = Some(Stall {
@@ -160,16 +163,11 @@ impl PeerWatch {
         peers.retain(|p, _| {
             let keep = registered.contains(p);
             if !keep {
-                metrics.peer_stalled.remove(&peer_label(*p));
+                metrics.peer_stalled.remove(&PeerLabels::new(*p));
             }
             keep
         });
     }
-}
-
-/// The metric label set of a peer.
-pub(crate) fn peer_label(peer: ChainId) -> Vec<(String, String)> {
-    vec![("peer".to_string(), peer.to_string())]
 }
 
 impl crate::node::Node {

@@ -471,8 +471,8 @@ impl Node {
     }
 
     /// Makes `applied` (the next block of our chain, `produced` here or imported) our
-    /// head, durably, and says what it did: its transfers at INFO, and once a minute
-    /// how the node keeps up.
+    /// head, durably, and says what it did: its transfers at INFO (and counted in the
+    /// metrics), and once a minute how the node keeps up.
     fn commit(
         &mut self,
         block: &Block,
@@ -525,6 +525,7 @@ impl Node {
         let chain = self.genesis.chain_id;
         let events = transfer_log::transfer_events(&block.txs, &applied.receipts);
         transfer_log::log_transfers(chain, applied.height, &events);
+        transfer_log::count_transfers(&self.metrics, &events);
         self.recent.record(
             applied.height,
             block.header.header.timestamp_ms,

@@ -3,10 +3,13 @@
 //! transfer at INFO"): inbound transfers delivered or bounced here, and our outbound
 //! transfers acknowledged or refunded (with the reason the destination gave).
 //!
+//! Each is also counted in `distpos_transfers_total` ([`count_transfers`]).
+//!
 //! The events come from the applied block alone (its transactions and their
 //! receipts), never from mempool admission: a transfer is logged when the block that
 //! decides it becomes part of our chain, once per application of that block.
 
+use crate::metrics::{Metrics, TransferLabels};
 use distpos_chain::{
     tx::{BounceReason, Outcome, Receipt},
     Body, Transaction,
@@ -140,6 +143,33 @@ pub fn log_transfers(chain: ChainId, height: u64, events: &[TransferEvent]) {
                       "outbound transfer bounced at the destination and refunded")
             }
         }
+    }
+}
+
+impl TransferEvent {
+    /// Its series of `distpos_transfers_total`.
+    pub fn labels(&self) -> TransferLabels {
+        match *self {
+            TransferEvent::Delivered { peer, .. } => {
+                TransferLabels::new(peer, TransferLabels::DELIVERED, None)
+            }
+            TransferEvent::Bounced { peer, reason, .. } => {
+                TransferLabels::new(peer, TransferLabels::BOUNCED, Some(reason))
+            }
+            TransferEvent::Acknowledged { peer, .. } => {
+                TransferLabels::new(peer, TransferLabels::ACKNOWLEDGED, None)
+            }
+            TransferEvent::Refunded { peer, reason, .. } => {
+                TransferLabels::new(peer, TransferLabels::REFUNDED, Some(reason))
+            }
+        }
+    }
+}
+
+/// Counts each event in `distpos_transfers_total{peer, outcome, reason}`.
+pub fn count_transfers(metrics: &Metrics, events: &[TransferEvent]) {
+    for e in events {
+        metrics.transfers.get_or_create(&e.labels()).inc();
     }
 }
 

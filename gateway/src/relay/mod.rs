@@ -241,7 +241,6 @@ pub async fn send_due<P: PeerChain + Send + Sync + 'static>(
             return None;
         }
     };
-    shared.metrics.set_queue_depth(&shared.queue.depth());
     // Relaying duty: the holder sends at once; the others take over what has waited.
     let snap = shared.reads.latest();
     let takeover = shared.config.relay.takeover_ms;

@@ -65,8 +65,8 @@ pub fn open(config: NodeConfig) -> anyhow::Result<Arc<AppState>> {
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
     let store = Store::open(&config.data_dir)
         .with_context(|| format!("cannot open store in {}", config.data_dir.display()))?;
-    let metrics = Metrics::new();
     let chain_id = genesis.chain_id;
+    let metrics = Metrics::for_chain(chain_id);
     let db = store
         .db()
         .ok_or_else(|| anyhow::anyhow!("the store of a running node must be on disk"))?;

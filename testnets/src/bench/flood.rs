@@ -539,9 +539,10 @@ async fn measure<T>(
     ))
 }
 
-/// Missed slots of the chain node `url` belongs to (the ledger's count).
+/// Missed slots of the chain node `url` belongs to (the ledger's count, all
+/// producers).
 async fn missed(b: &Bench, url: &str) -> anyhow::Result<u64> {
-    b.counter(url, "distpos_missed_slots").await
+    b.counter(url, "distpos_missed_slots_total").await
 }
 
 async fn head(b: &Bench, url: &str) -> anyhow::Result<u64> {

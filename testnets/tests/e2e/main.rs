@@ -20,6 +20,7 @@ mod flood;
 mod interchain_v2;
 mod kill_restart;
 mod light_client;
+mod metrics_docs;
 mod outage;
 mod peering;
 mod recovery;

@@ -75,11 +75,18 @@ impl From<Participation> for ParticipationView {
     }
 }
 
+/// Participation over the last 128 slots as seen at `now_ms`: the slots passed since
+/// the head count as missed.
+pub fn participation_now(snap: &Snapshot, now_ms: u64) -> Participation {
+    let cons = &snap.consensus;
+    let now_slot = snap.info.rules.clock.slot_of(now_ms).unwrap_or(0);
+    cons.participation(now_slot.max(cons.slot + 1))
+}
+
 /// Builds the status view.
 pub fn status(snap: &Snapshot, now_ms: u64) -> Result<StatusView, NodeError> {
     let cons = &snap.consensus;
     let info = &snap.info;
-    let now_slot = info.rules.clock.slot_of(now_ms).unwrap_or(0);
     Ok(StatusView {
         chain_id: info.genesis.chain_id,
         identity: info.identity,
@@ -94,7 +101,7 @@ pub fn status(snap: &Snapshot, now_ms: u64) -> Result<StatusView, NodeError> {
         },
         state_digest: snap.state.digest,
         pending_schedule: cons.pending.as_ref().map(|p| p.schedule.clone()),
-        participation: cons.participation(now_slot.max(cons.slot + 1)).into(),
+        participation: participation_now(snap, now_ms).into(),
         schedule: cons.active.clone(),
         mempool_txs: snap.mempool.len(),
         producer_key: info.producer_key,
@@ -168,9 +175,8 @@ pub fn producers(snap: &Snapshot, now_ms: u64) -> Result<ProducersView, NodeErro
             });
         }
     }
-    let now_slot = snap.info.rules.clock.slot_of(now_ms).unwrap_or(0);
     Ok(ProducersView {
-        participation: cons.participation(now_slot.max(cons.slot + 1)).into(),
+        participation: participation_now(snap, now_ms).into(),
         pending_schedule: cons.pending.map(|p| p.schedule),
         schedule: cons.active,
         producers: out,

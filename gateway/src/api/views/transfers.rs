@@ -84,6 +84,56 @@ pub enum PeerStatus {
     Stalled,
 }
 
+impl PeerStatus {
+    /// Every status (the values of the `status` label of
+    /// `distpos_correspondent_status`).
+    pub const ALL: [PeerStatus; 5] = [
+        PeerStatus::Ok,
+        PeerStatus::Low,
+        PeerStatus::Exhausted,
+        PeerStatus::Suspended,
+        PeerStatus::Stalled,
+    ];
+
+    /// Its name, as it is spelled in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeerStatus::Ok => "ok",
+            PeerStatus::Low => "low",
+            PeerStatus::Exhausted => "exhausted",
+            PeerStatus::Suspended => "suspended",
+            PeerStatus::Stalled => "stalled",
+        }
+    }
+}
+
+/// How peer `p` stands with this node: the amount available to its inbound transfers
+/// (`reserved` held for those in the mempool) and its status, `stalled` when our light
+/// client of it cannot advance (unless governance suspended it: that says more).
+pub fn standing(p: &PeerChain, reserved: u128, stalled: bool) -> (i128, PeerStatus) {
+    let (available, status) = correspondent_status(p, reserved);
+    let status = match (status, stalled) {
+        (CorrespondentStatus::Suspended, _) | (_, false) => status.into(),
+        (_, true) => PeerStatus::Stalled,
+    };
+    (available, status)
+}
+
+/// Time of the header at the head of our light client of `p`: the newest of its
+/// branch, or its irreversible one's (stored in the ledger).
+pub fn light_client_head_time(snap: &Snapshot, p: &PeerChain) -> Option<u64> {
+    let lc = &p.light_client;
+    lc.branch
+        .last()
+        .map(|(h, _)| h.header.timestamp_ms)
+        .or_else(|| {
+            ledger::peer_header(&snap.state, p.registration.chain, lc.lib())
+                .ok()
+                .flatten()
+                .map(|f| f.timestamp_ms)
+        })
+}
+
 impl From<CorrespondentStatus> for PeerStatus {
     fn from(s: CorrespondentStatus) -> Self {
         match s {
@@ -124,23 +174,10 @@ pub struct LightClientView {
 fn view(snap: &Snapshot, watch: &PeerWatch, p: &PeerChain, now_ms: u64) -> CorrespondentView {
     let chain = p.registration.chain;
     let reserved = snap.reserved.get(&chain).copied().unwrap_or(0);
-    let (available, status) = correspondent_status(p, reserved);
     let stalled = watch.stall(chain);
-    let status = match (status, &stalled) {
-        (CorrespondentStatus::Suspended, _) | (_, None) => status.into(),
-        (_, Some(_)) => PeerStatus::Stalled,
-    };
+    let (available, status) = standing(p, reserved, stalled.is_some());
     let lc = &p.light_client;
-    let head_time = lc
-        .branch
-        .last()
-        .map(|(h, _)| h.header.timestamp_ms)
-        .or_else(|| {
-            ledger::peer_header(&snap.state, chain, lc.lib())
-                .ok()
-                .flatten()
-                .map(|f| f.timestamp_ms)
-        });
+    let head_time = light_client_head_time(snap, p);
     CorrespondentView {
         chain,
         identity: p.registration.identity,
