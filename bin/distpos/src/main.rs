@@ -531,7 +531,20 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    // `--version` names the git revision built (from the gateway's build script).
+    let version: &'static str = Box::leak(
+        format!(
+            "{} (git {})",
+            distpos_gateway::build_info::VERSION,
+            distpos_gateway::build_info::GIT_REVISION
+        )
+        .into_boxed_str(),
+    );
+    let cli = match Cli::from_arg_matches(&Cli::command().version(version).get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -203,6 +203,8 @@ fn config_check_lists_every_problem_and_bad_log_filters_stop_the_node() {
     );
     let (ok, script, _) = distpos(&["completions", "bash"]);
     assert!(ok && script.contains("distpos"), "completions");
+    let (ok, version, _) = distpos(&["--version"]);
+    assert!(ok && version.contains("(git "), "{version}");
 }
 
 /// Keys: the known test key imports from hex to its known address, as an encrypted
