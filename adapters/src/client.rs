@@ -34,13 +34,20 @@ const TX_LIFETIME_MS: u64 = 10 * 60 * 1000;
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    /// The operator's bearer token, sent with every request when set.
+    token: Option<String>,
 }
 
 impl Client {
-    /// A client for the node at `base`.
+    /// A client for the node at `base` (requests time out after 30 s).
     pub fn new(base: &str) -> Result<Self, AdapterError> {
+        Self::with_timeout(base, Duration::from_secs(30))
+    }
+
+    /// A client for the node at `base` whose requests time out after `timeout`.
+    pub fn with_timeout(base: &str, timeout: Duration) -> Result<Self, AdapterError> {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+            .timeout(timeout)
             .build()
             .map_err(|e| AdapterError::Unreachable {
                 endpoint: base.to_string(),
@@ -49,7 +56,28 @@ impl Client {
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_string(),
+            token: None,
         })
+    }
+
+    /// This client, sending `token` as the operator's bearer token with every request
+    /// (operator routes: the relay queue, route overrides).
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The node's base URL (without a trailing `/`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
     }
 
     fn unreachable(&self, what: &str, e: reqwest::Error) -> AdapterError {
@@ -90,8 +118,22 @@ impl Client {
         path: &str,
     ) -> Result<T, AdapterError> {
         let r = self
-            .http
-            .get(format!("{}{path}", self.base))
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(path, e))?;
+        let text = self.body(path, r).await?;
+        self.decode(path, &text)
+    }
+
+    /// POSTs to `path` without a body (an action such as an operator's on a relay
+    /// item) and decodes the JSON answer.
+    pub async fn post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<T, AdapterError> {
+        let r = self
+            .request(reqwest::Method::POST, path)
             .send()
             .await
             .map_err(|e| self.unreachable(path, e))?;
@@ -133,8 +175,7 @@ impl Client {
     pub async fn submit(&self, tx: &Transaction) -> Result<Hash32, AdapterError> {
         const PATH: &str = "/v1/txs";
         let r = self
-            .http
-            .post(format!("{}{PATH}", self.base))
+            .request(reqwest::Method::POST, PATH)
             .json(tx)
             .send()
             .await

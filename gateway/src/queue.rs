@@ -2,7 +2,12 @@
 //! to their destinations and receipts back to their sources, in sled, surviving
 //! restarts. Idempotent by transfer: enqueuing the same one twice is a no-op. Each item
 //! has an attempt count, an explicit retry schedule, a maximum lifetime, and can be
-//! held, released or retried now by an operator.
+//! held, released, retried now or deleted by an operator, one item or all of them
+//! ([`QueueAction`], in `queue/operator.rs`).
+
+mod operator;
+
+pub use operator::{Operated, OperatedAll, QueueAction};
 
 use crate::store::StoreError;
 use distpos_adapters::{AckStatus, BatchDelivery, BatchReceipts};
@@ -229,6 +234,10 @@ pub struct Backlog {
 #[derive(Clone)]
 pub struct OutboundQueue {
     tree: sled::Tree,
+    /// Orders the writes that read an item first (operator actions, and the relay's
+    /// saves that keep an operator's hold): an attempt under way when an operator
+    /// holds or deletes its item must not undo that when it saves its outcome.
+    writes: std::sync::Arc<std::sync::Mutex<()>>,
     /// Unfinished, unheld items by id.
     schedule: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, Schedule>>>,
     /// Signalled whenever an item is added or its schedule changes (the relay's send
@@ -241,6 +250,7 @@ impl OutboundQueue {
     pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
         let q = Self {
             tree: db.open_tree("relay")?,
+            writes: Default::default(),
             schedule: Default::default(),
             changed: Default::default(),
         };
@@ -252,6 +262,10 @@ impl OutboundQueue {
 
     fn schedule(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Schedule>> {
         self.schedule.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn writing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Waits until the queue changes (an item added, answered, revived or acted on).
@@ -366,20 +380,32 @@ impl OutboundQueue {
         Ok(added)
     }
 
-    /// Saves an item's new state.
+    /// Saves an item's new state (see [`Self::update_many`]).
     pub fn update(&self, item: &QueueItem) -> Result<(), StoreError> {
         self.update_many(std::slice::from_ref(item))
     }
 
-    /// Saves the new states of items, in one atomic batch, flushed.
+    /// Saves the new states of items (the relay's outcome of an attempt), in one
+    /// atomic batch, flushed. What an operator did meanwhile stands: an item deleted
+    /// since it was read is not written back, and a stored hold is kept.
     pub fn update_many(&self, items: &[QueueItem]) -> Result<(), StoreError> {
+        let _w = self.writing();
         let mut batch = sled::Batch::default();
+        let mut written = Vec::with_capacity(items.len());
         for item in items {
-            batch.insert(Self::key(&item.id), codec::encode(item));
+            let Some(stored) = self.get(&item.id)? else {
+                continue;
+            };
+            let item = QueueItem {
+                held: stored.held,
+                ..item.clone()
+            };
+            batch.insert(Self::key(&item.id), codec::encode(&item));
+            written.push(item);
         }
         self.tree.apply_batch(batch)?;
         self.tree.flush()?;
-        for item in items {
+        for item in &written {
             self.reschedule(item);
         }
         Ok(())
@@ -508,33 +534,6 @@ impl OutboundQueue {
         it.next_attempt_ms = now_ms;
         self.update(&it)
     }
-
-    /// Operator action on an item: `retry` (due now), `hold`, or `release`.
-    pub fn operate(
-        &self,
-        id: &str,
-        action: &str,
-        now_ms: u64,
-    ) -> Result<Option<QueueItem>, StoreError> {
-        let Some(mut it) = self.get(id)? else {
-            return Ok(None);
-        };
-        match action {
-            "retry" => {
-                it.next_attempt_ms = now_ms;
-                it.held = false;
-                if it.state == ItemState::Expired {
-                    it.state = ItemState::Queued;
-                    it.created_ms = now_ms;
-                }
-            }
-            "hold" => it.held = true,
-            "release" => it.held = false,
-            _ => return Ok(None),
-        }
-        self.update(&it)?;
-        Ok(Some(it))
-    }
 }
 
 #[cfg(test)]
@@ -542,7 +541,7 @@ mod tests {
     use super::*;
 
     /// A queue in a temporary folder holding five deliveries to chain `b`.
-    fn five_queued() -> (tempfile::TempDir, OutboundQueue, Vec<QueueItem>) {
+    pub(super) fn five_queued() -> (tempfile::TempDir, OutboundQueue, Vec<QueueItem>) {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
         let q = OutboundQueue::open(&db).unwrap();
@@ -596,7 +595,7 @@ mod tests {
         }
     }
 
-    fn item(height: u64, now_ms: u64) -> QueueItem {
+    pub(super) fn item(height: u64, now_ms: u64) -> QueueItem {
         QueueItem::batch_delivery(delivery(height), ChainId(0xb), now_ms)
     }
 
@@ -627,14 +626,14 @@ mod tests {
         q.update(&it).unwrap();
         assert!(q.due(2_000, 4).unwrap().is_empty());
         assert_eq!(q.due(2_500, 4).unwrap().len(), 1);
-        q.operate(&it.id, "hold", 3_000).unwrap();
+        q.operate(&it.id, QueueAction::Hold, 3_000).unwrap();
         assert!(q.due(10_000, 4).unwrap().is_empty(), "held items wait");
-        q.operate(&it.id, "release", 3_000).unwrap();
-        q.operate(&it.id, "retry", 3_000).unwrap();
+        q.operate(&it.id, QueueAction::Release, 3_000).unwrap();
+        q.operate(&it.id, QueueAction::Retry, 3_000).unwrap();
         assert_eq!(q.due(3_000, 4).unwrap().len(), 1);
     }
 
-    fn receipt_item() -> QueueItem {
+    pub(super) fn receipt_item() -> QueueItem {
         let d = delivery(1);
         let transfer = d.transfers[0].hash();
         let r = BatchReceipts {
@@ -705,7 +704,7 @@ mod tests {
             .unwrap();
         assert!(q.due(100, 10).unwrap().is_empty());
         for it in [&expired, &waiting, &done] {
-            q.operate(&it.id, "retry", 100).unwrap();
+            q.operate(&it.id, QueueAction::Retry, 100).unwrap();
         }
         let due: Vec<String> = q.due(100, 10).unwrap().into_iter().map(|i| i.id).collect();
         assert!(due.contains(&expired.id), "an expired item is revived");
@@ -789,7 +788,7 @@ mod tests {
             let mut done = q.get(&items[0].id).unwrap().unwrap();
             done.state = ItemState::Done;
             q.update_many(&[done]).unwrap();
-            q.operate(&items[1].id, "hold", 0).unwrap();
+            q.operate(&items[1].id, QueueAction::Hold, 0).unwrap();
             let backlog = q.backlog().get(&ChainId(0xb)).copied();
             assert_eq!(
                 backlog,

@@ -275,6 +275,153 @@ async fn operator_routes_need_the_token() {
     assert!(v["next"].is_null(), "{v}");
 }
 
+/// A relay item delivering one transfer of chain a91 to chain b, from block `height`.
+fn delivery_item(height: u64) -> distpos_gateway::queue::QueueItem {
+    let mut c = TestChain::new(0xa91, 1, 1, TestChain::dev_params());
+    let key = c.users[0].clone();
+    let tx = c.tx(
+        &key,
+        1,
+        distpos_chain::Body::Transfer {
+            to: distpos_chain::QualifiedAddress::new(
+                distpos_proofs::ChainId(0xb),
+                distpos_chain::Address::ZERO,
+            ),
+            amount: 5,
+            memo: vec![],
+            deliver_by: height,
+        },
+    );
+    let d = distpos_adapters::BatchDelivery {
+        source_chain: distpos_proofs::ChainId(0xa91),
+        height,
+        transfers: vec![tx],
+        indices: vec![0],
+        proof: distpos_proofs::multiproof::MultiProof { siblings: vec![] },
+        headers: vec![],
+    };
+    distpos_gateway::queue::QueueItem::batch_delivery(d, distpos_proofs::ChainId(0xb), 0)
+}
+
+#[tokio::test]
+async fn the_operator_holds_releases_and_deletes_relay_items_one_or_all() {
+    let (config, _dir) = config_with(|_| {});
+    let state = runtime::open(config).unwrap();
+    let (a, b) = (delivery_item(1), delivery_item(2));
+    state.queue.enqueue(&[a.clone(), b.clone()], 0).unwrap();
+    let app = api::app(state);
+    let bearer = format!("Bearer {TOKEN}");
+    let act = |auth: Option<&str>, id: &str, action: &str| {
+        let mut r = Request::post(format!("/v1/relay/queue/{id}/{action}"));
+        if let Some(a) = auth {
+            r = r.header(header::AUTHORIZATION, a);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    let ok = |auth: &str, id: &str, action: &str| {
+        let (req, what) = (act(Some(auth), id, action), format!("{action} {id}"));
+        let app = app.clone();
+        async move {
+            let (s, v) = call(&app, req).await;
+            assert_eq!(s, StatusCode::OK, "{what}: {v}");
+            v
+        }
+    };
+    for action in ["delete", "hold"] {
+        assert_client_error(
+            &call(&app, act(None, &a.id, action)).await,
+            StatusCode::UNAUTHORIZED,
+            &format!("{action} without a token"),
+        );
+        assert_client_error(
+            &call(&app, act(None, "all", action)).await,
+            StatusCode::UNAUTHORIZED,
+            &format!("{action} all without a token"),
+        );
+    }
+    assert_client_error(
+        &call(&app, act(Some(&bearer), "v2-delivery-b-9-0", "delete")).await,
+        StatusCode::NOT_FOUND,
+        "delete of an unknown item",
+    );
+    // Queued and not held: the relay may be sending it, so it stays.
+    let refused = call(&app, act(Some(&bearer), &a.id, "delete")).await;
+    assert_client_error(&refused, StatusCode::CONFLICT, "delete of a queued item");
+    assert_eq!(refused.1["error"]["code"], "queue_item_active");
+    assert!(
+        refused.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("hold it first")),
+        "{}",
+        refused.1
+    );
+    let v = ok(&bearer, &a.id, "hold").await;
+    assert_eq!(
+        (v["item"]["held"].as_bool(), v["changed"].as_bool()),
+        (Some(true), Some(true)),
+        "{v}"
+    );
+    let v = ok(&bearer, &a.id, "hold").await;
+    assert_eq!(v["changed"], false, "held already: {v}");
+    let v = ok(&bearer, &a.id, "delete").await;
+    assert_eq!(
+        (v["deleted"].as_bool(), v["item"]["id"].as_str()),
+        (Some(true), Some(a.id.as_str())),
+        "{v}"
+    );
+    assert!(
+        v["note"].as_str().is_some_and(|n| n.contains("in flight")),
+        "{v}"
+    );
+    assert_client_error(
+        &call(&app, act(Some(&bearer), &a.id, "delete")).await,
+        StatusCode::NOT_FOUND,
+        "deleted already",
+    );
+    let list = Request::get("/v1/relay/queue")
+        .header(header::AUTHORIZATION, &bearer)
+        .body(Body::empty())
+        .unwrap();
+    let (_, v) = call(&app, list).await;
+    let ids: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![b.id.as_str()], "{v}");
+
+    // Every item at once: `all`.
+    let v = ok(&bearer, "all", "delete").await;
+    assert_eq!(
+        (v["all"]["changed"].as_u64(), v["all"]["refused"].as_u64()),
+        (Some(0), Some(1)),
+        "{v}"
+    );
+    let v = ok(&bearer, "all", "hold").await;
+    assert_eq!(
+        (v["all"]["action"].as_str(), v["all"]["changed"].as_u64()),
+        (Some("hold"), Some(1)),
+        "{v}"
+    );
+    let v = ok(&bearer, "all", "release").await;
+    assert_eq!(v["all"]["changed"], 1, "{v}");
+    let v = ok(&bearer, "all", "retry").await;
+    assert_eq!(v["all"]["changed"], 1, "{v}");
+    assert_client_error(
+        &call(&app, act(Some(&bearer), "all", "explode")).await,
+        StatusCode::BAD_REQUEST,
+        "an unknown action on all",
+    );
+    ok(&bearer, "all", "hold").await;
+    let v = ok(&bearer, "all", "delete").await;
+    assert_eq!(
+        (v["all"]["changed"].as_u64(), v["all"]["refused"].as_u64()),
+        (Some(1), Some(0)),
+        "{v}"
+    );
+}
+
 #[tokio::test]
 async fn metrics_and_the_openapi_document_are_served() {
     let (app, _dir) = node();
@@ -362,6 +509,8 @@ async fn every_operator_route_refuses_a_bad_token_before_reading_the_body() {
         (Method::GET, "/v1/relay/queue"),
         (Method::POST, "/v1/relay/queue/delivery-nothing/retry"),
         (Method::POST, "/v1/relay/queue/delivery-nothing/hold"),
+        (Method::POST, "/v1/relay/queue/delivery-nothing/delete"),
+        (Method::POST, "/v1/relay/queue/all/delete"),
         (Method::PUT, "/v1/routes/b2"),
         (Method::DELETE, "/v1/routes/b3"),
     ];

@@ -12,6 +12,7 @@ use distpos_proofs::{codec::dec_u128::parse_amount, ChainId, PublicKey};
 use distpos_testnets::testnet;
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
+mod console;
 mod peer;
 
 /// Prints a line to stdout; exits quietly if stdout is gone (e.g. piped into `head`).
@@ -194,6 +195,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    // The operator's views of a running node (console.rs); `--node`/DISTPOS_NODE,
+    // `--json` on each.
+    /// Health (producing / syncing / stalled), head, LIB, participation, mempool,
+    /// peers; exits non-zero when the node is stalled.
+    Status(console::Target),
+    /// The producer schedule and every producer: votes, produced and missed blocks.
+    Producers(console::Target),
+    /// An account: balance, stake, votes, nonce, producer record.
+    Account(console::AccountArgs),
+    /// Peer chains: correspondent accounts (collateral, available, status), light
+    /// clients (head, age, why one is stalled), who relays.
+    Peers(console::Target),
+    /// The routing table: each peer chain's endpoints, their origin
+    /// (config/dns/override) and health.
+    Routes(console::Target),
+    /// The relay queue (operator token: --token or DISTPOS_TOKEN): list, or hold,
+    /// release, retry or delete an item or all.
+    Queue(console::QueueArgs),
+    /// A transaction's lifecycle; for a cross-chain transfer its stage and bounce
+    /// reason here and on the other chain.
+    Transfer(console::TransferArgs),
 }
 
 #[derive(Subcommand)]
@@ -868,6 +890,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Proposals { node, json } => peer::list(&node, json).await,
+        Command::Status(t) => console::status(t).await,
+        Command::Producers(t) => console::producers(t).await,
+        Command::Account(a) => console::account(a).await,
+        Command::Peers(t) => console::peers(t).await,
+        Command::Routes(t) => console::routes(t).await,
+        Command::Queue(q) => console::queue(q).await,
+        Command::Transfer(a) => console::transfer(a).await,
         Command::Tx(args) => {
             let key = keyfile::read(&args.key)?;
             let body = match args.body {

@@ -7,6 +7,7 @@ use super::{
     views::transfers as views_interchain,
 };
 use crate::{
+    queue::{Operated, QueueAction},
     state::AppState,
     store::{OverrideError, StoreError, MAX_ROUTE_OVERRIDES},
 };
@@ -170,26 +171,86 @@ async fn get_queue(
     Ok(Json(serde_json::json!({ "items": items, "next": next })))
 }
 
+/// The id that names every item in `POST /v1/relay/queue/{id}/{action}` (no item has
+/// it: theirs start with `v2-`).
+pub const ALL_ITEMS: &str = "all";
+
+/// `POST /v1/relay/queue/{id}/{action}` (operator): `retry`, `hold`, `release` or
+/// `delete` one item, or every item with the id `all`. A delete is refused (409)
+/// for an item the relay may be sending: hold it first. Deleting stops only this
+/// node's relaying of the item; its transfers stay in flight on chain.
 async fn post_queue_action(
     State(s): State<Arc<AppState>>,
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if !matches!(action.as_str(), "retry" | "hold" | "release") {
+    let Some(action) = QueueAction::parse(&action) else {
         return Err(ApiError::bad_request(
             "invalid_action",
-            "action must be retry, hold or release",
+            "action must be retry, hold, release or delete",
         ));
+    };
+    let now = s.clock.now_ms();
+    if id == ALL_ITEMS {
+        let queue = s.queue.clone();
+        let r = tokio::task::spawn_blocking(move || queue.operate_all(action, now))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        if r.changed > 0 {
+            tracing::info!(
+                action = action.as_str(),
+                changed = r.changed,
+                unchanged = r.unchanged,
+                refused = r.refused,
+                "relay queue: operator action on every item"
+            );
+        }
+        return Ok(Json(serde_json::json!({ "all": r })));
     }
-    match s
-        .queue
-        .operate(&id, &action, s.clock.now_ms())
-        .map_err(ApiError::internal)?
-    {
-        Some(item) => Ok(Json(serde_json::json!({ "item": item }))),
-        None => Err(ApiError::not_found(format!(
+    match crate::cpu::blocking(|| s.queue.operate(&id, action, now)).map_err(ApiError::internal)? {
+        Operated::Changed(item) => {
+            tracing::info!(item = %item.id, action = action.as_str(), "relay queue: operator action");
+            Ok(Json(serde_json::json!({ "item": item, "changed": true })))
+        }
+        Operated::Unchanged(item) => {
+            Ok(Json(serde_json::json!({ "item": item, "changed": false })))
+        }
+        Operated::Deleted(item) => {
+            let transfers: Vec<String> = item.transfers().iter().map(|t| t.to_string()).collect();
+            tracing::warn!(item = %item.id, destination = %item.destination, state = ?item.state,
+                transfers = %transfers.join(","),
+                "relay queue: item deleted by the operator; this node no longer relays it");
+            Ok(Json(serde_json::json!({
+                "item": item,
+                "changed": true,
+                "deleted": true,
+                "note": DELETE_NOTE,
+            })))
+        }
+        Operated::Refused { item, why } => Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "queue_item_active",
+            message: format!("relay item {} is {}: {why}", item.id, state_name(&item)),
+        }),
+        Operated::NotFound => Err(ApiError::not_found(format!(
             "no relay item {:?}",
             distpos_proofs::codec::truncate(&id)
         ))),
+    }
+}
+
+/// What the answer to a delete says it meant.
+const DELETE_NOTE: &str = "deleted from this node's relay queue only: no money moved. \
+    Its transfers stay where the ledger has them (an outbound transfer stays in flight, \
+    its amount held, until a proven receipt settles or refunds it), and the chain's \
+    other nodes still relay their own copies of the item.";
+
+fn state_name(item: &crate::queue::QueueItem) -> &'static str {
+    match item.state {
+        crate::queue::ItemState::Queued => "queued",
+        crate::queue::ItemState::Delivered => "delivered (taken, not final there yet)",
+        crate::queue::ItemState::Done => "done",
+        crate::queue::ItemState::Expired => "expired",
     }
 }
 

@@ -10,9 +10,18 @@ use std::process::Command;
 const PASS: &str = "correct horse battery staple";
 
 fn distpos(args: &[&str]) -> (bool, String, String) {
+    distpos_with(args, &[])
+}
+
+/// Runs `distpos` with `args` and these environment variables (and no
+/// `DISTPOS_NODE` or `DISTPOS_TOKEN` of the caller's).
+fn distpos_with(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let out = Command::new(crate::support::distpos_exe())
         .args(args)
         .env("DISTPOS_KEY_PASSPHRASE", PASS)
+        .env_remove("DISTPOS_NODE")
+        .env_remove("DISTPOS_TOKEN")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
@@ -276,4 +285,254 @@ fn keys_import_hex_and_keystores() {
     assert!(ok && out.contains("unencrypted dev key"), "{out}");
     let text = std::fs::read_to_string(path("dev.json")).unwrap();
     assert!(text.contains(keyfile::DEV_NOTE), "{text}");
+}
+
+/// Runs a console command that must succeed; returns its stdout.
+fn console(args: &[&str], env: &[(&str, &str)]) -> String {
+    let (ok, out, err) = distpos_with(args, env);
+    assert!(ok, "distpos {args:?} failed: {err}\n{out}");
+    out
+}
+
+/// Runs a console command with `--json`; returns the parsed output.
+fn console_json(args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let mut args = args.to_vec();
+    args.push("--json");
+    let out = console(&args, env);
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("distpos {args:?}: not JSON ({e}):\n{out}"))
+}
+
+/// The value after `key` on the `key  value` line of `out`.
+fn field<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.strip_prefix(key).filter(|r| r.starts_with("  ")))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no {key:?} line in\n{out}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_console_views_of_a_running_duo() {
+    let _serial = crate::support::serial();
+    let (a, mut b) = Net::start_pair(0xc31, 0xc32, 1, 500, ChainParams::default()).await;
+    let (ca, cb) = (a.chain, b.chain);
+    let (url_a, url_b) = (a.url(0).to_string(), b.url(0).to_string());
+    let token = [("DISTPOS_TOKEN", crate::support::TOKEN)];
+    let bob = keyfile::address(&distpos_proofs::SecretKey::from_seed(b"bob"));
+    deposit(&b, ca, 100_000).await;
+    let delivered = send_cross(&a, cb, bob, 50).await;
+    let bounced = send_cross(&a, cb, bob, 200_000).await;
+    wait_stage(&a, &delivered, "settled_delivered", 120).await;
+    wait_stage(&a, &bounced, "refunded", 120).await;
+
+    // status: the verdict and the head, from DISTPOS_NODE.
+    let before = a.head(0).await;
+    let out = console(&["status"], &[("DISTPOS_NODE", &url_a)]);
+    let after = a.head(0).await;
+    assert!(field(&out, "health").starts_with("producing: "), "{out}");
+    let head: u64 = field(&out, "head")
+        .split_whitespace()
+        .next()
+        .and_then(|h| h.parse().ok())
+        .unwrap_or_else(|| panic!("no head in\n{out}"));
+    assert!(
+        (before..=after).contains(&head),
+        "{before} <= {head} <= {after}\n{out}"
+    );
+    assert!(
+        field(&out, "peers").contains(&format!("1 chain: {cb} ")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("(chain {ca}, version ")), "{out}");
+    let v = console_json(&["status", "--node", &url_a], &[]);
+    assert_eq!(v["chain_id"], ca.to_string());
+    assert!(v["head"]["height"].as_u64().is_some(), "{v}");
+
+    // producers and an account.
+    let producers = a.get(0, "/v1/producers").await;
+    let producer = producers["producers"][0]["account"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = console(&["producers", "--node", &url_a], &[]);
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(&producer))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(row.contains(" active "), "{row}");
+    assert_eq!(
+        console_json(&["producers", "--node", &url_a], &[])["producers"][0]["account"],
+        producer
+    );
+    let faucet = keyfile::address(&a.faucet).to_string();
+    let out = console(&["account", &faucet, "--node", &url_a], &[]);
+    assert_eq!(
+        field(&out, "balance"),
+        a.balance(0, &keyfile::address(&a.faucet)).await.to_string(),
+        "{out}"
+    );
+    assert_eq!(
+        console_json(&["account", &faucet, "--node", &url_a], &[])["address"],
+        faucet
+    );
+
+    // peers: B holds A's collateral, less what was delivered.
+    let out = console(&["peers", "--node", &url_b], &[]);
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(&ca.to_string()))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        row.contains(" ok ") && row.contains(" 99950 ") && row.contains(" 1/1 "),
+        "{row}"
+    );
+    let v = console_json(&["peers", "--node", &url_b], &[]);
+    assert_eq!(v["correspondents"][0]["available"], "99950", "{v}");
+
+    // routes: A's static route to B.
+    let out = console(&["routes", "--node", &url_a], &[]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&cb.to_string()) && l.contains(&url_b) && l.contains("config")),
+        "{out}"
+    );
+    assert!(console_json(&["routes", "--node", &url_a], &[])["routes"].is_array());
+
+    // transfer: the lifecycle on both chains, with the bounce reason.
+    let h = delivered.to_string();
+    let out = console(&["transfer", &h, "--node", &url_a], &[]);
+    assert!(
+        field(&out, "stage").starts_with("settled_delivered: "),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("on {cb} (the destination), asked at {url_b}:")),
+        "{out}"
+    );
+    assert!(
+        out.contains("delivered: credited to the recipient here"),
+        "{out}"
+    );
+    let v = console_json(&["transfer", &h, "--node", &url_a], &[]);
+    assert_eq!(
+        v["node"]["answer"]["cross_chain"]["stage"], "settled_delivered",
+        "{v}"
+    );
+    assert_eq!(
+        v["peer"]["answer"]["cross_chain"]["stage"], "delivered",
+        "{v}"
+    );
+    let out = console(&["transfer", &bounced.to_string(), "--node", &url_a], &[]);
+    assert!(field(&out, "stage").starts_with("refunded: "), "{out}");
+    assert_eq!(
+        out.matches("bounce reason  insufficient_collateral")
+            .count(),
+        2,
+        "both chains say why:\n{out}"
+    );
+
+    // The queue is the operator's.
+    let (ok, _, err) = distpos(&["queue", "--node", &url_a]);
+    assert!(
+        !ok && err.contains("the queue needs the operator token (--token or DISTPOS_TOKEN)"),
+        "{err}"
+    );
+    let mut items = Vec::new();
+    for t in [&delivered, &bounced] {
+        let st = a.get(0, &format!("/v1/txs/{t}")).await;
+        items.push(
+            st["cross_chain"]["relay"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    items.dedup();
+    let out = console(&["queue", "--node", &url_a], &token);
+    for id in &items {
+        assert!(
+            out.lines().any(|l| l.starts_with(id.as_str())),
+            "{id} in\n{out}"
+        );
+    }
+    assert!(
+        out.lines()
+            .last()
+            .is_some_and(|l| l.starts_with(&format!("-- {} items: ", items.len()))),
+        "{out}"
+    );
+    let v = console_json(&["queue", "--node", &url_a], &token);
+    assert_eq!(
+        v["items"].as_array().map(Vec::len),
+        Some(items.len()),
+        "{v}"
+    );
+
+    // With B down, a transfer waits in A's queue: held, it is not sent when B is back
+    // until released; an item the relay may be sending is not deleted.
+    b.nodes[0].kill();
+    let waiting = send_cross(&a, cb, bob, 7).await;
+    let path = format!("/v1/txs/{waiting}");
+    a.wait_for("the transfer's relay item to fail once", 60, || async {
+        matches!(a.try_get(0, &path).await, Ok((200, v)) if v["cross_chain"]["relay"]["attempts"].as_u64() >= Some(1))
+    })
+    .await;
+    let id = a.get(0, &path).await["cross_chain"]["relay"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = console(&["transfer", &waiting.to_string(), "--node", &url_a], &[]);
+    assert!(field(&out, "stage").starts_with("forwarding: "), "{out}");
+    assert!(
+        out.contains(&format!("on {cb} (the destination): could not ask: ")),
+        "{out}"
+    );
+    let (ok, _, err) = distpos_with(&["queue", "delete", &id, "--node", &url_a], &token);
+    assert!(
+        !ok && err.contains("409") && err.contains("hold it first"),
+        "{err}"
+    );
+    let out = console(&["queue", "hold", &id, "--node", &url_a], &token);
+    assert!(
+        out.starts_with(&format!("held {id} (queued, held, ")),
+        "{out}"
+    );
+    let out = console(&["queue", "--node", &url_a], &token);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&id) && l.contains("queued, held")),
+        "{out}"
+    );
+    b.restart(0).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let st = a.get(0, &path).await;
+    assert_eq!(
+        st["cross_chain"]["stage"], "forwarding",
+        "held, not sent: {st}"
+    );
+    let out = console(&["queue", "release", "all", "--node", &url_a], &token);
+    assert_eq!(
+        out,
+        format!("release all: 1 items changed, {} unchanged\n", items.len())
+    );
+    console(&["queue", "retry", &id, "--node", &url_a], &token);
+    wait_stage(&a, &waiting, "settled_delivered", 120).await;
+
+    // Deleting a settled transfer's item changes nothing of the transfer.
+    let (ok, _, err) = distpos_with(&["queue", "delete", "all", "--node", &url_a], &token);
+    assert!(!ok && err.contains("pass --yes to confirm"), "{err}");
+    console(&["queue", "hold", &id, "--node", &url_a], &token);
+    let out = console(&["queue", "delete", &id, "--node", &url_a], &token);
+    assert!(
+        out.starts_with(&format!(
+            "deleted {id} from this node's relay queue. No money moved"
+        )),
+        "{out}"
+    );
+    let out = console(&["transfer", &waiting.to_string(), "--node", &url_a], &[]);
+    assert!(
+        field(&out, "stage").starts_with("settled_delivered: "),
+        "{out}"
+    );
+    a.assert_supply_settled().await;
 }
