@@ -147,16 +147,15 @@ async fn scenario(dir: &Path, base_port: u16, keep_running: bool) -> anyhow::Res
             ""
         }
     );
-    say!("   curl {ua}/v1/status");
-    say!("   curl {ua}/v1/routes/{}", b.chain);
-    say!("   curl {ub}/v1/correspondents");
-    say!("   curl {ua}/v1/txs/{}", t1.0);
+    say!("   distpos status --node {ua}");
+    say!("   distpos routes --node {ua}");
+    say!("   distpos peers --node {ub}");
     say!(
-        "   curl {ub}/v1/txs/{}      # the same transfer, as the destination saw it",
+        "   distpos transfer {} --node {ua}   # both chains' view of it",
         t1.0
     );
-    say!("   curl -H 'Authorization: Bearer <api_token of node-0.toml>' {ua}/v1/relay/queue");
-    say!("   curl {ua}/metrics");
+    say!("   distpos queue --node {ua} --token <api_token of node-0.toml>");
+    say!("   open {ua}/ in a browser (the live dashboard); metrics at {ua}/metrics");
     say!(
         "   faucet keys: {} and {}",
         a.faucet_key.display(),

@@ -372,7 +372,7 @@ enum TestnetCommand {
 #[derive(Args)]
 struct TxArgs {
     /// Node URL.
-    #[arg(long, default_value = "http://127.0.0.1:7700")]
+    #[arg(long, env = "DISTPOS_NODE", default_value = "http://127.0.0.1:7700")]
     node: String,
     /// Key file of the sender.
     #[arg(long)]
@@ -632,7 +632,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 faucet.display(),
                 keyfile::address(&faucet_key)
             );
-            say!("  try:         curl http://{}/v1/status", cfg.listen);
+            say!("  try:         distpos status --node http://{}", cfg.listen);
+            say!(
+                "               open http://{}/ (the live dashboard)",
+                cfg.listen
+            );
             say!(
                 "               distpos tx --node http://{} --key {} --wait transfer --to 0x000000000000000000000000000000000000dEaD --amount 5",
                 cfg.listen,
