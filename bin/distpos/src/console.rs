@@ -76,14 +76,14 @@ pub(crate) struct TransferArgs {
 }
 
 /// Now, on this machine's clock (unix ms).
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A client of the node at `url`, which must be an `http://` URL.
-fn connect(url: &str, timeout: Duration) -> anyhow::Result<Client> {
+pub(crate) fn connect(url: &str, timeout: Duration) -> anyhow::Result<Client> {
     if url.starts_with("https://") {
         bail!("--node {url}: https is not supported yet (the client has no TLS): use http://");
     }

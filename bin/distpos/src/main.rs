@@ -12,9 +12,6 @@ use distpos_proofs::{codec::dec_u128::parse_amount, ChainId, PublicKey};
 use distpos_testnets::testnet;
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
-mod console;
-mod peer;
-
 /// Prints a line to stdout; exits quietly if stdout is gone (e.g. piped into `head`).
 macro_rules! say {
     ($($t:tt)*) => {{
@@ -24,6 +21,9 @@ macro_rules! say {
         }
     }};
 }
+
+mod console;
+mod peer;
 
 #[derive(Parser)]
 #[command(

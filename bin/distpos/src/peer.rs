@@ -19,16 +19,6 @@ use distpos_proofs::{
 };
 use std::{path::PathBuf, time::Duration};
 
-/// Prints a line to stdout; exits quietly if stdout is gone.
-macro_rules! say {
-    ($($t:tt)*) => {{
-        use std::io::Write;
-        if writeln!(std::io::stdout(), $($t)*).is_err() {
-            std::process::exit(0);
-        }
-    }};
-}
-
 /// Headers asked for when checking an anchor against the peer's chain.
 const CHECK_HEADERS: u64 = 200;
 
@@ -65,7 +55,7 @@ pub(crate) struct AnchorSource {
     /// With `--from`: the peer's irreversible block to start at (default: its LIB).
     /// A light client proves nothing below its checkpoint: to reset one while
     /// transfers from the peer wait, start below the oldest of them.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "anchor_file")]
     height: Option<u64>,
 }
 
@@ -169,10 +159,7 @@ pub(crate) async fn run(command: PeerCommand) -> anyhow::Result<()> {
 }
 
 fn client(url: &str) -> anyhow::Result<Client> {
-    if !url.starts_with("http://") {
-        bail!("{url:?}: a node URL starts with http://");
-    }
-    Ok(Client::new(url)?)
+    crate::console::connect(url, Duration::from_secs(30))
 }
 
 /// The anchor from `source`, checked: the expected identity, a usable checkpoint, and
@@ -239,10 +226,7 @@ async fn checked_anchor(source: &AnchorSource) -> anyhow::Result<PeerAnchor> {
         say!("checkpoint at height {height}; the peer has no newer header yet to check it with");
         return Ok(anchor);
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    match lc.submit(&page.headers, now) {
+    match lc.submit(&page.headers, crate::console::now_ms()) {
         Verdict::Accepted(a) => say!(
             "checkpoint at height {height}: the peer's next {} headers follow from it (light client head {}, LIB {})",
             page.headers.len(),
