@@ -141,6 +141,22 @@ impl Client {
         self.decode(path, &text)
     }
 
+    /// POSTs `body` as JSON to `path` and decodes the JSON answer.
+    pub async fn post_body<B: serde::Serialize + ?Sized, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, AdapterError> {
+        let r = self
+            .request(reqwest::Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(path, e))?;
+        let text = self.body(path, r).await?;
+        self.decode(path, &text)
+    }
+
     /// Signs `body` with `key` (nonce, TaPoS and fee from the node) and submits it.
     pub async fn send(
         &self,

@@ -71,6 +71,51 @@ pub struct BatchReceipts {
     pub headers: Vec<SignedHeader>,
 }
 
+/// The underwritten fast path (DESIGN §11): a transfer of ours in a block that is not
+/// irreversible yet, with the endorsements of bonded underwriters that together
+/// cover it (`POST /v1/relay/fast` on the destination).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FastDelivery {
+    /// The chain the transfer comes from.
+    pub source_chain: ChainId,
+    /// The block that holds it.
+    pub header: SignedHeader,
+    /// The transfer.
+    pub transfer: Transaction,
+    /// Its position in the block.
+    pub index: u32,
+    /// Its inclusion proof against the block's `tx_root`.
+    pub proof: MultiProof,
+    /// The shares, adding up to amount + fast fee.
+    pub endorsements: Vec<distpos_proofs::fast::Endorsement>,
+}
+
+/// A node of the source chain asks another for a share of a fast transfer in one of
+/// the chain's blocks (`POST /v1/fast/endorse`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndorseRequest {
+    /// The block's id.
+    pub block_id: Hash32,
+    /// The transfer's hash.
+    pub tx: Hash32,
+    /// The share asked for.
+    #[serde(with = "distpos_proofs::codec::dec_u128")]
+    pub want: u128,
+}
+
+/// The answer: a share (possibly smaller than asked), or none and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndorseAnswer {
+    /// The endorsement, if any.
+    #[serde(default)]
+    pub endorsement: Option<distpos_proofs::fast::Endorsement>,
+    /// Why no (or a smaller) share.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 /// What a peer answers to a delivery or a receipt. Only `already_settled` and
 /// `already_refunded` (to a receipt) are final; everything else leaves the item due.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -41,6 +41,7 @@ fn main() {
                     amount: 1 + i as u128,
                     memo: vec![],
                     deliver_by: 0,
+                    fast_fee: 0,
                 },
             )
         })

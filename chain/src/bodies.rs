@@ -11,7 +11,8 @@ use crate::{
     ledger::{self, keys, InFlight, Producer},
     state::Overlay,
     tx::{
-        Body, Outcome, MAX_BATCH_ITEMS, MAX_MEMO_BYTES, MAX_PEER_HEADERS, MAX_URL_BYTES, MAX_VOTES,
+        Body, Outcome, MAX_BATCH_ITEMS, MAX_ENDORSEMENTS, MAX_MEMO_BYTES, MAX_PEER_HEADERS,
+        MAX_URL_BYTES, MAX_VOTES,
     },
     votes::update_account,
 };
@@ -42,6 +43,32 @@ pub(crate) fn check_body_fields(body: &Body) -> Result<(), TxError> {
                 return invalid("amount must be positive");
             }
         }
+        Body::BondUnderwriter {
+            signing_key,
+            amount,
+            ..
+        }
+        | Body::UnbondUnderwriter {
+            signing_key,
+            amount,
+            ..
+        } => {
+            if *amount == 0 {
+                return invalid("amount must be positive");
+            }
+            if signing_key.verifying_key().is_err() {
+                return invalid("signing_key is not a valid compressed secp256k1 public key");
+            }
+        }
+        Body::InboundFast { endorsements, .. } => {
+            if endorsements.is_empty() || endorsements.len() > MAX_ENDORSEMENTS {
+                return Err(TxError::Invalid(format!(
+                    "a fast delivery carries 1..={MAX_ENDORSEMENTS} endorsements, this one {}",
+                    endorsements.len()
+                )));
+            }
+        }
+        Body::SlashFast { .. } => {}
         Body::RegisterProducer { signing_key, url } => {
             if url.len() > MAX_URL_BYTES {
                 return Err(TxError::Invalid(format!(
@@ -126,8 +153,9 @@ pub(crate) fn apply_body(
             to,
             amount,
             deliver_by,
+            fast_fee,
             ..
-        } => transfer(o, env, sender, tx_hash, to, *amount, *deliver_by),
+        } => transfer(o, env, sender, tx_hash, to, *amount, *deliver_by, *fast_fee),
         Body::Stake { amount } => {
             update_account(o, sender, |a| {
                 a.balance = debit(a.balance, *amount)?;
@@ -136,7 +164,53 @@ pub(crate) fn apply_body(
             })?;
             Ok((Outcome::Applied, *amount))
         }
-        Body::Unstake { amount } => unstake(o, env, sender, *amount),
+        Body::Unstake { amount } => {
+            update_account(o, sender, |a| {
+                a.stake = a
+                    .stake
+                    .checked_sub(*amount)
+                    .ok_or(TxError::InsufficientStake {
+                        need: *amount,
+                        have: a.stake,
+                    })?;
+                Ok(())
+            })?;
+            start_unbonding(o, env, sender, *amount)?;
+            Ok((Outcome::Applied, *amount))
+        }
+        Body::BondUnderwriter {
+            peer,
+            signing_key,
+            amount,
+        } => crate::interchain::fast::bond_underwriter(o, sender, *peer, signing_key, *amount),
+        Body::UnbondUnderwriter {
+            peer,
+            signing_key,
+            amount,
+        } => {
+            crate::interchain::fast::unbond_underwriter(o, env, sender, *peer, signing_key, *amount)
+        }
+        Body::InboundFast {
+            peer,
+            header,
+            transfer,
+            index,
+            proof,
+            endorsements,
+        } => crate::interchain::fast::inbound_fast(
+            o,
+            env,
+            tx_hash,
+            &crate::interchain::fast::FastDelivery {
+                peer: *peer,
+                header,
+                transfer,
+                index: *index,
+                proof,
+                endorsements,
+            },
+        ),
+        Body::SlashFast { peer, tx } => crate::interchain::fast::slash_fast(o, env, *peer, tx),
         Body::RegisterProducer { signing_key, url } => {
             register_producer(o, env, sender, signing_key, url)
         }
@@ -292,8 +366,14 @@ fn transfer(
     to: &QualifiedAddress,
     amount: u128,
     deliver_by: u64,
+    fast_fee: u128,
 ) -> Result<(Outcome, u128), TxError> {
     if to.is_local_to(env.chain_id) {
+        if fast_fee != 0 {
+            return Err(TxError::Invalid(
+                "fast_fee is for transfers to another chain".to_string(),
+            ));
+        }
         update_account(o, sender, |a| {
             a.balance = debit(a.balance, amount)?;
             Ok(())
@@ -310,8 +390,10 @@ fn transfer(
     if peer.suspended {
         return Err(TxError::PeerSuspended(to.chain));
     }
-    // In-flight tokens count toward the supply, so the amount must fit the signed
-    // correspondent arithmetic that settles it later.
+    // In-flight tokens count toward the supply, so the amount (with the fast fee,
+    // which travels with it) must fit the signed correspondent arithmetic that
+    // settles it later.
+    let amount = amount.checked_add(fast_fee).ok_or(TxError::Overflow)?;
     i128::try_from(amount).map_err(|_| TxError::Overflow)?;
     update_account(o, sender, |a| {
         a.balance = debit(a.balance, amount)?;
@@ -337,20 +419,15 @@ fn transfer(
     ))
 }
 
-fn unstake(
+/// Puts `amount` (taken from stake or a bond by the caller) into `owner`'s unbonding
+/// part, released to its balance `unbonding_blocks` later.
+pub(crate) fn start_unbonding(
     o: &mut Overlay<'_>,
     env: &BlockEnv,
     sender: &Address,
     amount: u128,
-) -> Result<(Outcome, u128), TxError> {
+) -> Result<(), TxError> {
     update_account(o, sender, |a| {
-        a.stake = a
-            .stake
-            .checked_sub(amount)
-            .ok_or(TxError::InsufficientStake {
-                need: amount,
-                have: a.stake,
-            })?;
         a.unbonding = a.unbonding.checked_add(amount).ok_or(TxError::Overflow)?;
         Ok(())
     })?;
@@ -361,7 +438,7 @@ fn unstake(
     let mut due: Vec<(Address, u128)> = ledger::read(o, &key)?.unwrap_or_default();
     due.push((*sender, amount));
     ledger::write(o, key, &due);
-    Ok((Outcome::Applied, amount))
+    Ok(())
 }
 
 fn register_producer(

@@ -34,7 +34,7 @@ pub enum TxError {
         got: ChainId,
     },
     /// The signature does not verify.
-    #[error("bad signature over the DISTPOS/TX/v2 hash: {0}")]
+    #[error("bad signature over the DISTPOS/TX/v3 hash: {0}")]
     BadSignature(#[from] SignatureError),
     /// The transaction has expired.
     #[error("transaction expired at {expiration}, block time is {now}")]
@@ -161,6 +161,9 @@ pub enum TxError {
     /// A proof or proven item that is invalid (forged, malformed, or not what it claims).
     #[error("invalid proof: {0}")]
     BadProof(Box<ProofError>),
+    /// A fast delivery or slash that does not apply.
+    #[error("fast path: {0}")]
+    Fast(Box<crate::interchain::fast::FastError>),
     /// This inbound transfer was delivered or bounced already.
     #[error("inbound transfer {1} from chain {0} was already consumed")]
     AlreadyConsumed(ChainId, Hash32),

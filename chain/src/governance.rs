@@ -117,7 +117,12 @@ fn check_action(o: &Overlay<'_>, env: &BlockEnv, action: &GovAction) -> Result<(
         }
         GovAction::RemovePeer { chain } => {
             let peer = ledger::peer(o, *chain)?.ok_or(TxError::UnknownPeer(*chain))?;
-            check_removal(&peer)
+            check_removal(&peer)?;
+            crate::interchain::fast::check_removable(o, *chain)
+        }
+        GovAction::SetFastPolicy { chain, policy } => {
+            ledger::peer(o, *chain)?.ok_or(TxError::UnknownPeer(*chain))?;
+            policy.validate()
         }
     }
 }
@@ -282,8 +287,12 @@ fn execute(o: &mut Overlay<'_>, env: &BlockEnv, action: &GovAction) -> Result<()
             }
             ledger::write(o, keys::peer(*chain), &peer);
         }
+        GovAction::SetFastPolicy { chain, policy } => {
+            crate::interchain::fast::set_policy(o, *chain, policy)?;
+        }
         GovAction::RemovePeer { chain } => {
             o.delete(keys::peer(*chain));
+            crate::interchain::fast::forget(o, *chain);
             // Its irreversible header summaries go with it (at most the window);
             // what it delivered stays consumed, so a later registration cannot
             // deliver it again.

@@ -107,6 +107,12 @@ pub mod keys {
     pub const SETTLED: &[u8] = b"z/";
     /// Prefix of peers' irreversible header summaries.
     pub const PEER_HEADER: &[u8] = b"w/";
+    /// Prefix of underwriters' bonds, by peer and key.
+    pub const BOND: &[u8] = b"b/";
+    /// Prefix of fast transfers, by peer and source transaction.
+    pub const FAST: &[u8] = b"q/";
+    /// Prefix of the fast path's book per peer.
+    pub const FAST_BOOK: &[u8] = b"o/";
 
     /// Key of an account.
     pub fn account(a: &Address) -> Key {
@@ -159,6 +165,18 @@ pub mod keys {
     /// Key of a peer's irreversible header summary at `height`.
     pub fn peer_header(peer: ChainId, height: u64) -> Key {
         with(PEER_HEADER, &[&peer.0.to_be_bytes(), &height.to_be_bytes()])
+    }
+    /// Key of an underwriter's bond for transfers from `peer`.
+    pub fn bond(peer: ChainId, k: &PublicKey) -> Key {
+        with(BOND, &[&peer.0.to_be_bytes(), &k.0])
+    }
+    /// Key of the fast record of transfer `tx` from `peer`.
+    pub fn fast(peer: ChainId, tx: &Hash32) -> Key {
+        with(FAST, &[&peer.0.to_be_bytes(), &tx.0])
+    }
+    /// Key of the fast path's book for `peer`.
+    pub fn fast_book(peer: ChainId) -> Key {
+        with(FAST_BOOK, &[&peer.0.to_be_bytes()])
     }
     /// Key of an applied evidence entry.
     pub fn evidence(k: &PublicKey, slot: u64) -> Key {

@@ -23,6 +23,8 @@ pub struct SupplyReport {
     pub in_flight: u128,
     /// Σ correspondent balances (signed).
     pub correspondents: i128,
+    /// Σ underwriters' bonds (fast path; locked shares included).
+    pub bonds: u128,
     /// Genesis supply + minted − burned.
     pub expected: u128,
 }
@@ -30,7 +32,7 @@ pub struct SupplyReport {
 impl SupplyReport {
     /// The sum of every place a token can be.
     pub fn total(&self) -> i128 {
-        let unsigned = self.balances + self.stakes + self.unbonding + self.in_flight;
+        let unsigned = self.balances + self.stakes + self.unbonding + self.in_flight + self.bonds;
         unsigned as i128 + self.correspondents
     }
 
@@ -71,6 +73,10 @@ pub fn audit_supply(state: &State) -> Result<SupplyReport, StateError> {
     for (k, v) in state.scan_prefix(keys::PEER) {
         let p: PeerChain = decode(k, v)?;
         r.correspondents += p.corr;
+    }
+    for (k, v) in state.scan_prefix(keys::BOND) {
+        let b: crate::interchain::fast::Bond = decode(k, v)?;
+        r.bonds += b.amount;
     }
     Ok(r)
 }

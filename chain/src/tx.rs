@@ -1,7 +1,7 @@
 //! Transactions, their bodies, receipts, and the canonical encoding and hashing
 //! (DESIGN §3).
 //!
-//! `tx_hash = sha256("DISTPOS/TX/v2" ‖ canonical encoding without the signature)`; the
+//! `tx_hash = sha256("DISTPOS/TX/v3" ‖ canonical encoding without the signature)`; the
 //! signature is over `tx_hash`. Because the encoding starts with `chain_id`, a
 //! transaction signed for one chain is invalid on every other. The binary encoding of a
 //! signed transaction is exactly the unsigned encoding followed by the 64 signature
@@ -10,6 +10,7 @@
 use crate::address::{Address, QualifiedAddress};
 use distpos_proofs::{
     codec::{self, dec_u128, hex_bytes, CodecError},
+    fast::Endorsement,
     hash_domain,
     light_client::Checkpoint,
     multiproof::MultiProof,
@@ -18,7 +19,7 @@ use distpos_proofs::{
 use serde::{Deserialize, Serialize};
 
 /// Domain of transaction hashes.
-pub const TX_DOMAIN: &[u8] = b"DISTPOS/TX/v2";
+pub const TX_DOMAIN: &[u8] = b"DISTPOS/TX/v3";
 /// Longest memo.
 pub const MAX_MEMO_BYTES: usize = 256;
 /// Longest producer URL.
@@ -169,6 +170,13 @@ pub enum Body {
         /// (0 = no deadline).
         #[serde(default)]
         deliver_by: u64,
+        /// For cross-chain transfers: what the sender pays, on top of `amount`, to be
+        /// delivered before this block is irreversible (DESIGN §11): the destination
+        /// pays part of it to the transfer's underwriters and the rest to the
+        /// recipient; a transfer that takes the ordinary path delivers all of it to
+        /// the recipient. 0 = the ordinary path only.
+        #[serde(with = "dec_u128", default)]
+        fast_fee: u128,
     },
     /// Lock tokens as stake.
     Stake {
@@ -284,6 +292,55 @@ pub enum Body {
         /// Consecutive signed headers.
         headers: Vec<SignedHeader>,
     },
+    /// Post an underwriting bond for transfers from `peer` (DESIGN §11): the sender's
+    /// tokens here stand behind what `signing_key` endorses.
+    BondUnderwriter {
+        /// The chain whose transfers the bond underwrites.
+        peer: ChainId,
+        /// The key whose endorsements the bond backs (one bond per peer and key).
+        signing_key: PublicKey,
+        /// Amount.
+        #[serde(with = "dec_u128")]
+        amount: u128,
+    },
+    /// Take part of a bond back (its owner only; not the locked part): it unbonds
+    /// like stake.
+    UnbondUnderwriter {
+        /// The bond's peer chain.
+        peer: ChainId,
+        /// The bond's key.
+        signing_key: PublicKey,
+        /// Amount.
+        #[serde(with = "dec_u128")]
+        amount: u128,
+    },
+    /// The fast path (DESIGN §11): a transfer from `peer` in a block that is not
+    /// irreversible yet, delivered on the endorsements of bonded underwriters, whose
+    /// shares stay locked until the ordinary proof arrives. A system transaction.
+    InboundFast {
+        /// The source chain.
+        peer: ChainId,
+        /// The block of the peer that holds the transfer (checked against our light
+        /// client's schedule, not its finality).
+        header: Box<SignedHeader>,
+        /// The transfer.
+        transfer: Box<Transaction>,
+        /// Its position in that block.
+        index: u32,
+        /// Its inclusion proof against the header's `tx_root`.
+        proof: MultiProof,
+        /// Shares that together cover the transfer (amount + fast fee) exactly.
+        endorsements: Vec<Endorsement>,
+    },
+    /// Slash the shares behind a fast transfer whose block was orphaned and which can
+    /// no longer be included on its chain: they go to the peer's correspondent
+    /// account, which paid the recipient. A system transaction.
+    SlashFast {
+        /// The source chain.
+        peer: ChainId,
+        /// The fast transfer.
+        tx: Hash32,
+    },
 }
 
 impl Body {
@@ -292,13 +349,19 @@ impl Body {
     pub fn is_system(&self) -> bool {
         matches!(
             self,
-            Body::InboundBatch { .. } | Body::SettleBatch { .. } | Body::HeaderRun { .. }
+            Body::InboundBatch { .. }
+                | Body::SettleBatch { .. }
+                | Body::HeaderRun { .. }
+                | Body::InboundFast { .. }
+                | Body::SlashFast { .. }
         )
     }
 }
 
 /// Most transfers or receipts one batch carries.
 pub const MAX_BATCH_ITEMS: usize = 4_000;
+/// Most endorsements behind one fast transfer.
+pub const MAX_ENDORSEMENTS: usize = 16;
 
 /// Registration of a peer chain (DESIGN §5).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -410,6 +473,13 @@ pub enum GovAction {
         /// The peer chain.
         chain: ChainId,
     },
+    /// Set the limits of the fast path for transfers from a peer (DESIGN §11).
+    SetFastPolicy {
+        /// The peer chain.
+        chain: ChainId,
+        /// The limits.
+        policy: crate::interchain::fast::FastPolicy,
+    },
 }
 
 /// What happened to a transaction, committed in `receipts_root`.
@@ -484,6 +554,22 @@ pub enum Outcome {
         /// Whether enough producers approved it, so that it executed.
         executed: bool,
     },
+    /// A transfer from `source` was delivered on the fast path: credited before its
+    /// block is irreversible there, its underwriters' shares locked.
+    FastDelivered {
+        /// Source chain.
+        source: ChainId,
+        /// Source transaction.
+        source_tx: Hash32,
+    },
+    /// The shares behind a fast transfer were slashed into the source's
+    /// correspondent account.
+    FastSlashed {
+        /// Source chain.
+        source: ChainId,
+        /// Source transaction.
+        source_tx: Hash32,
+    },
 }
 
 /// How one transfer of an `InboundBatch` ended.
@@ -497,6 +583,10 @@ pub struct TransferResult {
     pub amount: u128,
     /// `None` when delivered; why it bounced otherwise.
     pub bounced: Option<BounceReason>,
+    /// Delivered on the fast path before (DESIGN §11): this proof unlocked its
+    /// underwriters' shares and credited nothing.
+    #[serde(default)]
+    pub fast: bool,
 }
 
 /// How one of our transfers was settled by a `SettleBatch`.

@@ -86,6 +86,7 @@ fn run(ops: &[Op]) -> TestChain {
                         amount: *amount,
                         memo: vec![],
                         deliver_by: 0,
+                        fast_fee: 0,
                     },
                 ))
             }
@@ -213,6 +214,7 @@ fn a_different_block_gives_a_different_digest() {
             amount: 5,
             memo: vec![],
             deliver_by: 0,
+            fast_fee: 0,
         },
     );
     let tb = b.tx(
@@ -223,6 +225,7 @@ fn a_different_block_gives_a_different_digest() {
             amount: 6,
             memo: vec![],
             deliver_by: 0,
+            fast_fee: 0,
         },
     );
     a.produce(&[ta]).unwrap();

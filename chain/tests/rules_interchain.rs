@@ -98,6 +98,7 @@ fn transfer_body(to: QualifiedAddress, amount: u128, deliver_by: u64) -> Body {
         amount,
         memo: b"cross".to_vec(),
         deliver_by,
+        fast_fee: 0,
     }
 }
 
@@ -156,6 +157,7 @@ fn delivered(tx: &Transaction, amount: u128) -> TransferResult {
         source_tx: tx.hash(),
         amount,
         bounced: None,
+        fast: false,
     }
 }
 
@@ -987,6 +989,7 @@ fn a_proven_receipt_must_still_match_the_in_flight_transfer() {
                 source_tx: tx.hash(),
                 amount,
                 bounced,
+                fast: false,
             }],
         },
         amount,
@@ -1308,6 +1311,7 @@ fn followers_replaying_both_chains_reach_the_same_state() {
                     source_tx: short.hash(),
                     amount: 600,
                     bounced: Some(BounceReason::InsufficientCollateral),
+                    fast: false,
                 },
             ],
         }

@@ -95,6 +95,7 @@ fn a_block_of_transfers_is_delivered_under_one_proof_and_settled_under_another()
                     source_tx: *h,
                     amount,
                     bounced: None,
+                    fast: false,
                 })
                 .collect(),
         }

@@ -42,6 +42,7 @@ fn transfer_body(to: QualifiedAddress, amount: u128, deliver_by: u64) -> Body {
         amount,
         memo: Vec::new(),
         deliver_by,
+        fast_fee: 0,
     }
 }
 
@@ -97,6 +98,7 @@ fn bounced(tx: &Transaction, reason: BounceReason) -> TransferResult {
         source_tx: tx.hash(),
         amount: amount_of(tx),
         bounced: Some(reason),
+        fast: false,
     }
 }
 
@@ -105,6 +107,7 @@ fn delivered(tx: &Transaction) -> TransferResult {
         source_tx: tx.hash(),
         amount: amount_of(tx),
         bounced: None,
+        fast: false,
     }
 }
 

@@ -107,6 +107,7 @@ fn memo_of_256_bytes_is_fine_and_257_is_invalid() {
         amount: 5,
         memo: vec![0xab; len],
         deliver_by: 0,
+        fast_fee: 0,
     };
     assert_eq!(MAX_MEMO_BYTES, 256);
     let too_long = c.unsigned(1, 1, with_memo(257)).sign(&u0);
@@ -193,6 +194,7 @@ fn outbound_transfer_debits_the_sender_and_creates_an_in_flight_entry() {
             amount: 5_000,
             memo: b"hi".to_vec(),
             deliver_by: 1_800_000_000_000,
+            fast_fee: 0,
         },
     );
     let built = produce_ok(&mut c, std::slice::from_ref(&tx));

@@ -583,6 +583,7 @@ mod tests {
                 amount: 5,
                 memo: vec![],
                 deliver_by: height,
+                fast_fee: 0,
             },
         );
         BatchDelivery {
@@ -647,6 +648,7 @@ mod tests {
                         source_tx: transfer,
                         amount: 5,
                         bounced: None,
+                        fast: false,
                     }],
                 },
                 amount: 5,

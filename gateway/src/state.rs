@@ -37,4 +37,6 @@ pub struct AppState {
     pub peer_chains: HttpPeer,
     /// Which peers' light clients cannot advance, and why.
     pub peer_watch: crate::interchain::stall::PeerWatch,
+    /// What this node endorsed on the fast path, and its bonds as last seen.
+    pub underwriting: tokio::sync::Mutex<crate::relay::fast::Underwriting>,
 }

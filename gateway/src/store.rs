@@ -73,8 +73,9 @@ pub enum StoreError {
 /// under `DISTPOS/TX/v2` and the interchain v2 relay queue; a folder of the first
 /// protocol (no format recorded) cannot be read, since none of its blocks verify.
 /// Version 3 registers peers at a trust anchor (a checkpoint, not a bare schedule),
-/// which changes how peer records and their governance actions are encoded.
-pub const STORE_FORMAT: &str = "distpos-store/3";
+/// which changes how peer records and their governance actions are encoded. Version 4
+/// hashes transactions under `DISTPOS/TX/v3` (transfers carry a fast fee, DESIGN §11).
+pub const STORE_FORMAT: &str = "distpos-store/4";
 
 /// Where a transaction was included.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

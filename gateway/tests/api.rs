@@ -290,6 +290,7 @@ fn delivery_item(height: u64) -> distpos_gateway::queue::QueueItem {
             amount: 5,
             memo: vec![],
             deliver_by: height,
+            fast_fee: 0,
         },
     );
     let d = distpos_adapters::BatchDelivery {

@@ -17,6 +17,7 @@
 pub mod chain_id;
 pub mod codec;
 pub mod consensus;
+pub mod fast;
 pub mod hash;
 pub mod header;
 pub mod keys;

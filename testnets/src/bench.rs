@@ -261,6 +261,7 @@ impl Bench {
                 amount: (per as u128 + 10) * 10,
                 memo: vec![],
                 deliver_by: 0,
+                fast_fee: 0,
             })
             .await?;
         let hashes = self.submit_all(url, &funding).await?;
@@ -333,6 +334,7 @@ pub async fn local(n: usize) -> anyhow::Result<f64> {
             amount: 1,
             memo: vec![],
             deliver_by: 0,
+            fast_fee: 0,
         })
         .await?;
     let start_head = b.get(&format!("{url}/v1/status")).await?["head"]["height"]
@@ -449,6 +451,7 @@ pub async fn cross(n: usize, producers: usize, local_rate: Option<f64>) -> anyho
             amount: 1,
             memo: vec![],
             deliver_by: 0,
+            fast_fee: 0,
         })
         .await?;
     let t = Instant::now();
@@ -464,6 +467,7 @@ pub async fn cross(n: usize, producers: usize, local_rate: Option<f64>) -> anyho
             amount: 1,
             memo: vec![],
             deliver_by: 0,
+            fast_fee: 0,
         })
         .await?;
     let b_start = b.get(&format!("{ub}/v1/status")).await?["head"]["height"]

@@ -191,6 +191,7 @@ async fn transfer(
         amount,
         memo: b"demo".to_vec(),
         deliver_by: 0,
+        fast_fee: 0,
     };
     Ok((client.send(key, body, None).await?, started))
 }

@@ -75,6 +75,31 @@ pub(crate) struct TransferArgs {
     target: Target,
 }
 
+/// `distpos underwriters [--peer CHAIN]`.
+#[derive(Args)]
+pub(crate) struct UnderwritersArgs {
+    /// Only this peer chain.
+    #[arg(long, value_parser = crate::parse_chain)]
+    peer: Option<distpos_proofs::ChainId>,
+    #[command(flatten)]
+    target: Target,
+}
+
+/// `distpos underwriters`: the fast path's policy and bonds per peer chain.
+pub(crate) async fn underwriters(a: UnderwritersArgs) -> anyhow::Result<()> {
+    let c = connect(&a.target.node, TIMEOUT)?;
+    let path = match a.peer {
+        Some(p) => format!("/v1/underwriters?peer={p}"),
+        None => "/v1/underwriters".to_string(),
+    };
+    let v = get(&c, &path).await?;
+    if a.target.json {
+        return print_json(&v);
+    }
+    print(&views::underwriters(&v));
+    Ok(())
+}
+
 /// Now, on this machine's clock (unix ms).
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()

@@ -214,8 +214,11 @@ enum Command {
     /// release, retry or delete an item or all.
     Queue(console::QueueArgs),
     /// A transaction's lifecycle; for a cross-chain transfer its stage and bounce
-    /// reason here and on the other chain.
+    /// reason here and on the other chain, and whether it came the fast way.
     Transfer(console::TransferArgs),
+    /// The fast path (DESIGN §11): per peer chain, its policy and the bonds of its
+    /// underwriters here (amount, locked, free).
+    Underwriters(console::UnderwritersArgs),
 }
 
 #[derive(Subcommand)]
@@ -400,6 +403,11 @@ enum TxBody {
         /// Deadline for cross-chain delivery (unix ms, 0 = none).
         #[arg(long, default_value_t = 0)]
         deliver_by: u64,
+        /// Cross-chain: pay this on top of the amount to be delivered before the
+        /// block is irreversible here, by underwriters bonded on the destination (0 =
+        /// the ordinary path).
+        #[arg(long, value_parser = parse_amount_arg, default_value = "0")]
+        fast_fee: u128,
     },
     /// Lock tokens as stake.
     Stake {
@@ -452,6 +460,25 @@ enum TxBody {
     WithdrawCollateral {
         #[arg(long, value_parser = parse_chain)]
         peer: ChainId,
+        #[arg(long, value_parser = parse_amount_arg)]
+        amount: u128,
+    },
+    /// Bond tokens here behind the fast-path endorsements of a node of chain --peer
+    /// (DESIGN §11): its signing key (default: the sender's own public key).
+    BondUnderwriter {
+        #[arg(long, value_parser = parse_chain)]
+        peer: ChainId,
+        #[arg(long)]
+        signing_key: Option<PublicKey>,
+        #[arg(long, value_parser = parse_amount_arg)]
+        amount: u128,
+    },
+    /// Take back the unlocked part of a bond (it unbonds like stake).
+    UnbondUnderwriter {
+        #[arg(long, value_parser = parse_chain)]
+        peer: ChainId,
+        #[arg(long)]
+        signing_key: Option<PublicKey>,
         #[arg(long, value_parser = parse_amount_arg)]
         amount: u128,
     },
@@ -901,6 +928,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Routes(t) => console::routes(t).await,
         Command::Queue(q) => console::queue(q).await,
         Command::Transfer(a) => console::transfer(a).await,
+        Command::Underwriters(a) => console::underwriters(a).await,
         Command::Tx(args) => {
             let key = keyfile::read(&args.key)?;
             let body = match args.body {
@@ -909,11 +937,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     amount,
                     memo,
                     deliver_by,
+                    fast_fee,
                 } => Body::Transfer {
                     to,
                     amount,
                     memo: memo.into_bytes(),
                     deliver_by,
+                    fast_fee,
                 },
                 TxBody::Stake { amount } => Body::Stake { amount },
                 TxBody::Unstake { amount } => Body::Unstake { amount },
@@ -937,6 +967,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 TxBody::WithdrawCollateral { peer, amount } => {
                     Body::WithdrawCollateral { peer, amount }
                 }
+                TxBody::BondUnderwriter {
+                    peer,
+                    signing_key,
+                    amount,
+                } => Body::BondUnderwriter {
+                    peer,
+                    signing_key: signing_key.unwrap_or_else(|| key.public_key()),
+                    amount,
+                },
+                TxBody::UnbondUnderwriter {
+                    peer,
+                    signing_key,
+                    amount,
+                } => Body::UnbondUnderwriter {
+                    peer,
+                    signing_key: signing_key.unwrap_or_else(|| key.public_key()),
+                    amount,
+                },
             };
             let client = Client::new(&args.node)?;
             let hash = client.send(&key, body, args.fee).await?;

@@ -150,6 +150,7 @@ fn detects_double_signing() {
             amount: 1,
             memo: vec![],
             deliver_by: 0,
+            fast_fee: 0,
         },
     );
     twin_chain.produce_in_slot(1, &[tx]).unwrap();

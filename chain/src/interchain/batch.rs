@@ -8,7 +8,9 @@
 //! transfer consumed already, or a transfer settled already, makes the whole batch
 //! invalid, so a batch can never be replayed, even in part.
 
-use super::{deliver, finalized_header, peer_headers, peer_record, proven_transfer, settle_one};
+use super::{
+    deliver, fast, finalized_header, peer_headers, peer_record, proven_transfer, settle_one,
+};
 use crate::{
     env::BlockEnv,
     error::{ProofError, TxError},
@@ -67,22 +69,32 @@ pub(crate) fn inbound_batch(
     prove(o, env, b, &items, Commitment::Transactions)?;
     let mut record = peer_record(o, b.peer)?;
     let mut results = Vec::with_capacity(transfers.len());
-    let mut total: u128 = 0;
+    let mut moved: u128 = 0;
     for source_tx in transfers {
         let t = proven_transfer(source_tx, b.peer, env.chain_id)?;
-        if ledger::consumed(o, b.peer, &t.tx) {
-            return Err(TxError::AlreadyConsumed(b.peer, t.tx));
-        }
-        let outcome = deliver(o, env, our_tx, b.peer, &mut record, &t)?;
-        results.push(TransferResult {
-            source_tx: t.tx,
-            amount: t.amount,
-            bounced: match outcome {
+        let total = t.total()?;
+        let fast = ledger::consumed(o, b.peer, &t.tx);
+        let bounced = if fast {
+            // Delivered on the fast path already: the proof unlocks its shares (or
+            // hands back slashed ones), and the receipt reports it delivered. Consumed
+            // any other way, the batch is a replay.
+            if fast::resolve_by_proof(o, env, b.peer, &mut record.corr, &t.tx)?.is_none() {
+                return Err(TxError::AlreadyConsumed(b.peer, t.tx));
+            }
+            None
+        } else {
+            match deliver(o, env, our_tx, b.peer, &mut record, &t)? {
                 Outcome::Bounced { reason, .. } => Some(reason),
                 _ => None,
-            },
+            }
+        };
+        results.push(TransferResult {
+            source_tx: t.tx,
+            amount: total,
+            bounced,
+            fast,
         });
-        total = total.checked_add(t.amount).ok_or(TxError::Overflow)?;
+        moved = moved.checked_add(total).ok_or(TxError::Overflow)?;
     }
     ledger::write(o, keys::peer(b.peer), &record);
     Ok((
@@ -90,7 +102,7 @@ pub(crate) fn inbound_batch(
             source: b.peer,
             results,
         },
-        total,
+        moved,
     ))
 }
 

@@ -25,6 +25,7 @@ use distpos_proofs::{
 };
 
 pub mod batch;
+pub mod fast;
 
 /// Irreversible peer header summaries kept per peer; proofs of older blocks are refused.
 pub const PEER_HEADER_WINDOW: u64 = 100_000;
@@ -85,6 +86,18 @@ pub struct ProvenTransfer {
     pub amount: u128,
     /// Delivery deadline (0 = none).
     pub deliver_by: u64,
+    /// What the sender paid for the fast path, on top of `amount`.
+    pub fast_fee: u128,
+}
+
+impl ProvenTransfer {
+    /// Amount + fast fee: what the source holds in flight, and what delivering the
+    /// transfer moves out of the correspondent account.
+    pub fn total(&self) -> Result<u128, TxError> {
+        self.amount
+            .checked_add(self.fast_fee)
+            .ok_or(TxError::Overflow)
+    }
 }
 
 /// Checks that `source_tx` is a transfer signed for `peer` and addressed to `ours`.
@@ -104,6 +117,7 @@ pub fn proven_transfer(
         to,
         amount,
         deliver_by,
+        fast_fee,
         ..
     } = &source_tx.body
     else {
@@ -127,6 +141,7 @@ pub fn proven_transfer(
         recipient: to.address,
         amount: *amount,
         deliver_by: *deliver_by,
+        fast_fee: *fast_fee,
     })
 }
 
@@ -140,13 +155,15 @@ pub(crate) fn deliver(
     record: &mut PeerChain,
     t: &ProvenTransfer,
 ) -> Result<Outcome, TxError> {
+    // A fast fee not earned on the fast path is delivered with the amount.
+    let total = t.total()?;
     let bounce = if t.deliver_by != 0 && env.time_ms > t.deliver_by {
         Some(BounceReason::Expired)
     } else if record.suspended {
         Some(BounceReason::PeerSuspended)
     } else if t.recipient == Address::ZERO {
         Some(BounceReason::BadRecipient)
-    } else if i128::try_from(t.amount).map_or(true, |a| available(record) < a) {
+    } else if i128::try_from(total).map_or(true, |a| available(record) < a) {
         Some(BounceReason::InsufficientCollateral)
     } else {
         None
@@ -161,14 +178,14 @@ pub(crate) fn deliver(
             }
         }
         None => {
-            record.corr = i128::try_from(t.amount)
+            record.corr = i128::try_from(total)
                 .ok()
                 .and_then(|a| record.corr.checked_sub(a))
                 .ok_or(TxError::Overflow)?;
             record.delivered_in += 1;
-            record.volume_in = record.volume_in.saturating_add(t.amount);
+            record.volume_in = record.volume_in.saturating_add(total);
             update_account(o, &t.recipient, |a| {
-                a.balance = a.balance.checked_add(t.amount).ok_or(TxError::Overflow)?;
+                a.balance = a.balance.checked_add(total).ok_or(TxError::Overflow)?;
                 Ok(())
             })?;
             Outcome::Delivered {
@@ -181,7 +198,7 @@ pub(crate) fn deliver(
         tx: *our_tx,
         sender: return_path(peer, t.sender),
         recipient: t.recipient,
-        amount: t.amount,
+        amount: total,
         height: env.height,
         outcome: outcome.clone(),
     };

@@ -25,6 +25,7 @@ fn vector_txs() -> Vec<(&'static str, Transaction)> {
                 amount: 123_456_789,
                 memo: b"invoice 42".to_vec(),
                 deliver_by: 1_700_000_600_000,
+                fast_fee: 0,
             })
             .sign(&key),
         ),
@@ -35,6 +36,7 @@ fn vector_txs() -> Vec<(&'static str, Transaction)> {
                 amount: u128::MAX,
                 memo: vec![],
                 deliver_by: 0,
+                fast_fee: 0,
             })
             .sign(&key),
         ),
@@ -74,9 +76,10 @@ fn vector_txs() -> Vec<(&'static str, Transaction)> {
     ]
 }
 
-/// The v2 vectors: the v1 set (same transactions, now hashed under `DISTPOS/TX/v2`)
-/// and the system bodies of interchain v2, which have no v1 form.
-fn vector_txs_v2() -> Vec<(&'static str, Transaction)> {
+/// The v3 vectors: the v1 set (same transactions; transfers now carry a fast fee,
+/// hashed under `DISTPOS/TX/v3`), the system bodies of interchain v2, and the bodies
+/// of the underwritten fast path.
+fn vector_txs_v3() -> Vec<(&'static str, Transaction)> {
     let producer = SecretKey::from_seed(b"golden producer");
     let mut txs = vector_txs();
     let transfer = txs[0].1.clone();
@@ -120,6 +123,7 @@ fn vector_txs_v2() -> Vec<(&'static str, Transaction)> {
                         source_tx: transfer.hash(),
                         amount: 123_456_789,
                         bounced: Some(BounceReason::InsufficientCollateral),
+                        fast: false,
                     }],
                 },
                 amount: 123_456_789,
@@ -127,6 +131,87 @@ fn vector_txs_v2() -> Vec<(&'static str, Transaction)> {
             }],
             indices: vec![0],
             proof,
+        })
+        .sign(&producer),
+    ));
+    let underwriter = SecretKey::from_seed(b"golden underwriter");
+    let key = SecretKey::from_seed(b"golden");
+    let mut fast = transfer.clone();
+    if let Body::Transfer { fast_fee, .. } = &mut fast.body {
+        *fast_fee = 25;
+    }
+    let fast = UnsignedTx {
+        chain_id: fast.chain_id,
+        nonce: fast.nonce,
+        fee: fast.fee,
+        ref_block_num: fast.ref_block_num,
+        ref_block_prefix: fast.ref_block_prefix,
+        expiration: fast.expiration,
+        body: fast.body,
+    }
+    .sign(&key);
+    txs.push(("transfer_fast", fast.clone()));
+    txs.push((
+        "bond_underwriter",
+        UnsignedTx {
+            chain_id: ChainId(0xab12),
+            nonce: 8,
+            fee: 1_000,
+            ref_block_num: 0xbeef,
+            ref_block_prefix: 0x0102_0304,
+            expiration: 1_700_000_060_000,
+            body: Body::BondUnderwriter {
+                peer: ChainId(0xe2e4),
+                signing_key: underwriter.public_key(),
+                amount: 50_000,
+            },
+        }
+        .sign(&key),
+    ));
+    let header = distpos_proofs::BlockHeader {
+        chain_id: ChainId(0xab12),
+        height: 44,
+        prev_id: Hash32([4; 32]),
+        timestamp_ms: 1_700_000_044_000,
+        producer: producer.public_key(),
+        schedule_version: 0,
+        tx_root: distpos_proofs::merkle::merkle_root_of_items(&[fast.encode()]),
+        tx_count: 1,
+        receipts_root: Hash32([5; 32]),
+        state_digest: Hash32::ZERO,
+        new_schedule: None,
+        reveal: Hash32::ZERO,
+        commit: Hash32::ZERO,
+    }
+    .sign(&producer);
+    let what = distpos_proofs::fast::EndorsedTransfer {
+        source: ChainId(0xab12),
+        destination: ChainId(0xe2e4),
+        tx: fast.hash(),
+        block_id: header.id(),
+        height: 44,
+    };
+    txs.push((
+        "inbound_fast",
+        system(Body::InboundFast {
+            peer: ChainId(0xab12),
+            header: Box::new(header),
+            transfer: Box::new(fast.clone()),
+            index: 0,
+            proof: distpos_proofs::multiproof::prove_many(
+                &[distpos_proofs::merkle::leaf_hash(&fast.encode())],
+                &[0],
+            )
+            .unwrap(),
+            endorsements: vec![what.endorse(&underwriter, 123_456_814)],
+        })
+        .sign(&producer),
+    ));
+    txs.push((
+        "slash_fast",
+        system(Body::SlashFast {
+            peer: ChainId(0xab12),
+            tx: fast.hash(),
         })
         .sign(&producer),
     ));
@@ -149,7 +234,7 @@ fn vectors_path(name: &str) -> std::path::PathBuf {
 }
 
 fn compute_vectors() -> Vec<Vector> {
-    vector_txs_v2()
+    vector_txs_v3()
         .into_iter()
         .map(|(name, tx)| Vector {
             name: name.to_string(),
@@ -172,9 +257,9 @@ fn golden_vectors() {
     let computed = compute_vectors();
     if std::env::var_os("DISTPOS_BLESS").is_some() {
         let text = serde_json::to_string_pretty(&computed).unwrap();
-        std::fs::write(vectors_path("tx_vectors_v2.json"), text + "\n").unwrap();
+        std::fs::write(vectors_path("tx_vectors_v3.json"), text + "\n").unwrap();
     }
-    let stored = stored_vectors("tx_vectors_v2.json");
+    let stored = stored_vectors("tx_vectors_v3.json");
     assert_eq!(stored.len(), computed.len());
     for (s, c) in stored.iter().zip(&computed) {
         assert_eq!(s, c, "vector {} drifted", s.name);
@@ -189,20 +274,31 @@ fn golden_vectors() {
     }
 }
 
-/// Transactions signed under `DISTPOS/TX/v1` (the frozen vectors of the first
-/// protocol) are refused: the same bytes hash differently under v2, so the signature
-/// no longer verifies, and the error says which hash it was checked against.
+/// Transactions of the earlier protocols (the frozen vectors of `DISTPOS/TX/v1` and
+/// `v2`) are refused: a transfer no longer decodes (v3 transfers carry a fast fee),
+/// and every other body, whose bytes are unchanged, hashes differently under v3, so
+/// its signature no longer verifies and the error says which hash it was checked
+/// against.
 #[test]
-fn v1_transactions_are_refused() {
-    let v1 = stored_vectors("tx_vectors_v1.json");
-    assert_eq!(v1.len(), vector_txs().len());
-    for (s, (_, now)) in v1.iter().zip(vector_txs()) {
-        let tx = Transaction::decode(&hex::decode(&s.encoding).unwrap()).unwrap();
-        // Same fields, same bytes: only the domain of the hash moved.
-        assert_eq!(tx.signing_bytes(), now.signing_bytes(), "{}", s.name);
-        assert_ne!(tx.hash().to_string(), s.tx_hash, "{}", s.name);
-        let e = verify_tx_signature(&tx).expect_err("a v1 signature must not verify");
-        assert!(e.to_string().contains("DISTPOS/TX/v2"), "{e}");
+fn older_transactions_are_refused() {
+    for file in ["tx_vectors_v1.json", "tx_vectors_v2.json"] {
+        for s in stored_vectors(file) {
+            let bytes = hex::decode(&s.encoding).unwrap();
+            match Transaction::decode(&bytes) {
+                // Transfers, and the batches that carry them.
+                Err(_) => assert!(
+                    s.name.starts_with("transfer") || s.name == "inbound_batch",
+                    "{file} {}",
+                    s.name
+                ),
+                Ok(tx) => {
+                    assert!(!s.name.starts_with("transfer"), "{file} {}", s.name);
+                    assert_ne!(tx.hash().to_string(), s.tx_hash, "{}", s.name);
+                    let e = verify_tx_signature(&tx).expect_err("an old signature must not verify");
+                    assert!(e.to_string().contains("DISTPOS/TX/v3"), "{e}");
+                }
+            }
+        }
     }
 }
 

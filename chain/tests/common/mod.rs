@@ -32,6 +32,7 @@ pub(crate) fn transfer_to(to: QualifiedAddress, amount: u128) -> Body {
         amount,
         memo: Vec::new(),
         deliver_by: 0,
+        fast_fee: 0,
     }
 }
 

@@ -489,6 +489,7 @@ mod tests {
                             amount: 1,
                             memo: vec![],
                             deliver_by: 0,
+                            fast_fee: 0,
                         },
                     )
                 })
@@ -524,6 +525,7 @@ mod tests {
                     amount: 1,
                     memo: vec![],
                     deliver_by: 0,
+                    fast_fee: 0,
                 },
             );
             if i == 5 {

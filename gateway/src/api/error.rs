@@ -101,6 +101,7 @@ pub fn tx_error_code(e: &TxError) -> &'static str {
         TxError::NotYetProvable(_) => "not_yet_provable",
         TxError::BadProof(_) => "bad_proof",
         TxError::AlreadyConsumed(..) => "already_consumed",
+        TxError::Fast(_) => "fast_path_refused",
         TxError::NotInFlight(_) => "not_in_flight",
         TxError::SystemOutsideBlock => "system_transaction",
         TxError::SystemEnvelope => "system_envelope",

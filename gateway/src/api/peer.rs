@@ -17,7 +17,10 @@ use axum::{
     routing::{get, post, put},
     Json, Router,
 };
-use distpos_adapters::{AckStatus, BatchDelivery, BatchReceipts, RelayAck, GOSSIP_HEADER};
+use distpos_adapters::{
+    AckStatus, BatchDelivery, BatchReceipts, EndorseAnswer, EndorseRequest, FastDelivery, RelayAck,
+    GOSSIP_HEADER,
+};
 use distpos_proofs::ChainId;
 use distpos_routing::StaticEndpoint;
 use std::sync::Arc;
@@ -31,6 +34,9 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/relay/receipts/batch", post(retired_v1))
         .route("/v1/relay/v2/deliveries", post(post_batch_delivery))
         .route("/v1/relay/v2/receipts", post(post_batch_receipts))
+        .route("/v1/relay/fast", post(post_fast_delivery))
+        .route("/v1/fast/endorse", post(post_endorse))
+        .route("/v1/underwriters", get(get_underwriters))
         .route("/v1/correspondents", get(get_correspondents))
         .route("/v1/correspondents/{chain}", get(get_correspondent))
         .route("/v1/routes", get(get_routes))
@@ -130,6 +136,67 @@ async fn post_batch_receipts(
         s.chain_nodes.forward_relay("/v1/relay/v2/receipts", r);
     }
     Ok((ack_status(&ack), Json(ack)))
+}
+
+/// `POST /v1/relay/fast`: a transfer from a peer delivered on the fast path (DESIGN
+/// §11), before its block is irreversible there, on its underwriters' endorsements.
+/// Checked as our next block would apply it, held, and passed to this chain's other
+/// nodes so that whichever producer comes next includes it.
+async fn post_fast_delivery(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ApiJson(d): ApiJson<FastDelivery>,
+) -> Result<(StatusCode, Json<RelayAck>), ApiError> {
+    let gossip = headers.contains_key(GOSSIP_HEADER);
+    let copy = (!gossip).then(|| d.clone());
+    let (ack, held) = {
+        let mut node = s.node.lock().await;
+        let (peer, tx) = (d.source_chain, d.transfer.hash());
+        let ack = crate::cpu::blocking(|| node.handle_fast_delivery(d, s.clock.now_ms()))?;
+        (ack, node.holds_fast(peer, &tx))
+    };
+    if let (Some(d), true) = (copy, held) {
+        s.chain_nodes.forward_relay("/v1/relay/fast", d);
+    }
+    Ok((ack_status(&ack), Json(ack)))
+}
+
+/// `POST /v1/fast/endorse`: another node of this chain asks for a share of a fast
+/// transfer in one of our blocks (co-underwriting). Answered with an endorsement
+/// within this node's free bond on the destination, or none and why.
+async fn post_endorse(
+    State(s): State<Arc<AppState>>,
+    ApiJson(r): ApiJson<EndorseRequest>,
+) -> Result<Json<EndorseAnswer>, ApiError> {
+    Ok(Json(crate::relay::fast::co_endorse(&s, r).await))
+}
+
+/// `GET /v1/underwriters[?peer=CHAIN]`: per peer chain, the fast path's policy and
+/// book, and every underwriter's bond: amount, locked, free.
+async fn get_underwriters(
+    State(s): State<Arc<AppState>>,
+    axum::extract::Query(q): axum::extract::Query<UnderwritersQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let peer = q.peer.as_deref().map(parse_chain).transpose()?;
+    let snap = s.reads.latest();
+    if let Some(p) = peer {
+        if distpos_chain::ledger::peer(&snap.state, p)
+            .map_err(crate::node::NodeError::from)?
+            .is_none()
+        {
+            return Err(ApiError::not_found(format!(
+                "chain {p} is not a registered peer"
+            )));
+        }
+    }
+    Ok(Json(super::views::fast::underwriters(&snap.state, peer)?))
+}
+
+/// `?peer=` of `GET /v1/underwriters`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnderwritersQuery {
+    peer: Option<String>,
 }
 
 fn ack_status(ack: &RelayAck) -> StatusCode {

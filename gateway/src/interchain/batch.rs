@@ -60,6 +60,10 @@ pub enum SystemItem {
     Headers(ChainId),
     /// A held batch.
     Batch(BatchKey),
+    /// A held fast delivery (peer, transfer).
+    Fast(ChainId, Hash32),
+    /// A slash of a fast transfer (peer, transfer).
+    Slash(ChainId, Hash32),
 }
 
 /// How long a batch that never becomes provable is held.
@@ -85,7 +89,7 @@ impl Node {
         let hashes: Vec<Hash32> = d.transfers.iter().map(Transaction::hash).collect();
         let consumed = hashes
             .iter()
-            .filter(|h| ledger::consumed(&self.state, peer, h))
+            .filter(|h| distpos_chain::interchain::fast::settled_in(&self.state, peer, h))
             .count();
         if consumed > 0 && consumed == hashes.len() {
             // A forged proof is refused even for transfers consumed already (checked
@@ -114,7 +118,9 @@ impl Node {
             .transfers
             .iter()
             .filter_map(|t| match &t.body {
-                Body::Transfer { amount, .. } => Some(*amount),
+                Body::Transfer {
+                    amount, fast_fee, ..
+                } => Some(amount.saturating_add(*fast_fee)),
                 _ => None,
             })
             .fold(0u128, u128::saturating_add);
@@ -480,6 +486,19 @@ impl Node {
         };
         let mut peers: std::collections::BTreeSet<ChainId> =
             self.relay.batches.keys().map(|k| k.peer).collect();
+        let mut out = Vec::new();
+        // The fast path first: it is what makes a fast transfer fast. Then slashes due.
+        for ((peer, tx), p) in &self.relay.fast {
+            if out.len() >= MAX_SYSTEM_TXS_PER_BLOCK / 2 {
+                break;
+            }
+            let (t, check) = sign(p.body.clone());
+            out.push((t, check, SystemItem::Fast(*peer, *tx)));
+        }
+        for (peer, tx) in self.due_slashes() {
+            let (t, check) = sign(Body::SlashFast { peer, tx });
+            out.push((t, check, SystemItem::Slash(peer, tx)));
+        }
         peers.extend(
             self.relay
                 .peer_headers
@@ -487,7 +506,6 @@ impl Node {
                 .filter(|(_, b)| b.len() as u64 >= LAG_WORTH_A_RUN)
                 .map(|(p, _)| *p),
         );
-        let mut out = Vec::new();
         let mut items = 0usize;
         for peer in peers {
             let run = self.header_run(peer);
@@ -530,6 +548,15 @@ impl Node {
         for (item, e) in refused {
             let k = match item {
                 SystemItem::Batch(k) => k,
+                SystemItem::Fast(peer, tx) => {
+                    debug!(peer = %peer, tx = %tx, error = %e, "a fast delivery was refused by our block; the transfer takes the ordinary path");
+                    self.relay.fast.remove(&(*peer, *tx));
+                    continue;
+                }
+                SystemItem::Slash(peer, tx) => {
+                    warn!(peer = %peer, tx = %tx, error = %e, "a slash of a fast transfer was refused by our block");
+                    continue;
+                }
                 SystemItem::Headers(peer) => {
                     // Headers our light client refuses: fetch them again. Said at
                     // DEBUG: the stall watcher says it once, at WARN, with the reason.
@@ -560,7 +587,8 @@ impl Node {
         self.relay.batches.retain(|k, p| {
             let done = match p.transfers.first() {
                 Some(t) if k.settle => ours_settled(t),
-                Some(t) => ledger::consumed(state, k.peer, t),
+                // (A transfer delivered on the fast path still needs its batch.)
+                Some(t) => distpos_chain::interchain::fast::settled_in(state, k.peer, t),
                 None => true,
             };
             let old = now_ms.saturating_sub(p.since_ms) > BATCH_LIFETIME_MS;
@@ -576,6 +604,7 @@ impl Node {
         for peer in peers {
             self.buffer_peer_headers(peer, &[]);
         }
+        self.prune_fast(&[], now_ms);
     }
 
     /// Collateral held per peer by inbound batches waiting for our next block.
@@ -585,6 +614,9 @@ impl Node {
             if !k.settle {
                 *out.entry(k.peer).or_insert(0u128) += p.amount;
             }
+        }
+        for ((peer, _), p) in &self.relay.fast {
+            *out.entry(*peer).or_insert(0u128) += p.total;
         }
         out
     }

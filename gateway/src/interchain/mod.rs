@@ -10,4 +10,5 @@
 //! 410 (see `api::peer`).
 
 pub mod batch;
+pub mod fast;
 pub mod stall;

@@ -82,12 +82,20 @@ impl TransferLabels {
     pub const ACKNOWLEDGED: &'static str = "acknowledged";
     /// Ours, bounced at the destination and refunded here.
     pub const REFUNDED: &'static str = "refunded";
+    /// Inbound, delivered on the fast path before: its ordinary proof arrived and its
+    /// underwriters' shares were released (counted once more, not as a delivery).
+    pub const FAST_PROVEN: &'static str = "fast_proven";
+    /// Inbound, delivered on the fast path: its block was orphaned and its
+    /// underwriters' shares were slashed.
+    pub const FAST_SLASHED: &'static str = "fast_slashed";
     /// Every outcome.
-    pub const OUTCOMES: [&'static str; 4] = [
+    pub const OUTCOMES: [&'static str; 6] = [
         Self::DELIVERED,
         Self::BOUNCED,
         Self::ACKNOWLEDGED,
         Self::REFUNDED,
+        Self::FAST_PROVEN,
+        Self::FAST_SLASHED,
     ];
 
     /// The labels of a transfer with `peer` that ended in `outcome`, bounced for

@@ -400,6 +400,7 @@ mod tests {
                 amount: 1,
                 memo: memo.to_vec(),
                 deliver_by: 0,
+                fast_fee: 0,
             },
         }
         .sign(key)

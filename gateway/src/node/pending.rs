@@ -18,6 +18,8 @@ pub struct RelayState {
     /// Headers of each peer above our light client's head, by height: the run the
     /// next batch of that peer carries into a block.
     pub peer_headers: BTreeMap<ChainId, BTreeMap<u64, SignedHeader>>,
+    /// Fast deliveries (DESIGN §11) waiting for our next block, by peer and transfer.
+    pub fast: BTreeMap<(ChainId, Hash32), crate::interchain::fast::PendingFast>,
 }
 
 /// A batch's place: peer chain, kind (inbound transfers or settlements), the peer's

@@ -87,10 +87,15 @@ impl RecentTransfers {
                 }),
                 _ => None,
             });
-        let decided = events.iter().map(|e| {
+        let decided = events.iter().filter_map(|e| {
             let (kind, peer, tx, amount, reason) = match *e {
-                TransferEvent::Delivered { peer, tx, amount } => {
+                TransferEvent::Delivered { peer, tx, amount }
+                | TransferEvent::FastDelivered { peer, tx, amount } => {
                     (RecentKind::Delivered, peer, tx, amount, None)
+                }
+                // Resolutions of a delivery already shown: not a new transfer event.
+                TransferEvent::FastProven { .. } | TransferEvent::FastSlashed { .. } => {
+                    return None
                 }
                 TransferEvent::Bounced {
                     peer,
@@ -108,7 +113,7 @@ impl RecentTransfers {
                     reason,
                 } => (RecentKind::Refunded, peer, tx, amount, Some(reason)),
             };
-            RecentTransfer {
+            Some(RecentTransfer {
                 height,
                 time_ms,
                 kind,
@@ -116,7 +121,7 @@ impl RecentTransfers {
                 tx,
                 amount,
                 reason,
-            }
+            })
         });
         let mut ring = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         for e in sent.chain(decided) {

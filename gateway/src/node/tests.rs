@@ -64,6 +64,7 @@ fn transfer(to: QualifiedAddress, amount: u128) -> Body {
         amount,
         memo: vec![],
         deliver_by: 0,
+        fast_fee: 0,
     }
 }
 

@@ -40,6 +40,36 @@ pub enum TransferEvent {
         /// Why.
         reason: BounceReason,
     },
+    /// An inbound transfer was credited here on the fast path (DESIGN §11), before its
+    /// block is irreversible at the source; its underwriters' shares are locked.
+    FastDelivered {
+        /// The source chain.
+        peer: ChainId,
+        /// The source transaction.
+        tx: Hash32,
+        /// Amount (with the fast fee).
+        amount: u128,
+    },
+    /// The ordinary proof of a transfer delivered on the fast path arrived: its shares
+    /// are unlocked (or, if they were slashed, handed back); nothing is credited.
+    FastProven {
+        /// The source chain.
+        peer: ChainId,
+        /// The source transaction.
+        tx: Hash32,
+        /// Amount (with the fast fee).
+        amount: u128,
+    },
+    /// The shares behind a fast transfer were slashed into the source's correspondent
+    /// account: its block was orphaned and it expired at the source.
+    FastSlashed {
+        /// The source chain.
+        peer: ChainId,
+        /// The source transaction.
+        tx: Hash32,
+        /// What the shares paid.
+        amount: u128,
+    },
     /// Our outbound transfer was delivered, and the destination's receipt settled it.
     Acknowledged {
         /// The destination chain.
@@ -68,8 +98,27 @@ pub fn transfer_events(txs: &[Transaction], receipts: &[Receipt]) -> Vec<Transfe
     let mut out = Vec::new();
     for (tx, receipt) in txs.iter().zip(receipts) {
         match (&tx.body, &receipt.outcome) {
+            (_, Outcome::FastDelivered { source, source_tx }) => {
+                out.push(TransferEvent::FastDelivered {
+                    peer: *source,
+                    tx: *source_tx,
+                    amount: receipt.amount,
+                })
+            }
+            (_, Outcome::FastSlashed { source, source_tx }) => {
+                out.push(TransferEvent::FastSlashed {
+                    peer: *source,
+                    tx: *source_tx,
+                    amount: receipt.amount,
+                })
+            }
             (_, Outcome::InboundBatch { source, results }) => {
                 out.extend(results.iter().map(|r| match r.bounced {
+                    None if r.fast => TransferEvent::FastProven {
+                        peer: *source,
+                        tx: r.source_tx,
+                        amount: r.amount,
+                    },
                     None => TransferEvent::Delivered {
                         peer: *source,
                         tx: r.source_tx,
@@ -129,6 +178,18 @@ pub fn log_transfers(chain: ChainId, height: u64, events: &[TransferEvent]) {
                 info!(chain = %chain, height, peer = %peer, tx = %tx, amount = %amount, reason = %reason,
                       "inbound transfer bounced")
             }
+            TransferEvent::FastDelivered { peer, tx, amount } => {
+                info!(chain = %chain, height, peer = %peer, tx = %tx, amount = %amount,
+                      "inbound transfer delivered on the fast path (underwriters' shares locked until its block is irreversible at the source)")
+            }
+            TransferEvent::FastProven { peer, tx, amount } => {
+                info!(chain = %chain, height, peer = %peer, tx = %tx, amount = %amount,
+                      "fast transfer proven by the ordinary path: underwriters' shares released")
+            }
+            TransferEvent::FastSlashed { peer, tx, amount } => {
+                tracing::warn!(chain = %chain, height, peer = %peer, tx = %tx, amount = %amount,
+                      "fast transfer's block was orphaned and it expired at the source: its underwriters' shares were slashed into the correspondent account")
+            }
             TransferEvent::Acknowledged { peer, tx, amount } => {
                 info!(chain = %chain, height, peer = %peer, tx = %tx, amount = %amount,
                       "outbound transfer delivered and settled")
@@ -150,8 +211,14 @@ impl TransferEvent {
     /// Its series of `distpos_transfers_total`.
     pub fn labels(&self) -> TransferLabels {
         match *self {
-            TransferEvent::Delivered { peer, .. } => {
+            TransferEvent::Delivered { peer, .. } | TransferEvent::FastDelivered { peer, .. } => {
                 TransferLabels::new(peer, TransferLabels::DELIVERED, None)
+            }
+            TransferEvent::FastProven { peer, .. } => {
+                TransferLabels::new(peer, TransferLabels::FAST_PROVEN, None)
+            }
+            TransferEvent::FastSlashed { peer, .. } => {
+                TransferLabels::new(peer, TransferLabels::FAST_SLASHED, None)
             }
             TransferEvent::Bounced { peer, reason, .. } => {
                 TransferLabels::new(peer, TransferLabels::BOUNCED, Some(reason))

@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use std::{sync::Arc, time::Duration};
 use tracing::{debug, error, info, warn};
 
+pub mod fast;
+
 /// Runs the relay loops until dropped (which stops them all). The loops never end on
 /// their own: if one does (a panic), this returns why, and the node stops.
 pub async fn run(shared: Arc<AppState>) -> Result<(), String> {
@@ -26,6 +28,11 @@ pub async fn run(shared: Arc<AppState>) -> Result<(), String> {
     loops.spawn(async move {
         send_loop(s).await;
         "send"
+    });
+    let s = shared.clone();
+    loops.spawn(async move {
+        fast::fast_loop(s).await;
+        "fast path"
     });
     loops.spawn(async move {
         header_loop(shared).await;

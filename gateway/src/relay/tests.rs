@@ -136,6 +136,7 @@ fn transfer_to(a: &mut TestChain, b: &TestChain, n: u128) -> Transaction {
             amount: n,
             memo: vec![],
             deliver_by: 0,
+            fast_fee: 0,
         },
     )
 }
@@ -273,6 +274,7 @@ async fn a_receipt_is_done_when_its_source_settled_and_only_then() {
                     source_tx: Hash32([height as u8; 32]),
                     amount: 1,
                     bounced: None,
+                    fast: false,
                 }],
             },
             amount: 1,
@@ -314,6 +316,7 @@ fn a_scan_queues_one_provable_batch_per_destination_and_block() {
                 amount: 1,
                 memo: vec![],
                 deliver_by: 0,
+                fast_fee: 0,
             },
         ),
     ];

@@ -102,6 +102,7 @@ pub fn open(config: NodeConfig) -> anyhow::Result<Arc<AppState>> {
         queue,
         peer_chains,
         peer_watch: Default::default(),
+        underwriting: Default::default(),
     }))
 }
 

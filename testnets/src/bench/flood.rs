@@ -176,6 +176,7 @@ impl Forger {
                     amount: 1_000,
                     memo: vec![],
                     deliver_by: 0,
+                    fast_fee: 0,
                 },
             }
             .sign(&key)
@@ -656,6 +657,7 @@ pub async fn flood(opts: FloodOptions) -> anyhow::Result<Value> {
             amount: 1,
             memo: vec![],
             deliver_by: 0,
+            fast_fee: 0,
         })
         .await?;
     let valid_requests: usize = valid.iter().map(Vec::len).sum();
@@ -669,6 +671,7 @@ pub async fn flood(opts: FloodOptions) -> anyhow::Result<Value> {
             amount: 1,
             memo: vec![],
             deliver_by: 0,
+            fast_fee: 0,
         })
         .await?;
     let local = b
@@ -677,6 +680,7 @@ pub async fn flood(opts: FloodOptions) -> anyhow::Result<Value> {
             amount: 1,
             memo: vec![],
             deliver_by: 0,
+            fast_fee: 0,
         })
         .await?;
 

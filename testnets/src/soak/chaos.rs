@@ -120,6 +120,7 @@ pub async fn chaos(opts: ChaosOptions) -> anyhow::Result<Value> {
                     amount: (per_sender as u128 + 5) * (3_000 + ctx.min_fee),
                     memo: vec![],
                     deliver_by: 0,
+                    fast_fee: 0,
                 },
             ));
         }
@@ -232,6 +233,7 @@ pub async fn chaos(opts: ChaosOptions) -> anyhow::Result<Value> {
                             amount,
                             memo: vec![],
                             deliver_by,
+                            fast_fee: 0,
                         },
                     );
                     let submitted_ms = now_ms();

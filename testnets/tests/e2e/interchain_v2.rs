@@ -114,6 +114,7 @@ async fn deliveries_go_on_when_the_duty_holder_is_killed() {
                 amount: 42,
                 memo: vec![],
                 deliver_by: 0,
+                fast_fee: 0,
             },
         )
         .await;

@@ -499,6 +499,7 @@ pub fn transfer(to: Address, amount: u128) -> Body {
         amount,
         memo: vec![],
         deliver_by: 0,
+        fast_fee: 0,
     }
 }
 
@@ -527,6 +528,7 @@ pub async fn send_cross(
         amount,
         memo: b"hi".to_vec(),
         deliver_by: 0,
+        fast_fee: 0,
     };
     let tx = net.tx(0, &net.faucet, body).await;
     net.submit(0, &tx).await

@@ -85,6 +85,7 @@ async fn trio_routes_through_dns_and_delivers_between_all_chains() {
             amount: 100 + i as u128,
             memo: vec![],
             deliver_by: 0,
+            fast_fee: 0,
         };
         sent.push((
             i,

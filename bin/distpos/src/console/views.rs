@@ -411,5 +411,53 @@ pub(crate) fn routes(v: &Value, now_ms: u64) -> String {
     out
 }
 
+/// `/v1/underwriters`: per peer chain, the policy and totals, then a row per bond.
+pub(crate) fn underwriters(v: &Value) -> String {
+    let list = v["peers"].as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        return "no peer chain registered\n".into();
+    }
+    let mut out = String::new();
+    for p in &list {
+        let pol = &p["policy"];
+        if p["enabled"] == true {
+            out.push_str(&format!(
+                "{}: fast path on: up to {} per transfer, {} outstanding at most ({} now), underwriters earn {} bps of the fast fee; {} delivered, {} proven, {} slashed, {} returned\n",
+                text(&p["chain"]),
+                text(&pol["max_amount"]),
+                text(&pol["max_outstanding"]),
+                text(&p["outstanding"]),
+                num(&pol["fee_share_bps"]),
+                num(&p["delivered"]),
+                num(&p["proven"]),
+                num(&p["slashed"]),
+                num(&p["returned"]),
+            ));
+        } else {
+            out.push_str(&format!(
+                "{}: fast path off (governance: set_fast_policy)\n",
+                text(&p["chain"])
+            ));
+        }
+        let mut t =
+            Table::new(&["SIGNING KEY", "OWNER", "BONDED", "LOCKED", "FREE"]).right(&[2, 3, 4]);
+        for b in p["bonds"].as_array().into_iter().flatten() {
+            t.row(vec![
+                short(&text(&b["signing_key"])),
+                text(&b["owner"]),
+                text(&b["amount"]),
+                text(&b["locked"]),
+                text(&b["free"]),
+            ]);
+        }
+        if t.is_empty() {
+            out.push_str("  no bonds\n");
+        } else {
+            out.push_str(&t.render());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests;

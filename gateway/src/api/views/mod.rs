@@ -1,5 +1,6 @@
 //! Read-only JSON projections of the node's state for the HTTP API.
 
+pub mod fast;
 pub mod governance;
 pub mod transfers;
 

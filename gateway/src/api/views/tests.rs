@@ -44,6 +44,7 @@ fn status_and_account_views_show_the_last_commit_and_the_mempool() {
             amount: 3,
             memo: vec![],
             deliver_by: 0,
+            fast_fee: 0,
         },
     );
     let check = verify_tx_signature(&tx).unwrap();
@@ -85,6 +86,7 @@ fn an_outbound_transfer_goes_from_in_flight_to_forwarding_to_delivered() {
             amount: 9,
             memo: vec![],
             deliver_by: 0,
+            fast_fee: 0,
         },
     );
     a.produce(std::slice::from_ref(&sent)).unwrap();

@@ -254,6 +254,12 @@ pub struct CrossChainView {
     pub settled: Option<SettledRecord>,
     /// What we recorded (inbound).
     pub inbound: Option<InboundRecord>,
+    /// Inbound: how it came, `fast` (on its underwriters' endorsements, before its
+    /// block was irreversible at the source; DESIGN §11) or `ordinary`.
+    pub path: Option<&'static str>,
+    /// Inbound on the fast path: its block, shares, and where it stands (`locked`
+    /// until the ordinary proof, then `proven`; `slashed`, `returned`).
+    pub fast: Option<distpos_chain::interchain::fast::FastRecord>,
 }
 
 /// The cross-chain lifecycle of `hash`, if it is a cross-chain transfer seen here.
@@ -291,6 +297,8 @@ pub fn cross_chain(
             relay,
             settled,
             inbound: None,
+            path: None,
+            fast: None,
         }));
     }
     // Inbound: a transfer from one of our peers.
@@ -301,10 +309,13 @@ pub fn cross_chain(
         let peer = p.registration.chain;
         if let Some(rec) = interchain::inbound_record(&snap.state, peer, hash)? {
             let (stage, bounce_reason) = match rec.outcome {
-                Outcome::Delivered { .. } => (TransferStage::Delivered, None),
+                Outcome::Delivered { .. } | Outcome::FastDelivered { .. } => {
+                    (TransferStage::Delivered, None)
+                }
                 Outcome::Bounced { reason, .. } => (TransferStage::Bounced, Some(reason)),
                 _ => (TransferStage::Bounced, None),
             };
+            let fast = interchain::fast::record(&snap.state, peer, hash)?;
             let relay = queue.get(&crate::queue::batch_receipts_id(peer, rec.height))?;
             return Ok(Some(CrossChainView {
                 direction: "inbound",
@@ -314,6 +325,8 @@ pub fn cross_chain(
                 relay,
                 settled: None,
                 inbound: Some(rec),
+                path: Some(if fast.is_some() { "fast" } else { "ordinary" }),
+                fast,
             }));
         }
     }

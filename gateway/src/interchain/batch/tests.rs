@@ -48,6 +48,7 @@ fn setup_with(producers: usize, amounts: &[u128]) -> (TestChain, TestChain, Batc
                     amount: *n,
                     memo: vec![],
                     deliver_by: 0,
+                    fast_fee: 0,
                 },
             )
         })

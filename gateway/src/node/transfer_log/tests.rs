@@ -64,6 +64,7 @@ pub(crate) fn round_trip() -> RoundTrip {
                     amount,
                     memo: vec![],
                     deliver_by: 0,
+                    fast_fee: 0,
                 },
             )
         })

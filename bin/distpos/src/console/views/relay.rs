@@ -210,6 +210,28 @@ fn cross_rows(cross: &Value, now_ms: u64) -> Vec<(&'static str, String)> {
             ),
         ));
     }
+    if let Some(path) = cross["path"].as_str() {
+        let f = &cross["fast"];
+        let how = if f.is_object() {
+            let shares: Vec<String> = f["shares"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| format!("{} {}", short(&text(&s["signing_key"])), text(&s["share"])))
+                .collect();
+            format!(
+                "{path}: endorsed in block {} (height {}) by {}; shares {}, underwriters paid {}",
+                short(&text(&f["block_id"])),
+                num(&f["height"]),
+                shares.join(", "),
+                text(&f["state"]),
+                text(&f["fee_paid"])
+            )
+        } else {
+            format!("{path}: proven against an irreversible block of the source")
+        };
+        rows.push(("path", how));
+    }
     let relay = &cross["relay"];
     if relay.is_object() {
         rows.push(("relay item", item_line(relay, now_ms)));
