@@ -107,15 +107,21 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A client of the node at `url`, which must be an `http://` URL.
-pub(crate) fn connect(url: &str, timeout: Duration) -> anyhow::Result<Client> {
+/// A client of the node at `url` (given as `flag`, which errors name), which must be
+/// an `http://` URL.
+pub(crate) fn connect_as(flag: &str, url: &str, timeout: Duration) -> anyhow::Result<Client> {
     if url.starts_with("https://") {
-        bail!("--node {url}: https is not supported yet (the client has no TLS): use http://");
+        bail!("{flag} {url}: https is not supported yet (the client has no TLS): use http://");
     }
     if !url.starts_with("http://") || url.len() <= "http://".len() {
-        bail!("--node needs http://…, e.g. --node http://127.0.0.1:7700 (got {url:?})");
+        bail!("{flag} needs http://…, e.g. {flag} http://127.0.0.1:7700 (got {url:?})");
     }
     Ok(Client::with_timeout(url, timeout)?)
+}
+
+/// A client of the node given by `--node`.
+pub(crate) fn connect(url: &str, timeout: Duration) -> anyhow::Result<Client> {
+    connect_as("--node", url, timeout)
 }
 
 /// How long the console waits for a node's answer.
@@ -159,13 +165,11 @@ async fn get(c: &Client, path: &str) -> anyhow::Result<Value> {
 }
 
 /// `distpos status`: the health verdict, head, LIB, participation, mempool, peers.
-/// Exits non-zero when the node is stalled (with `--json`: the node's status only).
+/// Exits non-zero when the node is stalled. With `--json`: `{"node", "verdict":
+/// {health, why}, "head_age_ms", "status"}`, `status` being the node's own JSON.
 pub(crate) async fn status(t: Target) -> anyhow::Result<()> {
     let c = connect(&t.node, TIMEOUT)?;
     let st = get(&c, "/v1/status").await?;
-    if t.json {
-        return print_json(&st);
-    }
     let pace = health::Pace {
         interval_ms: st["block_interval_ms"].as_u64().unwrap_or(1_000),
         producers: st["schedule"]["producers"].as_array().map_or(0, Vec::len),
@@ -184,16 +188,25 @@ pub(crate) async fn status(t: Target) -> anyhow::Result<()> {
         last_status = again;
     }
     let verdict = health::verdict(&pace, &samples);
-    let peers = get(&c, "/v1/correspondents").await.ok();
-    let head_time = samples.last().map(|s| s.head_time_ms);
-    print(&views::status(
-        c.base(),
-        &last_status,
-        &verdict,
-        head_time,
-        peers.as_ref(),
-        now_ms(),
-    ));
+    if t.json {
+        print_json(&serde_json::json!({
+            "node": c.base(),
+            "verdict": { "health": verdict.health.as_str(), "why": verdict.why },
+            "head_age_ms": samples.last().map(health::Sample::head_age_ms),
+            "status": last_status,
+        }))?;
+    } else {
+        let peers = get(&c, "/v1/correspondents").await.ok();
+        let head_time = samples.last().map(|s| s.head_time_ms);
+        print(&views::status(
+            c.base(),
+            &last_status,
+            &verdict,
+            head_time,
+            peers.as_ref(),
+            now_ms(),
+        ));
+    }
     if verdict.health == health::Health::Stalled {
         bail!("the node at {} is stalled", c.base());
     }
@@ -386,6 +399,8 @@ mod tests {
             .map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("https is not supported")));
         assert!(connect("http://127.0.0.1:7700/", TIMEOUT).is_ok());
+        let e = connect_as("--from", "localhost:7700", TIMEOUT).err();
+        assert!(e.is_some_and(|e| e.to_string().starts_with("--from needs http://")));
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub(crate) async fn run(command: PeerCommand) -> anyhow::Result<()> {
     match command {
         PeerCommand::Anchor { from, height } => {
             let path = height.map_or("/v1/anchor".into(), |h| format!("/v1/anchor?height={h}"));
-            let anchor: PeerAnchor = client(&from)?.get_json(&path).await?;
+            let anchor: PeerAnchor = peer_client(&from)?.get_json(&path).await?;
             say!("{}", serde_json::to_string_pretty(&anchor)?);
             Ok(())
         }
@@ -158,15 +158,21 @@ pub(crate) async fn run(command: PeerCommand) -> anyhow::Result<()> {
     }
 }
 
+/// A client of the node given by `--node`.
 fn client(url: &str) -> anyhow::Result<Client> {
     crate::console::connect(url, Duration::from_secs(30))
+}
+
+/// A client of the peer chain's node given by `--from`.
+fn peer_client(url: &str) -> anyhow::Result<Client> {
+    crate::console::connect_as("--from", url, Duration::from_secs(30))
 }
 
 /// The anchor from `source`, checked: the expected identity, a usable checkpoint, and
 /// (when a peer node is given) the peer's next headers taken by a light client started
 /// from it.
 async fn checked_anchor(source: &AnchorSource) -> anyhow::Result<PeerAnchor> {
-    let peer = source.from.as_deref().map(client).transpose()?;
+    let peer = source.from.as_deref().map(peer_client).transpose()?;
     let anchor: PeerAnchor = match (&source.anchor_file, &peer) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path)

@@ -46,6 +46,39 @@ async fn three_producers_take_turns_and_agree() {
         ids.windows(2).all(|w| w[0] == w[1]),
         "nodes disagree at height {h}: {ids:?}"
     );
+
+    // Two of the three producers gone: node 0 still makes its own blocks, but its LIB
+    // cannot follow. `distpos status` says stalled, why, and exits 1.
+    let mut net = net;
+    net.nodes[1].kill();
+    net.nodes[2].kill();
+    let url = net.url(0).to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (mut stalled, mut last) = (false, String::new());
+    while !stalled && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let url = url.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(distpos_exe())
+                .args(["status", "--json", "--node", &url])
+                .output()
+                .expect("run distpos status")
+        })
+        .await
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        stalled = !out.status.success()
+            && v["verdict"]["health"] == "stalled"
+            && v["verdict"]["why"]
+                .as_str()
+                .is_some_and(|w| w.contains("LIB"));
+        last = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(stalled, "never stalled with 2 of 3 producers gone:\n{last}");
 }
 
 async fn futures_blocks(net: &Net, h: u64) -> Vec<(String, String)> {

@@ -345,8 +345,11 @@ async fn cli_console_views_of_a_running_duo() {
     );
     assert!(out.contains(&format!("(chain {ca}, version ")), "{out}");
     let v = console_json(&["status", "--node", &url_a], &[]);
-    assert_eq!(v["chain_id"], ca.to_string());
-    assert!(v["head"]["height"].as_u64().is_some(), "{v}");
+    assert_eq!(v["verdict"]["health"], "producing", "{v}");
+    assert!(v["verdict"]["why"].as_str().is_some_and(|w| !w.is_empty()));
+    assert_eq!(v["node"], url_a.as_str());
+    assert_eq!(v["status"]["chain_id"], ca.to_string());
+    assert!(v["status"]["head"]["height"].as_u64().is_some(), "{v}");
 
     // producers and an account.
     let producers = a.get(0, "/v1/producers").await;
