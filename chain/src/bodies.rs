@@ -155,7 +155,18 @@ pub(crate) fn apply_body(
             deliver_by,
             fast_fee,
             ..
-        } => transfer(o, env, sender, tx_hash, to, *amount, *deliver_by, *fast_fee),
+        } => transfer(
+            o,
+            env,
+            sender,
+            tx_hash,
+            to,
+            Sending {
+                amount: *amount,
+                deliver_by: *deliver_by,
+                fast_fee: *fast_fee,
+            },
+        ),
         Body::Stake { amount } => {
             update_account(o, sender, |a| {
                 a.balance = debit(a.balance, *amount)?;
@@ -358,16 +369,26 @@ fn sub_signed(v: i128, amount: u128) -> Result<i128, TxError> {
         .ok_or(TxError::Overflow)
 }
 
+/// What a transfer sends: its amount, deadline and fast fee.
+struct Sending {
+    amount: u128,
+    deliver_by: u64,
+    fast_fee: u128,
+}
+
 fn transfer(
     o: &mut Overlay<'_>,
     env: &BlockEnv,
     sender: &Address,
     tx_hash: &Hash32,
     to: &QualifiedAddress,
-    amount: u128,
-    deliver_by: u64,
-    fast_fee: u128,
+    sending: Sending,
 ) -> Result<(Outcome, u128), TxError> {
+    let Sending {
+        amount,
+        deliver_by,
+        fast_fee,
+    } = sending;
     if to.is_local_to(env.chain_id) {
         if fast_fee != 0 {
             return Err(TxError::Invalid(

@@ -2,6 +2,7 @@
 //! loopback, fed over HTTP, measured from the outside. Prints JSON lines, each figure
 //! next to the limit it is measured against in the same run. Nothing here is asserted.
 
+pub mod fast;
 pub mod flood;
 
 pub use flood::{flood, FloodOptions};

@@ -140,6 +140,10 @@ enum Command {
         /// --flood-txs bad transactions over both chains, paced over the fault window).
         #[arg(long)]
         flood: bool,
+        /// cross: the underwritten fast path (DESIGN §11) against the ordinary path in
+        /// the same run, --transfers of each (default 40), 3 producers per chain.
+        #[arg(long)]
+        fast: bool,
         /// Honest local transfers on the flooded chain during the flood.
         #[arg(long, default_value_t = 20)]
         local_transfers: usize,
@@ -683,6 +687,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             flood_target,
             flood_rate,
             flood,
+            fast,
             local_transfers,
             senders,
             fault_secs,
@@ -692,6 +697,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let seed = seed.unwrap_or_else(runtime::now_ms);
             let soak = match which.as_str() {
+                "cross" if fast => Some(
+                    distpos_testnets::bench::fast::fast(
+                        transfers.unwrap_or(40),
+                        producers.unwrap_or(3),
+                    )
+                    .await?,
+                ),
+                _ if fast => anyhow::bail!("--fast goes with `bench cross`"),
                 "local" | "cross" | "all" => None,
                 "flood" => Some(
                     distpos_testnets::bench::flood(distpos_testnets::bench::FloodOptions {

@@ -489,16 +489,9 @@ pub(crate) fn inbound_fast(
     if bk.policy.max_amount == 0 {
         return Err(FastError::Off(f.peer).into());
     }
-    check_unfinal(&record.light_client, f.header, env.time_ms).map_err(FastError::Header)?;
-    let summary = Finalized::of(f.header);
-    verify_batch(
-        &summary,
-        &[f.transfer.encode()],
-        &[f.index],
-        f.proof,
-        Commitment::Transactions,
-    )
-    .map_err(ProofError::Rejected)?;
+    // Cheap before costly: everything that needs no signature first (the transfer,
+    // limits, collateral, bonds and shares), so that a made-up delivery costs lookups;
+    // then the header's signature, the inclusion proof and the endorsements'.
     let t = proven_transfer(f.transfer, f.peer, env.chain_id)?;
     if t.fast_fee == 0 {
         return Err(FastError::NoFastFee.into());
@@ -545,19 +538,12 @@ pub(crate) fn inbound_fast(
         }
         .into());
     }
-    // The endorsements: distinct bonded keys, each within its free bond, signed for
-    // this transfer in this block, adding up to the total exactly.
+    // The shares: distinct bonded keys, each within its free bond, adding up to the
+    // total exactly.
     let n = f.endorsements.len();
     if n == 0 || n > MAX_ENDORSEMENTS {
         return Err(FastError::EndorsementCount(n).into());
     }
-    let what = EndorsedTransfer {
-        source: f.peer,
-        destination: env.chain_id,
-        tx: t.tx,
-        block_id: summary.id,
-        height: summary.height,
-    };
     let mut shares = Vec::with_capacity(n);
     let mut sum: u128 = 0;
     for (i, e) in f.endorsements.iter().enumerate() {
@@ -579,8 +565,6 @@ pub(crate) fn inbound_fast(
             }
             .into());
         }
-        e.verify(&what)
-            .map_err(|_| FastError::BadEndorsement(e.signing_key))?;
         sum = sum.checked_add(e.share).ok_or(TxError::Overflow)?;
         shares.push(FastShare {
             signing_key: e.signing_key,
@@ -590,6 +574,29 @@ pub(crate) fn inbound_fast(
     }
     if sum != total {
         return Err(FastError::SharesMismatch { shares: sum, total }.into());
+    }
+    // Then what costs: the block's producer signature (against our light client's
+    // schedule, not its finality), the transfer's inclusion, the endorsements.
+    check_unfinal(&record.light_client, f.header, env.time_ms).map_err(FastError::Header)?;
+    let summary = Finalized::of(f.header);
+    verify_batch(
+        &summary,
+        &[f.transfer.encode()],
+        &[f.index],
+        f.proof,
+        Commitment::Transactions,
+    )
+    .map_err(ProofError::Rejected)?;
+    let what = EndorsedTransfer {
+        source: f.peer,
+        destination: env.chain_id,
+        tx: t.tx,
+        block_id: summary.id,
+        height: summary.height,
+    };
+    for e in f.endorsements {
+        e.verify(&what)
+            .map_err(|_| FastError::BadEndorsement(e.signing_key))?;
     }
     // Verified: apply. The underwriters' part of the fast fee, pro rata to their
     // shares (rounded down); the rest of the fee and the amount to the recipient.

@@ -128,7 +128,23 @@ impl Node {
     /// source (at most [`MAX_SLASHES_PER_BLOCK`]).
     pub(crate) fn due_slashes(&self) -> Vec<(ChainId, Hash32)> {
         let mut out = Vec::new();
-        for (k, v) in self.state.scan_prefix(keys::FAST) {
+        // Only peers with fast transfers outstanding have anything to slash.
+        let mut prefixes = Vec::new();
+        for (k, _) in self.state.scan_prefix(keys::PEER) {
+            let Some(peer) = k
+                .strip_prefix(keys::PEER)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(|b| ChainId(u32::from_be_bytes(b)))
+            else {
+                continue;
+            };
+            if ledger_fast::book(&self.state, peer).is_ok_and(|b| b.outstanding > 0) {
+                let mut p = keys::FAST.to_vec();
+                p.extend_from_slice(&peer.0.to_be_bytes());
+                prefixes.push(p);
+            }
+        }
+        for (k, v) in prefixes.iter().flat_map(|p| self.state.scan_prefix(p)) {
             if out.len() >= MAX_SLASHES_PER_BLOCK {
                 break;
             }

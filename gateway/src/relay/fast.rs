@@ -33,6 +33,11 @@ const BOND_CACHE_MS: u64 = 1_000;
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// Most endorsements this node remembers (oldest forgotten first).
 const MAX_ISSUED: usize = 10_000;
+/// Most blocks of ours whose fast transfers are being endorsed and delivered at once.
+const MAX_BLOCKS_IN_FLIGHT: usize = 16;
+/// How far back a block of ours is still worth a fast delivery when this node catches
+/// up (older ones are irreversible by now, or nearly: the ordinary path is as fast).
+const RECENT_BLOCKS: u64 = 8;
 
 /// What this node endorsed and what it knows of its bonds.
 #[derive(Default)]
@@ -232,8 +237,14 @@ pub async fn co_endorse(shared: &Arc<AppState>, r: EndorseRequest) -> EndorseAns
 pub async fn fast_loop(shared: Arc<AppState>) {
     let mut reads = shared.reads.clone();
     let mut seen = shared.reads.latest().head_height;
+    let mut tasks = tokio::task::JoinSet::new();
     loop {
         let _ = tokio::time::timeout(super::IDLE, reads.changed()).await;
+        while let Some(done) = tasks.try_join_next() {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "fast path: a delivery task failed");
+            }
+        }
         let snap = shared.reads.latest();
         let head = snap.head_height;
         if head <= seen {
@@ -244,17 +255,23 @@ pub async fn fast_loop(shared: Arc<AppState>) {
             seen = head;
             continue;
         };
-        for h in seen + 1..=head {
+        for h in (seen + 1).max(head.saturating_sub(RECENT_BLOCKS))..=head {
             let Ok(Some(block)) = snap.store.block_at(h) else {
                 continue;
             };
-            if block.header.header.producer != key.public_key() {
+            if block.header.header.producer != key.public_key()
+                || fast_transfers(&block, chain_of(&shared)).is_empty()
+            {
+                continue;
+            }
+            if tasks.len() >= MAX_BLOCKS_IN_FLIGHT {
+                info!(height = h, "fast path: too many deliveries under way; this block's transfers go the ordinary way");
                 continue;
             }
             let shared = shared.clone();
             let key = key.clone();
             // One task per block of ours: a slow destination does not hold up the next.
-            tokio::spawn(async move { deliver_block(&shared, &key, &block).await });
+            tasks.spawn(async move { deliver_block(&shared, &key, &block).await });
         }
         seen = head;
     }

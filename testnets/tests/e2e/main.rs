@@ -16,6 +16,7 @@ mod dashboard;
 mod demo;
 mod election;
 mod equivocation;
+mod fast_path;
 mod flood;
 mod interchain_v2;
 mod kill_restart;
