@@ -355,14 +355,16 @@ fn debit(balance: u128, amount: u128) -> Result<u128, TxError> {
         })
 }
 
-fn add_signed(v: i128, amount: u128) -> Result<i128, TxError> {
+/// `v + amount` in signed correspondent arithmetic, or `Overflow`.
+pub(crate) fn add_signed(v: i128, amount: u128) -> Result<i128, TxError> {
     i128::try_from(amount)
         .ok()
         .and_then(|a| v.checked_add(a))
         .ok_or(TxError::Overflow)
 }
 
-fn sub_signed(v: i128, amount: u128) -> Result<i128, TxError> {
+/// `v − amount` in signed correspondent arithmetic, or `Overflow`.
+pub(crate) fn sub_signed(v: i128, amount: u128) -> Result<i128, TxError> {
     i128::try_from(amount)
         .ok()
         .and_then(|a| v.checked_sub(a))

@@ -130,6 +130,11 @@ pub mod keys {
     pub fn peer(c: ChainId) -> Key {
         with(PEER, &[&c.0.to_be_bytes()])
     }
+    /// The peer chain of a key under [`PEER`] (or the chain that starts a key under
+    /// [`BOND`], [`FAST`] or [`FAST_BOOK`]), given without its prefix.
+    pub fn chain_of(rest: &[u8]) -> Option<ChainId> {
+        Some(ChainId(u32::from_be_bytes(rest.get(..4)?.try_into().ok()?)))
+    }
     /// Key of an in-flight transfer.
     pub fn in_flight(tx: &Hash32) -> Key {
         with(IN_FLIGHT, &[&tx.0])

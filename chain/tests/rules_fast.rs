@@ -947,3 +947,105 @@ fn t_fast_fee(t: &Transaction) -> u128 {
         _ => 0,
     }
 }
+
+/// An orphaned fast delivery of the property test: its amount and fast fee, whether
+/// two underwriters share it, and whether A's real chain includes the transfer after
+/// all (before it expires).
+#[derive(Clone, Debug)]
+struct Orphan {
+    amount: u128,
+    fast_fee: u128,
+    split: bool,
+    included: bool,
+}
+
+fn orphan() -> impl proptest::strategy::Strategy<Value = Orphan> {
+    use proptest::prelude::*;
+    (1u128..500, 1u128..40, any::<bool>(), any::<bool>()).prop_map(
+        |(amount, fast_fee, split, included)| Orphan {
+            amount,
+            fast_fee,
+            split,
+            included,
+        },
+    )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+
+    /// Fast deliveries endorsed in orphaned blocks: each is slashed once its block is
+    /// provably orphaned and it expired, making the correspondent account whole; one
+    /// that A's real chain included after all has its shares handed back when its
+    /// proof arrives. Supply holds on both chains at every step, what the bonds have
+    /// locked is always exactly the locked shares, and every transfer is credited once.
+    #[test]
+    fn slashes_and_returns_keep_supply_and_credit_once(
+        orphans in proptest::collection::vec(orphan(), 1..3)
+    ) {
+        let (mut a, mut b) = setup();
+        let recipient = address_of(&b.users[0]);
+        let start = account(&b, &recipient).balance;
+        let corr_start = corr(&b, a.chain_id());
+        let mut sent: Vec<(Transaction, bool)> = Vec::new();
+        for (i, o) in orphans.iter().enumerate() {
+            a.produce_empty(1).unwrap();
+            let t = unsent(&a, &b, 2 + i, o.amount, o.fast_fee, 2_000);
+            a.produce_empty(1).unwrap();
+            let fake = orphan_block(&a, a.height(), &t);
+            keep_up(&mut b, a.height());
+            let total = o.amount + o.fast_fee;
+            let shares: Vec<(u8, u128)> = if o.split && total >= 2 {
+                vec![(1, total / 2), (2, total - total / 2)]
+            } else {
+                vec![(1, total)]
+            };
+            let fits = shares.iter().all(|&(k, s)| s <= bond(&b, &a, k).free());
+            let body = inbound_fast(a.chain_id(), b.chain_id(), &fake, std::slice::from_ref(&t), &t, &shares);
+            let tx = system(&b, body);
+            let built = b.produce(std::slice::from_ref(&tx)).unwrap();
+            proptest::prop_assert_eq!(built.rejected.is_empty(), fits);
+            if o.included {
+                produce_ok(&mut a, std::slice::from_ref(&t));
+            }
+            if fits {
+                sent.push((t, o.included));
+            }
+            check_books(&a, &b, &sent.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>());
+        }
+        let txs: Vec<Transaction> = sent.iter().map(|(t, _)| t.clone()).collect();
+        // A moves past every expiration; B's light client follows it.
+        while sent.iter().any(|(t, _)| a.head_time() <= t.expiration) {
+            a.produce_empty(1).unwrap();
+        }
+        a.produce_empty(3).unwrap();
+        sync_headers(&mut b, &a);
+        for (t, _) in &sent {
+            apply_system(&mut b, Body::SlashFast { peer: a.chain_id(), tx: t.hash() });
+            check_books(&a, &b, &txs);
+        }
+        // Every slash made the correspondent account whole.
+        proptest::prop_assert_eq!(corr(&b, a.chain_id()), corr_start);
+        // The proofs of those A included: shares back, the account pays them.
+        for (t, included) in &sent {
+            if *included {
+                deliver_batch(&mut b, &a, std::slice::from_ref(t));
+                check_books(&a, &b, &txs);
+            }
+        }
+        let mut expected = start;
+        let mut paid_by_corr = 0u128;
+        for (t, included) in &sent {
+            let r = fast::record(&b.state, a.chain_id(), &t.hash()).unwrap().unwrap();
+            let want = if *included { FastState::Returned } else { FastState::Slashed };
+            proptest::prop_assert_eq!(r.state, want);
+            expected += r.total - r.fee_paid;
+            if *included {
+                paid_by_corr += r.total;
+            }
+        }
+        proptest::prop_assert_eq!(account(&b, &recipient).balance, expected);
+        proptest::prop_assert_eq!(corr(&b, a.chain_id()), corr_start - paid_by_corr as i128);
+        proptest::prop_assert_eq!(book(&b, &a).outstanding, 0);
+    }
+}

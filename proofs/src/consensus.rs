@@ -231,6 +231,27 @@ impl ConsensusState {
                 max_drift_ms: rules.max_drift_ms,
             });
         }
+        self.check_signer(h, slot)?;
+        if let Some(next) = &h.new_schedule {
+            if let Some(p) = &self.pending {
+                return Err(HeaderError::SchedulePending(p.height));
+            }
+            let want = self.active.version.wrapping_add(1);
+            if next.version != want {
+                return Err(HeaderError::BadScheduleVersion {
+                    expected: want,
+                    got: next.version,
+                });
+            }
+            next.validate()?;
+        }
+        header.verify_signature()?;
+        Ok(())
+    }
+
+    /// Checks that `h` (in `slot`) names the schedule in force and the producer it
+    /// schedules for that slot (the signature itself is checked by the caller).
+    pub fn check_signer(&self, h: &BlockHeader, slot: u64) -> Result<(), HeaderError> {
         if h.schedule_version != self.active.version {
             return Err(HeaderError::WrongScheduleVersion {
                 expected: self.active.version,
@@ -250,20 +271,6 @@ impl ConsensusState {
                 got: h.producer,
             });
         }
-        if let Some(next) = &h.new_schedule {
-            if let Some(p) = &self.pending {
-                return Err(HeaderError::SchedulePending(p.height));
-            }
-            let want = self.active.version.wrapping_add(1);
-            if next.version != want {
-                return Err(HeaderError::BadScheduleVersion {
-                    expected: want,
-                    got: next.version,
-                });
-            }
-            next.validate()?;
-        }
-        header.verify_signature()?;
         Ok(())
     }
 

@@ -161,26 +161,7 @@ pub fn check_unfinal(
         }
         .into());
     }
-    let state = lc.head_state();
-    if h.schedule_version != state.active.version {
-        return Err(HeaderError::WrongScheduleVersion {
-            expected: state.active.version,
-            got: h.schedule_version,
-        }
-        .into());
-    }
-    let expected = state
-        .scheduled_producer(slot)
-        .copied()
-        .unwrap_or(PublicKey([0; 33]));
-    if h.producer != expected {
-        return Err(HeaderError::NotScheduled {
-            slot,
-            expected,
-            got: h.producer,
-        }
-        .into());
-    }
+    lc.head_state().check_signer(h, slot)?;
     header.verify_signature().map_err(HeaderError::from)?;
     Ok(())
 }

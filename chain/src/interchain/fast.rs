@@ -15,6 +15,7 @@
 use super::{available, peer_record, proven_transfer, return_path, InboundRecord};
 use crate::{
     address::Address,
+    bodies::{add_signed, sub_signed},
     env::BlockEnv,
     error::{ProofError, TxError},
     ledger::{self, keys},
@@ -628,10 +629,7 @@ pub(crate) fn inbound_fast(
             .ok_or(TxError::Overflow)?;
         Ok(())
     })?;
-    record.corr = i128::try_from(total)
-        .ok()
-        .and_then(|a| record.corr.checked_sub(a))
-        .ok_or(TxError::Overflow)?;
+    record.corr = sub_signed(record.corr, total)?;
     record.delivered_in += 1;
     record.volume_in = record.volume_in.saturating_add(total);
     ledger::write(o, keys::peer(f.peer), &record);
@@ -730,10 +728,7 @@ pub(crate) fn resolve_by_proof(
                 ledger::write(o, keys::bond(peer, &s.signing_key), &b);
             }
             bk.bonded = bk.bonded.checked_add(r.total).ok_or(TxError::Overflow)?;
-            *corr = i128::try_from(r.total)
-                .ok()
-                .and_then(|a| corr.checked_sub(a))
-                .ok_or(TxError::Overflow)?;
+            *corr = sub_signed(*corr, r.total)?;
             bk.returned += 1;
             r.state = FastState::Returned;
         }
@@ -774,10 +769,7 @@ pub(crate) fn slash_fast(
         .ok_or(TxError::Overflow)?;
     bk.slashed += 1;
     ledger::write(o, keys::fast_book(peer), &bk);
-    record_p.corr = i128::try_from(r.total)
-        .ok()
-        .and_then(|a| record_p.corr.checked_add(a))
-        .ok_or(TxError::Overflow)?;
+    record_p.corr = add_signed(record_p.corr, r.total)?;
     ledger::write(o, keys::peer(peer), &record_p);
     r.state = FastState::Slashed;
     r.resolved_at = Some(env.height);

@@ -178,10 +178,7 @@ pub(crate) fn deliver(
             }
         }
         None => {
-            record.corr = i128::try_from(total)
-                .ok()
-                .and_then(|a| record.corr.checked_sub(a))
-                .ok_or(TxError::Overflow)?;
+            record.corr = crate::bodies::sub_signed(record.corr, total)?;
             record.delivered_in += 1;
             record.volume_in = record.volume_in.saturating_add(total);
             update_account(o, &t.recipient, |a| {
@@ -305,10 +302,7 @@ pub(crate) fn settle_one(
         },
     );
     if bounced.is_none() {
-        record.corr = i128::try_from(entry.amount)
-            .ok()
-            .and_then(|a| record.corr.checked_add(a))
-            .ok_or(TxError::Overflow)?;
+        record.corr = crate::bodies::add_signed(record.corr, entry.amount)?;
         record.acked_out += 1;
         Ok(Outcome::Acknowledged { tx })
     } else {

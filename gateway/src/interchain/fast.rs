@@ -131,11 +131,7 @@ impl Node {
         // Only peers with fast transfers outstanding have anything to slash.
         let mut prefixes = Vec::new();
         for (k, _) in self.state.scan_prefix(keys::PEER) {
-            let Some(peer) = k
-                .strip_prefix(keys::PEER)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map(|b| ChainId(u32::from_be_bytes(b)))
-            else {
+            let Some(peer) = k.strip_prefix(keys::PEER).and_then(keys::chain_of) else {
                 continue;
             };
             if ledger_fast::book(&self.state, peer).is_ok_and(|b| b.outstanding > 0) {
@@ -184,9 +180,8 @@ impl Node {
 /// The (peer, transaction) of a fast record's key.
 fn fast_key(k: &[u8]) -> Option<(ChainId, Hash32)> {
     let rest = k.strip_prefix(keys::FAST)?;
-    let peer = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?);
     let tx: [u8; 32] = rest.get(4..36)?.try_into().ok()?;
-    Some((ChainId(peer), Hash32(tx)))
+    Some((keys::chain_of(rest)?, Hash32(tx)))
 }
 
 #[cfg(test)]

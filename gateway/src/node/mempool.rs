@@ -36,13 +36,16 @@ pub enum MempoolError {
 }
 
 /// What a transaction takes from its sender's balance: its fee and any amount it
-/// moves out (a transfer, a stake, a collateral deposit).
+/// moves out (a transfer with its fast fee, a stake, a collateral deposit, a bond).
 pub fn debit_of(tx: &Transaction) -> u128 {
     use distpos_chain::Body;
     let moved = match &tx.body {
-        Body::Transfer { amount, .. }
-        | Body::Stake { amount }
-        | Body::DepositCollateral { amount, .. } => *amount,
+        Body::Transfer {
+            amount, fast_fee, ..
+        } => amount.saturating_add(*fast_fee),
+        Body::Stake { amount }
+        | Body::DepositCollateral { amount, .. }
+        | Body::BondUnderwriter { amount, .. } => *amount,
         _ => 0,
     };
     tx.fee.saturating_add(moved)
@@ -404,6 +407,37 @@ mod tests {
             },
         }
         .sign(key)
+    }
+
+    #[test]
+    fn a_debit_counts_the_fast_fee_and_bonds() {
+        let key = SecretKey::from_seed(b"d");
+        let body = |b: Body| {
+            UnsignedTx {
+                chain_id: ChainId(1),
+                nonce: 1,
+                fee: 3,
+                ref_block_num: 0,
+                ref_block_prefix: 0,
+                expiration: 1_000,
+                body: b,
+            }
+            .sign(&key)
+        };
+        let fast = body(Body::Transfer {
+            to: QualifiedAddress::new(ChainId(2), Address::ZERO),
+            amount: 100,
+            memo: vec![],
+            deliver_by: 0,
+            fast_fee: 7,
+        });
+        assert_eq!(debit_of(&fast), 110);
+        let bond = body(Body::BondUnderwriter {
+            peer: ChainId(2),
+            signing_key: key.public_key(),
+            amount: 50,
+        });
+        assert_eq!(debit_of(&bond), 53);
     }
 
     #[test]

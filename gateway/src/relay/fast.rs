@@ -42,8 +42,9 @@ const RECENT_BLOCKS: u64 = 8;
 /// What this node endorsed and what it knows of its bonds.
 #[derive(Default)]
 pub struct Underwriting {
-    /// Shares endorsed here, by transfer: (destination, share, when, the endorsement).
-    issued: BTreeMap<Hash32, (ChainId, u128, u64, Endorsement)>,
+    /// Shares endorsed here, by transfer and block: (destination, share, when, the
+    /// endorsement).
+    issued: BTreeMap<(Hash32, Hash32), (ChainId, u128, u64, Endorsement)>,
     /// Free bond per destination as it last said, and when.
     free: BTreeMap<ChainId, (u128, u64)>,
 }
@@ -61,7 +62,7 @@ impl Underwriting {
         free.saturating_sub(reserved)
     }
 
-    fn remember(&mut self, tx: Hash32, dest: ChainId, e: &Endorsement, now: u64) {
+    fn remember(&mut self, key: (Hash32, Hash32), dest: ChainId, e: &Endorsement, now: u64) {
         if self.issued.len() >= MAX_ISSUED {
             if let Some(oldest) = self
                 .issued
@@ -72,7 +73,7 @@ impl Underwriting {
                 self.issued.remove(&oldest);
             }
         }
-        self.issued.insert(tx, (dest, e.share, now, e.clone()));
+        self.issued.insert(key, (dest, e.share, now, e.clone()));
     }
 }
 
@@ -152,7 +153,7 @@ fn fast_transfers(block: &Block, ours: ChainId) -> Vec<(u32, ChainId, u128, &Tra
 }
 
 /// Endorses up to `want` of `t` (in `block`, to `dest`) with `key` within its free
-/// bond; the same endorsement again if it was asked before.
+/// bond; the same endorsement again if it was asked before for the same block.
 async fn endorse(
     shared: &AppState,
     uw: &Mutex<Underwriting>,
@@ -164,7 +165,8 @@ async fn endorse(
 ) -> Result<Endorsement, String> {
     let ours = chain_of(shared);
     let tx = t.hash();
-    if let Some((_, _, _, e)) = uw.lock().await.issued.get(&tx) {
+    let id = (tx, block.id());
+    if let Some((_, _, _, e)) = uw.lock().await.issued.get(&id) {
         return Ok(e.clone());
     }
     let free = free_bond(shared, uw, dest, ours, &key.public_key()).await;
@@ -185,7 +187,7 @@ async fn endorse(
         height: block.header.header.height,
     };
     let e = what.endorse(key, share);
-    g.remember(tx, dest, &e, now);
+    g.remember(id, dest, &e, now);
     Ok(e)
 }
 

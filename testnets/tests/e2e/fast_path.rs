@@ -61,27 +61,22 @@ async fn delivered_on_b(a: &Net, b: &Net, hash: &Hash32) -> (serde_json::Value, 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fast_transfers_arrive_before_finality_co_underwritten_or_the_ordinary_way() {
-    let _serial = crate::support::serial();
-    let (a, b) = Net::start_pair(0xfa1, 0xfb2, 3, 1_000, Default::default()).await;
-    let (ca, cb) = (a.chain, b.chain);
-    deposit(&b, ca, 1_000_000).await;
-
-    // B's governance turns the fast path on for A (three approvals of three).
-    let keys_b = producer_keys(&b);
-    let policy = FastPolicy {
-        max_amount: 100_000,
-        max_outstanding: 1_000_000,
-        fee_share_bps: 5_000,
-    };
+/// B's governance turns the fast path on for A (three approvals of three), with
+/// `fee_share_bps` of each fast fee to the underwriters, and B's faucet bonds [`BOND`]
+/// behind each of A's producer keys.
+async fn enable_fast(a: &Net, b: &Net, fee_share_bps: u32) {
+    let keys_b = producer_keys(b);
     b.submit_with_relayer_key(
         0,
         &keys_b[0],
         Body::Propose {
             action: Box::new(GovAction::SetFastPolicy {
-                chain: ca,
-                policy: policy.clone(),
+                chain: a.chain,
+                policy: FastPolicy {
+                    max_amount: 100_000,
+                    max_outstanding: 1_000_000,
+                    fee_share_bps,
+                },
             }),
         },
         90,
@@ -91,14 +86,13 @@ async fn fast_transfers_arrive_before_finality_co_underwritten_or_the_ordinary_w
         b.submit_with_relayer_key(0, k, Body::Approve { proposal: 0 }, 90)
             .await;
     }
-    // B's faucet bonds 600 behind each of A's producer keys.
-    for k in producer_keys(&a) {
+    for k in producer_keys(a) {
         let tx = b
             .tx(
                 0,
                 &b.faucet,
                 Body::BondUnderwriter {
-                    peer: ca,
+                    peer: a.chain,
                     signing_key: k.public_key(),
                     amount: BOND,
                 },
@@ -107,6 +101,16 @@ async fn fast_transfers_arrive_before_finality_co_underwritten_or_the_ordinary_w
         let h = b.submit(0, &tx).await;
         b.wait_irreversible(0, &h, 60).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_transfers_arrive_before_finality_co_underwritten_or_the_ordinary_way() {
+    let _serial = crate::support::serial();
+    let (a, b) = Net::start_pair(0xfa1, 0xfb2, 3, 1_000, Default::default()).await;
+    let (ca, cb) = (a.chain, b.chain);
+    deposit(&b, ca, 1_000_000).await;
+
+    enable_fast(&a, &b, 5_000).await;
     let uw = b.get(0, &format!("/v1/underwriters?peer={ca}")).await;
     assert_eq!(uw["peers"][0]["enabled"], true, "{uw}");
     assert_eq!(uw["peers"][0]["bonded"], (3 * BOND).to_string(), "{uw}");
@@ -202,43 +206,8 @@ async fn an_endorsement_of_an_orphaned_block_is_slashed_on_the_destination() {
     let (a, b) = Net::start_pair(0xfa3, 0xfb4, 3, 500, Default::default()).await;
     let (ca, cb) = (a.chain, b.chain);
     deposit(&b, ca, 1_000_000).await;
-    let keys_b = producer_keys(&b);
-    b.submit_with_relayer_key(
-        0,
-        &keys_b[0],
-        Body::Propose {
-            action: Box::new(GovAction::SetFastPolicy {
-                chain: ca,
-                policy: FastPolicy {
-                    max_amount: 100_000,
-                    max_outstanding: 1_000_000,
-                    fee_share_bps: 0,
-                },
-            }),
-        },
-        90,
-    )
-    .await;
-    for k in &keys_b[1..] {
-        b.submit_with_relayer_key(0, k, Body::Approve { proposal: 0 }, 90)
-            .await;
-    }
+    enable_fast(&a, &b, 0).await;
     let keys_a = producer_keys(&a);
-    for k in &keys_a {
-        let tx = b
-            .tx(
-                0,
-                &b.faucet,
-                Body::BondUnderwriter {
-                    peer: ca,
-                    signing_key: k.public_key(),
-                    amount: BOND,
-                },
-            )
-            .await;
-        let h = b.submit(0, &tx).await;
-        b.wait_irreversible(0, &h, 60).await;
-    }
     let corr_before = int(&corr(&b, ca).await["collateral"]);
 
     // A transfer A never sees, expiring in 4 s, in a second block signed by the

@@ -20,9 +20,7 @@ pub fn underwriters(state: &State, only: Option<ChainId>) -> Result<Value, NodeE
             continue;
         };
         let (Some(peer), Some(key)) = (
-            rest.get(..4)
-                .and_then(|b| b.try_into().ok())
-                .map(|b| ChainId(u32::from_be_bytes(b))),
+            keys::chain_of(rest),
             rest.get(4..)
                 .and_then(|b| <[u8; 33]>::try_from(b).ok())
                 .map(PublicKey),
@@ -46,11 +44,7 @@ pub fn underwriters(state: &State, only: Option<ChainId>) -> Result<Value, NodeE
     }
     let mut peers = Vec::new();
     for (k, _) in state.scan_prefix(keys::PEER) {
-        let Some(peer) = k
-            .strip_prefix(keys::PEER)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(|b| ChainId(u32::from_be_bytes(b)))
-        else {
+        let Some(peer) = k.strip_prefix(keys::PEER).and_then(keys::chain_of) else {
             continue;
         };
         if only.is_some_and(|o| o != peer) {
