@@ -608,7 +608,9 @@ pub(crate) fn inbound_fast(
         .ok_or(TxError::Overflow)?;
     let mut fee_paid: u128 = 0;
     for s in &shares {
-        let pay = mul_div(pool, s.share, total).ok_or(TxError::Overflow)?;
+        // Pro rata, and never more than what is left of the pool (rounding of huge
+        // amounts in `mul_div` cannot make the underwriters' part exceed it).
+        let pay = mul_div(pool, s.share, total).min(pool - fee_paid);
         if pay > 0 {
             update_account(o, &s.owner, |a| {
                 a.balance = a.balance.checked_add(pay).ok_or(TxError::Overflow)?;
@@ -670,20 +672,20 @@ pub(crate) fn inbound_fast(
     Ok((outcome, total))
 }
 
-/// `a × b / c` without overflowing when `a × b` does not fit (c > 0; b ≤ c).
-fn mul_div(a: u128, b: u128, c: u128) -> Option<u128> {
-    if c == 0 {
-        return Some(0);
-    }
-    match a.checked_mul(b) {
-        Some(x) => Some(x / c),
-        // a × (b / c) + a × (b % c) / c, with b ≤ c the first term is a or 0.
-        None => {
-            let whole = a.checked_mul(b / c)?;
-            let part = mul_div(a, b % c, c)?;
-            whole.checked_add(part)
+/// `⌊a × b / c⌋` for `b ≤ c` (0 when `c` is 0), exact whenever `a × b` fits in 128
+/// bits; when it does not (amounts beyond 2⁶⁴), `b` and `c` are shifted right together
+/// until it does, which keeps the result at most `a`. Never panics, never loops long.
+fn mul_div(a: u128, b: u128, c: u128) -> u128 {
+    for k in 0..128 {
+        let (bb, cc) = (b >> k, c >> k);
+        if cc == 0 {
+            return 0;
+        }
+        if let Some(x) = a.checked_mul(bb) {
+            return x / cc;
         }
     }
+    0
 }
 
 /// The ordinary proof of a transfer that was already consumed by the fast path, as an
