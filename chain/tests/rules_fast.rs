@@ -50,24 +50,24 @@ fn setup() -> (TestChain, TestChain) {
             policy: POLICY,
         },
     );
-    let owner = key(&b, BONDER);
-    let bonds: Vec<Transaction> = [(1, 600), (2, 500)]
-        .into_iter()
-        .map(|(i, amount)| {
-            b.tx(
-                &owner,
-                1,
-                Body::BondUnderwriter {
-                    peer: a.chain_id(),
-                    signing_key: uw(i).public_key(),
-                    amount,
-                },
-            )
-        })
-        .collect();
-    produce_ok(&mut b, &bonds);
+    let peer = a.chain_id();
+    bond_each(&mut b, |signing_key, amount| Body::BondUnderwriter {
+        peer,
+        signing_key,
+        amount,
+    });
     assert_supply(&b);
     (a, b)
+}
+
+/// [`BONDER`] sends `body` for 600 on key 1 and 500 on key 2, in one block of `b`.
+fn bond_each(b: &mut TestChain, body: impl Fn(distpos_proofs::PublicKey, u128) -> Body) {
+    let owner = key(b, BONDER);
+    let txs: Vec<Transaction> = [(1, 600), (2, 500)]
+        .into_iter()
+        .map(|(i, amount)| b.tx(&owner, 1, body(uw(i).public_key(), amount)))
+        .collect();
+    produce_ok(b, &txs);
 }
 
 fn to_b(b: &TestChain) -> QualifiedAddress {
@@ -765,22 +765,12 @@ fn a_peer_with_bonds_cannot_be_removed_until_they_are_unbonded() {
         "{e:?}"
     );
     b.resync_nonces();
-    let bonder = key(&b, BONDER);
-    let unbond: Vec<Transaction> = [(1, 600), (2, 500)]
-        .into_iter()
-        .map(|(i, amount)| {
-            b.tx(
-                &bonder,
-                1,
-                Body::UnbondUnderwriter {
-                    peer: a.chain_id(),
-                    signing_key: uw(i).public_key(),
-                    amount,
-                },
-            )
-        })
-        .collect();
-    produce_ok(&mut b, &unbond);
+    let from = a.chain_id();
+    bond_each(&mut b, |signing_key, amount| Body::UnbondUnderwriter {
+        peer: from,
+        signing_key,
+        amount,
+    });
     let tx = remove(&mut b);
     produce_ok(&mut b, &[tx]);
     assert!(peer(&b, a.chain_id()).is_none());
