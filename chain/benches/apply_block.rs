@@ -42,6 +42,7 @@ fn main() {
                     memo: vec![],
                     deliver_by: 0,
                     fast_fee: 0,
+                    via: None,
                 },
             )
         })

@@ -69,6 +69,23 @@ pub(crate) fn check_body_fields(body: &Body) -> Result<(), TxError> {
             }
         }
         Body::SlashFast { .. } => {}
+        Body::Forward { hop, .. } => {
+            if let crate::tx::Hop::Onward(leg) = hop {
+                if leg.path.is_empty() || leg.path.len() > crate::params::MAX_PATH {
+                    return Err(TxError::Invalid(format!(
+                        "a leg's path names 1..={} chains",
+                        crate::params::MAX_PATH
+                    )));
+                }
+            }
+        }
+        Body::Release { txs, .. } => {
+            if txs.is_empty() || txs.len() > MAX_BATCH_ITEMS {
+                return Err(TxError::Invalid(format!(
+                    "a release carries 1..={MAX_BATCH_ITEMS} transfers"
+                )));
+            }
+        }
         Body::RegisterProducer { signing_key, url } => {
             if url.len() > MAX_URL_BYTES {
                 return Err(TxError::Invalid(format!(
@@ -154,6 +171,7 @@ pub(crate) fn apply_body(
             amount,
             deliver_by,
             fast_fee,
+            via,
             ..
         } => transfer(
             o,
@@ -165,6 +183,7 @@ pub(crate) fn apply_body(
                 amount: *amount,
                 deliver_by: *deliver_by,
                 fast_fee: *fast_fee,
+                via: *via,
             },
         ),
         Body::Stake { amount } => {
@@ -222,6 +241,12 @@ pub(crate) fn apply_body(
             },
         ),
         Body::SlashFast { peer, tx } => crate::interchain::fast::slash_fast(o, env, *peer, tx),
+        Body::Forward {
+            source,
+            source_tx,
+            hop,
+        } => crate::interchain::forward::forward(o, env, tx_hash, *source, source_tx, hop),
+        Body::Release { source, txs } => crate::interchain::forward::release(o, env, *source, txs),
         Body::RegisterProducer { signing_key, url } => {
             register_producer(o, env, sender, signing_key, url)
         }
@@ -371,11 +396,12 @@ pub(crate) fn sub_signed(v: i128, amount: u128) -> Result<i128, TxError> {
         .ok_or(TxError::Overflow)
 }
 
-/// What a transfer sends: its amount, deadline and fast fee.
+/// What a transfer sends: its amount, deadline, fast fee and first hop.
 struct Sending {
     amount: u128,
     deliver_by: u64,
     fast_fee: u128,
+    via: Option<ChainId>,
 }
 
 fn transfer(
@@ -390,11 +416,17 @@ fn transfer(
         amount,
         deliver_by,
         fast_fee,
+        via,
     } = sending;
     if to.is_local_to(env.chain_id) {
         if fast_fee != 0 {
             return Err(TxError::Invalid(
                 "fast_fee is for transfers to another chain".to_string(),
+            ));
+        }
+        if via.is_some() {
+            return Err(TxError::Invalid(
+                "via is for transfers to another chain".to_string(),
             ));
         }
         update_account(o, sender, |a| {
@@ -408,10 +440,26 @@ fn transfer(
         return Ok((Outcome::Applied, amount));
     }
     // Cross-chain: only to a registered, active peer (a mail server refuses to relay
-    // for an unknown domain).
-    let mut peer = ledger::peer(o, to.chain)?.ok_or(TxError::UnknownPeer(to.chain))?;
+    // for an unknown domain), or through one (`via`, DESIGN §12).
+    let next = match via {
+        None => to.chain,
+        Some(v) if v == to.chain || v == env.chain_id || v.is_local() => {
+            return Err(TxError::Invalid(format!(
+                "via must name a chain between this one and {}, not {v}",
+                to.chain
+            )))
+        }
+        Some(_) if fast_fee != 0 => {
+            return Err(TxError::Invalid(
+                "a forwarded transfer (via) cannot take the fast path: fast_fee must be 0"
+                    .to_string(),
+            ))
+        }
+        Some(v) => v,
+    };
+    let mut peer = ledger::peer(o, next)?.ok_or(TxError::UnknownPeer(next))?;
     if peer.suspended {
-        return Err(TxError::PeerSuspended(to.chain));
+        return Err(TxError::PeerSuspended(next));
     }
     // In-flight tokens count toward the supply, so the amount (with the fast fee,
     // which travels with it) must fit the signed correspondent arithmetic that
@@ -423,23 +471,19 @@ fn transfer(
         Ok(())
     })?;
     let entry = InFlight {
-        destination: to.chain,
+        destination: next,
         sender: *sender,
         recipient: to.address,
         amount,
         deliver_by,
         height: env.height,
+        forwarding: None,
     };
     ledger::write(o, keys::in_flight(tx_hash), &entry);
     peer.sent_out += 1;
     peer.volume_out = peer.volume_out.saturating_add(amount);
-    ledger::write(o, keys::peer(to.chain), &peer);
-    Ok((
-        Outcome::InFlight {
-            destination: to.chain,
-        },
-        amount,
-    ))
+    ledger::write(o, keys::peer(next), &peer);
+    Ok((Outcome::InFlight { destination: next }, amount))
 }
 
 /// Puts `amount` (taken from stake or a bond by the caller) into `owner`'s unbonding

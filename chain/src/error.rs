@@ -34,7 +34,7 @@ pub enum TxError {
         got: ChainId,
     },
     /// The signature does not verify.
-    #[error("bad signature over the DISTPOS/TX/v3 hash: {0}")]
+    #[error("bad signature over the DISTPOS/TX/v4 hash: {0}")]
     BadSignature(#[from] SignatureError),
     /// The transaction has expired.
     #[error("transaction expired at {expiration}, block time is {now}")]
@@ -91,7 +91,7 @@ pub enum TxError {
     #[error("invalid transaction: {0}")]
     Invalid(String),
     /// A cross-chain transfer names a chain that is not a registered peer.
-    #[error("chain {0} is not a registered peer of this chain")]
+    #[error("chain {0} is not a registered peer of this chain (a chain reached through a correspondent needs via: GET /v1/routes/{0} names it)")]
     UnknownPeer(ChainId),
     /// The peer chain is suspended.
     #[error("peer chain {0} is suspended")]

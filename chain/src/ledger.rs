@@ -113,6 +113,8 @@ pub mod keys {
     pub const FAST: &[u8] = b"q/";
     /// Prefix of the fast path's book per peer.
     pub const FAST_BOOK: &[u8] = b"o/";
+    /// Inbound transfers held for forwarding (DESIGN §12): `h/<peer><tx>`.
+    pub const HELD: &[u8] = b"h/";
 
     /// Key of an account.
     pub fn account(a: &Address) -> Key {
@@ -182,6 +184,10 @@ pub mod keys {
     /// Key of the fast path's book for `peer`.
     pub fn fast_book(peer: ChainId) -> Key {
         with(FAST_BOOK, &[&peer.0.to_be_bytes()])
+    }
+    /// Key of a transfer from `peer` held for forwarding.
+    pub fn held(peer: ChainId, tx: &Hash32) -> Key {
+        with(HELD, &[&peer.0.to_be_bytes(), &tx.0])
     }
     /// Key of an applied evidence entry.
     pub fn evidence(k: &PublicKey, slot: u64) -> Key {
@@ -333,6 +339,10 @@ pub struct InFlight {
     pub deliver_by: u64,
     /// Height of the block that included it.
     pub height: u64,
+    /// For a leg we forward (DESIGN §12): the chain and transaction of the transfer
+    /// it carries on, which its settlement decides (no sender here to refund).
+    #[serde(default)]
+    pub forwarding: Option<(ChainId, Hash32)>,
 }
 
 /// Chain-wide bookkeeping.

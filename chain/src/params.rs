@@ -4,6 +4,9 @@ use crate::address::Address;
 use distpos_proofs::codec::dec_u128;
 use serde::{Deserialize, Serialize};
 
+/// Most chains a forwarded transfer's path may name (the bound of `max_hops`).
+pub const MAX_PATH: usize = 16;
+
 /// Parameters fixed at genesis; all but the timing ones can be changed by governance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -33,6 +36,21 @@ pub struct ChainParams {
     pub max_clock_drift_ms: u64,
     /// Blocks a governance proposal stays open.
     pub proposal_lifetime_blocks: u64,
+    /// Forwarding (DESIGN §12): whether this chain forwards transfers from its peers
+    /// to chains they have no relation with (off: such transfers bounce with
+    /// `no_forwarding`).
+    pub forwarding: bool,
+    /// Most legs a transfer may travel, the first included: a transfer that has
+    /// left this many chains bounces with `hop_limit` instead of going on.
+    pub max_hops: u32,
+    /// What this chain keeps of each transfer it forwards.
+    #[serde(with = "dec_u128")]
+    pub transit_fee: u128,
+    /// The account the transit fees go to (required when `transit_fee` is not 0).
+    pub transit_fee_to: Address,
+    /// How much earlier than the transfer's deadline a forwarded leg must arrive (so
+    /// that a bounce can still travel back in time).
+    pub forward_margin_ms: u64,
 }
 
 impl Default for ChainParams {
@@ -49,6 +67,11 @@ impl Default for ChainParams {
             max_block_txs: 20_000,
             max_clock_drift_ms: 500,
             proposal_lifetime_blocks: 1_000,
+            forwarding: false,
+            max_hops: 4,
+            transit_fee: 0,
+            transit_fee_to: Address::ZERO,
+            forward_margin_ms: 5_000,
         }
     }
 }
@@ -89,6 +112,12 @@ pub enum ParamsError {
     /// Token amounts overflow.
     #[error("genesis token amounts overflow")]
     Overflow,
+    /// `max_hops` outside 1..=16.
+    #[error("max_hops = {0} is outside 1..=16")]
+    MaxHops(u32),
+    /// A transit fee with nobody to receive it.
+    #[error("transit_fee is not 0, so transit_fee_to must name an account")]
+    TransitFeeTo,
 }
 
 impl ChainParams {
@@ -106,6 +135,12 @@ impl ChainParams {
         }
         if self.max_block_txs == 0 {
             return Err(ParamsError::MaxBlockTxs);
+        }
+        if !(1..=MAX_PATH as u32).contains(&self.max_hops) {
+            return Err(ParamsError::MaxHops(self.max_hops));
+        }
+        if self.transit_fee != 0 && self.transit_fee_to == Address::ZERO {
+            return Err(ParamsError::TransitFeeTo);
         }
         Ok(())
     }

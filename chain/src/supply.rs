@@ -25,6 +25,8 @@ pub struct SupplyReport {
     pub correspondents: i128,
     /// Σ underwriters' bonds (fast path; locked shares included).
     pub bonds: u128,
+    /// Σ what transfers held for forwarding stand for (DESIGN §12).
+    pub held: u128,
     /// Genesis supply + minted − burned.
     pub expected: u128,
 }
@@ -32,7 +34,8 @@ pub struct SupplyReport {
 impl SupplyReport {
     /// The sum of every place a token can be.
     pub fn total(&self) -> i128 {
-        let unsigned = self.balances + self.stakes + self.unbonding + self.in_flight + self.bonds;
+        let unsigned =
+            self.balances + self.stakes + self.unbonding + self.in_flight + self.bonds + self.held;
         unsigned as i128 + self.correspondents
     }
 
@@ -77,6 +80,10 @@ pub fn audit_supply(state: &State) -> Result<SupplyReport, StateError> {
     for (k, v) in state.scan_prefix(keys::BOND) {
         let b: crate::interchain::fast::Bond = decode(k, v)?;
         r.bonds += b.amount;
+    }
+    for (k, v) in state.scan_prefix(keys::HELD) {
+        let h: crate::interchain::forward::Held = decode(k, v)?;
+        r.held += h.holding();
     }
     Ok(r)
 }

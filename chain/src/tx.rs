@@ -1,7 +1,7 @@
 //! Transactions, their bodies, receipts, and the canonical encoding and hashing
 //! (DESIGN §3).
 //!
-//! `tx_hash = sha256("DISTPOS/TX/v3" ‖ canonical encoding without the signature)`; the
+//! `tx_hash = sha256("DISTPOS/TX/v4" ‖ canonical encoding without the signature)`; the
 //! signature is over `tx_hash`. Because the encoding starts with `chain_id`, a
 //! transaction signed for one chain is invalid on every other. The binary encoding of a
 //! signed transaction is exactly the unsigned encoding followed by the 64 signature
@@ -19,7 +19,7 @@ use distpos_proofs::{
 use serde::{Deserialize, Serialize};
 
 /// Domain of transaction hashes.
-pub const TX_DOMAIN: &[u8] = b"DISTPOS/TX/v3";
+pub const TX_DOMAIN: &[u8] = b"DISTPOS/TX/v4";
 /// Longest memo.
 pub const MAX_MEMO_BYTES: usize = 256;
 /// Longest producer URL.
@@ -177,6 +177,11 @@ pub enum Body {
         /// the recipient. 0 = the ordinary path only.
         #[serde(with = "dec_u128", default)]
         fast_fee: u128,
+        /// For a chain we have no correspondent relation with (DESIGN §12): the
+        /// registered peer that forwards it (the first hop of the route to `to.chain`,
+        /// which `GET /v1/routes/{chain}` names). `None`: straight to `to.chain`.
+        #[serde(default)]
+        via: Option<ChainId>,
     },
     /// Lock tokens as stake.
     Stake {
@@ -341,9 +346,76 @@ pub enum Body {
         /// The fast transfer.
         tx: Hash32,
     },
+    /// Forwarding (DESIGN §12): sends on a transfer from `source` that we admitted for
+    /// another chain, as our own leg to the next hop, or bounces it when there is no
+    /// way on. A system transaction: its producer picks the hop from its routes; the
+    /// ledger checks the leg against what it holds, so the chain at `next` can trust
+    /// every field once it proves this transaction in our block.
+    Forward {
+        /// The chain we admitted the transfer from.
+        source: ChainId,
+        /// Its transaction there (a transfer, or that chain's `Forward`).
+        source_tx: Hash32,
+        /// Onward, or back.
+        hop: Hop,
+    },
+    /// Reports back what became of transfers we held (forwarded legs that settled):
+    /// one result per transfer, in the receipt of this transaction, which the source
+    /// chain settles with like an `InboundBatch` receipt. A system transaction.
+    Release {
+        /// The chain the transfers came from.
+        source: ChainId,
+        /// Their transactions there.
+        txs: Vec<Hash32>,
+    },
+}
+
+/// Where a [`Body::Forward`] sends a held transfer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Hop {
+    /// Our leg to `next`, a registered peer.
+    Onward(Box<Leg>),
+    /// Back to the source: no route, a loop, or too many hops.
+    Bounce(BounceReason),
+}
+
+/// A forwarded leg: everything the next chain reads, fixed by the forwarding chain's
+/// ledger from the transfer it admitted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Leg {
+    /// The next hop: a registered peer of the forwarding chain.
+    pub next: ChainId,
+    /// The final recipient (its chain may be `next` or beyond).
+    pub to: QualifiedAddress,
+    /// What arrives: what we admitted, less our transit fee.
+    #[serde(with = "dec_u128")]
+    pub amount: u128,
+    /// The deadline, shortened by our margin (0 = none).
+    pub deliver_by: u64,
+    /// The chains the transfer has left, the first sender's first, ours last.
+    pub path: Vec<ChainId>,
+    /// The first sender, qualified with its chain.
+    pub origin: QualifiedAddress,
 }
 
 impl Body {
+    /// What a cross-chain transfer or a forwarded leg carries to the chain it goes
+    /// to (amount and fast fee; a leg's amount); `None` for any other body.
+    pub fn carried(&self) -> Option<u128> {
+        match self {
+            Body::Transfer {
+                amount, fast_fee, ..
+            } => Some(amount.saturating_add(*fast_fee)),
+            Body::Forward {
+                hop: Hop::Onward(leg),
+                ..
+            } => Some(leg.amount),
+            _ => None,
+        }
+    }
+
     /// A system transaction: included by a block's producer, signed with its block
     /// key, with nonce 0 and no fee; never admitted from a client.
     pub fn is_system(&self) -> bool {
@@ -354,6 +426,8 @@ impl Body {
                 | Body::HeaderRun { .. }
                 | Body::InboundFast { .. }
                 | Body::SlashFast { .. }
+                | Body::Forward { .. }
+                | Body::Release { .. }
         )
     }
 }
@@ -570,6 +644,26 @@ pub enum Outcome {
         /// Source transaction.
         source_tx: Hash32,
     },
+    /// An inbound transfer for another chain was admitted and is held for forwarding
+    /// (DESIGN §12): its result goes back once its onward leg has settled.
+    Held {
+        /// Source chain.
+        source: ChainId,
+        /// Source transaction.
+        source_tx: Hash32,
+    },
+}
+
+impl Outcome {
+    /// The results this receipt reports to `chain` about transfers from it: the
+    /// `InboundBatch` outcome of an `InboundBatch`, of a `Release` of transfers we
+    /// held, or of a `Forward` that bounced one. What the source settles with.
+    pub fn results_for(&self, chain: ChainId) -> Option<&[TransferResult]> {
+        match self {
+            Outcome::InboundBatch { source, results } if *source == chain => Some(results),
+            _ => None,
+        }
+    }
 }
 
 /// How one transfer of an `InboundBatch` ended.
@@ -587,6 +681,10 @@ pub struct TransferResult {
     /// underwriters' shares and credited nothing.
     #[serde(default)]
     pub fast: bool,
+    /// The chain that bounced it, when a chain beyond the one that sends this result
+    /// did (a forwarded transfer, DESIGN §12). `None`: the sender of this result.
+    #[serde(default)]
+    pub bounced_by: Option<ChainId>,
 }
 
 /// How one of our transfers was settled by a `SettleBatch`.
@@ -611,6 +709,16 @@ pub enum BounceReason {
     InsufficientCollateral,
     /// The recipient address is not valid here.
     BadRecipient,
+    /// For another chain, and this chain does not forward (DESIGN §12).
+    NoForwarding,
+    /// For another chain, and this chain has no route to it.
+    NoRoute,
+    /// Forwarding it would send it back to a chain it has passed.
+    Loop,
+    /// It has travelled as many hops as allowed.
+    HopLimit,
+    /// Its amount does not cover the transit fee of a chain that would forward it.
+    BelowTransitFee,
 }
 
 impl BounceReason {
@@ -622,6 +730,11 @@ impl BounceReason {
             BounceReason::PeerSuspended => "peer_suspended",
             BounceReason::InsufficientCollateral => "insufficient_collateral",
             BounceReason::BadRecipient => "bad_recipient",
+            BounceReason::NoForwarding => "no_forwarding",
+            BounceReason::NoRoute => "no_route",
+            BounceReason::Loop => "loop",
+            BounceReason::HopLimit => "hop_limit",
+            BounceReason::BelowTransitFee => "below_transit_fee",
         }
     }
 }

@@ -87,6 +87,7 @@ fn run(ops: &[Op]) -> TestChain {
                         memo: vec![],
                         deliver_by: 0,
                         fast_fee: 0,
+                        via: None,
                     },
                 ))
             }
@@ -215,6 +216,7 @@ fn a_different_block_gives_a_different_digest() {
             memo: vec![],
             deliver_by: 0,
             fast_fee: 0,
+            via: None,
         },
     );
     let tb = b.tx(
@@ -226,6 +228,7 @@ fn a_different_block_gives_a_different_digest() {
             memo: vec![],
             deliver_by: 0,
             fast_fee: 0,
+            via: None,
         },
     );
     a.produce(&[ta]).unwrap();

@@ -84,6 +84,7 @@ fn fast_transfer(to: QualifiedAddress, amount: u128, fast_fee: u128) -> Body {
         memo: Vec::new(),
         deliver_by: 0,
         fast_fee,
+        via: None,
     }
 }
 
@@ -246,6 +247,7 @@ fn a_fast_transfer_is_credited_before_finality_and_its_proof_unlocks_the_shares(
                 amount: 1_020,
                 bounced: None,
                 fast: true,
+                bounced_by: None,
             }]
         }
     );

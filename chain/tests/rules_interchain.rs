@@ -99,6 +99,7 @@ fn transfer_body(to: QualifiedAddress, amount: u128, deliver_by: u64) -> Body {
         memo: b"cross".to_vec(),
         deliver_by,
         fast_fee: 0,
+        via: None,
     }
 }
 
@@ -158,6 +159,7 @@ fn delivered(tx: &Transaction, amount: u128) -> TransferResult {
         amount,
         bounced: None,
         fast: false,
+        bounced_by: None,
     }
 }
 
@@ -294,6 +296,7 @@ fn round_trip(src: &mut TestChain, dst: &mut TestChain, amount: u128, tag: &str)
         Some(SettledRecord {
             destination: d,
             bounced: None,
+            bounced_by: None,
             height: src.height(),
             amount,
         })
@@ -990,6 +993,7 @@ fn a_proven_receipt_must_still_match_the_in_flight_transfer() {
                 amount,
                 bounced,
                 fast: false,
+                bounced_by: None,
             }],
         },
         amount,
@@ -1312,6 +1316,7 @@ fn followers_replaying_both_chains_reach_the_same_state() {
                     amount: 600,
                     bounced: Some(BounceReason::InsufficientCollateral),
                     fast: false,
+                    bounced_by: None,
                 },
             ],
         }

@@ -96,6 +96,7 @@ fn a_block_of_transfers_is_delivered_under_one_proof_and_settled_under_another()
                     amount,
                     bounced: None,
                     fast: false,
+                    bounced_by: None,
                 })
                 .collect(),
         }

@@ -43,6 +43,7 @@ fn transfer_body(to: QualifiedAddress, amount: u128, deliver_by: u64) -> Body {
         memo: Vec::new(),
         deliver_by,
         fast_fee: 0,
+        via: None,
     }
 }
 
@@ -99,6 +100,7 @@ fn bounced(tx: &Transaction, reason: BounceReason) -> TransferResult {
         amount: amount_of(tx),
         bounced: Some(reason),
         fast: false,
+        bounced_by: None,
     }
 }
 
@@ -108,6 +110,7 @@ fn delivered(tx: &Transaction) -> TransferResult {
         amount: amount_of(tx),
         bounced: None,
         fast: false,
+        bounced_by: None,
     }
 }
 
@@ -194,6 +197,7 @@ fn short_collateral_bounces_and_the_sender_is_refunded_exactly_once() {
         Some(SettledRecord {
             destination: B,
             bounced: Some(BounceReason::InsufficientCollateral),
+            bounced_by: Some(B),
             height: a.height(),
             amount: 1_000,
         })
@@ -498,6 +502,7 @@ fn the_source_remembers_why_each_refunded_transfer_bounced() {
             SettledRecord {
                 destination: B,
                 bounced: reason,
+                bounced_by: reason.map(|_| B),
                 height,
                 amount: amount_of(tx),
             }

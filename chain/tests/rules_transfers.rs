@@ -108,6 +108,7 @@ fn memo_of_256_bytes_is_fine_and_257_is_invalid() {
         memo: vec![0xab; len],
         deliver_by: 0,
         fast_fee: 0,
+        via: None,
     };
     assert_eq!(MAX_MEMO_BYTES, 256);
     let too_long = c.unsigned(1, 1, with_memo(257)).sign(&u0);
@@ -195,6 +196,7 @@ fn outbound_transfer_debits_the_sender_and_creates_an_in_flight_entry() {
             memo: b"hi".to_vec(),
             deliver_by: 1_800_000_000_000,
             fast_fee: 0,
+            via: None,
         },
     );
     let built = produce_ok(&mut c, std::slice::from_ref(&tx));
@@ -208,6 +210,7 @@ fn outbound_transfer_debits_the_sender_and_creates_an_in_flight_entry() {
             amount: 5_000,
             deliver_by: 1_800_000_000_000,
             height: c.height(),
+            forwarding: None,
         })
     );
     let r = &built.applied.receipts[0];

@@ -584,6 +584,7 @@ mod tests {
                 memo: vec![],
                 deliver_by: height,
                 fast_fee: 0,
+                via: None,
             },
         );
         BatchDelivery {
@@ -649,6 +650,7 @@ mod tests {
                         amount: 5,
                         bounced: None,
                         fast: false,
+                        bounced_by: None,
                     }],
                 },
                 amount: 5,

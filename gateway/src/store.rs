@@ -74,8 +74,10 @@ pub enum StoreError {
 /// protocol (no format recorded) cannot be read, since none of its blocks verify.
 /// Version 3 registers peers at a trust anchor (a checkpoint, not a bare schedule),
 /// which changes how peer records and their governance actions are encoded. Version 4
-/// hashes transactions under `DISTPOS/TX/v3` (transfers carry a fast fee, DESIGN §11).
-pub const STORE_FORMAT: &str = "distpos-store/4";
+/// hashed transactions under `DISTPOS/TX/v3` (transfers carry a fast fee, DESIGN §11).
+/// Version 5 hashes them under `DISTPOS/TX/v4` (transfers carry a first hop, and
+/// chains forward, DESIGN §12).
+pub const STORE_FORMAT: &str = "distpos-store/5";
 
 /// Where a transaction was included.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

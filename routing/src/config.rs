@@ -94,6 +94,10 @@ pub struct RoutingConfig {
     pub static_routes: BTreeMap<String, Vec<StaticEndpoint>>,
     /// DNS discovery; none = static routes only.
     pub dns: Option<DnsConfig>,
+    /// Forwarding routes (DESIGN §12): chain id (hex) → the chain id (hex) of the
+    /// correspondent that forwards to it, for chains ours has no relation with, e.g.
+    /// `via = { "1c3" = "1b2" }`. They override DNS TXT `v=distpos1 via=<chain>`.
+    pub via: BTreeMap<String, String>,
     /// Transfers that have passed more gateways than this are refused. Default 4.
     pub max_hops: u8,
     /// First backoff after a failure. Default 1000.
@@ -109,6 +113,7 @@ impl Default for RoutingConfig {
         RoutingConfig {
             static_routes: BTreeMap::new(),
             dns: None,
+            via: BTreeMap::new(),
             max_hops: 4,
             backoff_base_ms: 1000,
             backoff_max_ms: 60_000,
@@ -118,6 +123,32 @@ impl Default for RoutingConfig {
 }
 
 impl RoutingConfig {
+    /// The forwarding routes keyed by parsed chain id; errors name the field.
+    pub(crate) fn validate_via(
+        &self,
+        our_chain: ChainId,
+    ) -> Result<BTreeMap<ChainId, ChainId>, RoutingError> {
+        let mut out = BTreeMap::new();
+        for (key, via) in &self.via {
+            let field = format!("via.{key}");
+            let chain = ChainId::parse(key)
+                .map_err(|e| config_err(&field, &format!("not a chain id: {e}")))?;
+            let hop = ChainId::parse(via)
+                .map_err(|e| config_err(&field, &format!("{via:?} is not a chain id: {e}")))?;
+            if chain.is_local() || chain == our_chain {
+                return Err(config_err(&field, "is our own chain"));
+            }
+            if hop.is_local() || hop == our_chain || hop == chain {
+                return Err(config_err(
+                    &field,
+                    "must name another chain, between ours and the destination",
+                ));
+            }
+            out.insert(chain, hop);
+        }
+        Ok(out)
+    }
+
     /// Checks every field and returns the static routes keyed by parsed chain id.
     /// Errors name the field, e.g. `static_routes.e2e4[0].url: …`.
     pub(crate) fn validate(
@@ -145,6 +176,7 @@ impl RoutingConfig {
                 return Err(config_err("dns.timeout_ms", "must be at least 1"));
             }
         }
+        self.validate_via(our_chain)?;
         let mut routes = BTreeMap::new();
         for (key, endpoints) in &self.static_routes {
             let field = format!("static_routes.{key}");

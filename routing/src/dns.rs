@@ -217,6 +217,44 @@ impl DnsDiscovery {
         })
     }
 
+    /// The forwarding chain a TXT record `<chain>.<zone>` names (`v=distpos1
+    /// via=<chain>`), and the TTL to cache the answer for. No record, or none naming
+    /// a chain: `Ok((None, ttl))`.
+    pub(crate) async fn via(&self, chain: ChainId) -> Result<(Option<ChainId>, u64), DnsFailure> {
+        let txt_name = format!("{chain}.{}.", self.zone);
+        match self
+            .resolver
+            .lookup(txt_name.as_str(), RecordType::TXT)
+            .await
+        {
+            Ok(lookup) => {
+                let mut ttl_s = MAX_TTL_S;
+                let mut via = None;
+                for record in lookup.records() {
+                    let RData::TXT(t) = record.data() else {
+                        continue;
+                    };
+                    let text: Vec<u8> = t
+                        .txt_data()
+                        .iter()
+                        .flat_map(|s| s.iter().copied())
+                        .collect();
+                    if let Some(v) = parse_via(&String::from_utf8_lossy(&text)) {
+                        ttl_s = ttl_s.min(record.ttl());
+                        via.get_or_insert(v);
+                    }
+                }
+                Ok((via, u64::from(ttl_s) * 1000))
+            }
+            Err(e) => match classify(&e) {
+                Negative::NxDomain | Negative::NoData => Ok((None, 30_000)),
+                Negative::Temporary(why) => {
+                    Err(DnsFailure::Temporary(format!("TXT {txt_name}: {why}")))
+                }
+            },
+        }
+    }
+
     /// Addresses of an SRV target and the minimum TTL of their records (`None` for an IP
     /// literal, which needs no lookup).
     async fn addresses_of(&self, target: &Name) -> Result<TargetAddresses, String> {
@@ -286,6 +324,18 @@ fn http_url(ip: IpAddr, port: u16) -> String {
     }
 }
 
+/// Parses the `via=<chain>` tag of a `v=distpos1` record: `None` when the text is not
+/// a distpos record or names no (valid) forwarding chain.
+pub(crate) fn parse_via(text: &str) -> Option<ChainId> {
+    let mut tags = text.split_ascii_whitespace();
+    if tags.next() != Some("v=distpos1") {
+        return None;
+    }
+    tags.find_map(|tag| tag.strip_prefix("via="))
+        .and_then(|hex| ChainId::parse(hex).ok())
+        .filter(|c| !c.is_local())
+}
+
 /// Parses `v=distpos1 id=0x<64 hex>`: `None` when the text is not a distpos record,
 /// `Some(Err)` when it is one but carries no valid id. Unknown extra tags are ignored.
 pub(crate) fn parse_identity(text: &str) -> Option<Result<Hash32, ()>> {
@@ -316,6 +366,19 @@ mod tests {
         assert_eq!(parse_identity("v=distpos1"), Some(Err(())));
         assert_eq!(parse_identity("v=distpos1 id=0x1234"), Some(Err(())));
         assert_eq!(parse_identity(&format!("v=distpos2 id={id}")), None);
+    }
+
+    #[test]
+    fn via_records_parse() {
+        assert_eq!(parse_via("v=distpos1 via=1b2"), Some(ChainId(0x1b2)));
+        assert_eq!(
+            parse_via(&format!("v=distpos1 id={} via=e2e4", Hash32([1; 32]))),
+            Some(ChainId(0xe2e4))
+        );
+        assert_eq!(parse_via("v=distpos1 id=0x12"), None);
+        assert_eq!(parse_via("v=distpos1 via=zz"), None);
+        assert_eq!(parse_via("v=distpos1 via=0"), None);
+        assert_eq!(parse_via("v=spf1 via=1b2"), None);
     }
 
     #[test]

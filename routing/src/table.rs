@@ -34,6 +34,7 @@ pub struct RouteTable {
     backoff_max_ms: u64,
     negative_ttl_ms: u64,
     static_routes: BTreeMap<ChainId, Vec<Endpoint>>,
+    via_routes: BTreeMap<ChainId, ChainId>,
     dns: Option<DnsDiscovery>,
     state: Mutex<TableState>,
     dns_lookups: AtomicU64,
@@ -44,6 +45,11 @@ pub struct RouteTable {
 struct TableState {
     overrides: BTreeMap<ChainId, Vec<Endpoint>>,
     dns_cache: BTreeMap<ChainId, DnsEntry>,
+    /// DNS TXT `via=` answers: the forwarding chain (or none) and when it expires.
+    via_cache: BTreeMap<ChainId, (Option<ChainId>, u64)>,
+    /// Chains whose TXT lookup failed, and until when a client's question about them
+    /// is answered from that failure instead of asking DNS again.
+    via_failed: BTreeMap<ChainId, u64>,
     health: HashMap<String, EndpointHealth>,
     rng: fastrand::Rng,
 }
@@ -75,8 +81,10 @@ impl RouteTable {
             .into_iter()
             .map(|(chain, eps)| (chain, to_endpoints(&eps, RouteSource::Static)))
             .collect();
+        let via_routes = config.validate_via(our_chain)?;
         Ok(RouteTable {
             our_chain,
+            via_routes,
             max_hops: config.max_hops,
             backoff_base_ms: config.backoff_base_ms,
             backoff_max_ms: config.backoff_max_ms,
@@ -86,6 +94,8 @@ impl RouteTable {
             state: Mutex::new(TableState {
                 overrides: BTreeMap::new(),
                 dns_cache: BTreeMap::new(),
+                via_cache: BTreeMap::new(),
+                via_failed: BTreeMap::new(),
                 health: HashMap::new(),
                 rng: fastrand::Rng::new(),
             }),
@@ -233,6 +243,99 @@ impl RouteTable {
         }
     }
 
+    /// The correspondent that forwards to `chain` (DESIGN §12) as far as the table
+    /// knows without asking DNS: `Some(Some(via))` from the config's `via` or a cached
+    /// DNS TXT `via=` (kept past its TTL as a fallback), `Some(None)` when DNS said
+    /// none, `None` when DNS has not been asked yet ([`RouteTable::resolve_via`]).
+    pub fn via_known(&self, chain: ChainId) -> Option<Option<ChainId>> {
+        if let Some(v) = self.via_routes.get(&chain) {
+            return Some(Some(*v));
+        }
+        if self.dns.is_none() {
+            return Some(None);
+        }
+        self.lock().via_cache.get(&chain).map(|(v, _)| *v)
+    }
+
+    /// The correspondent that forwards to `chain`: the config's `via`, else DNS TXT
+    /// `v=distpos1 via=<chain>` at `<chain-hex>.<zone>` (cached with its TTL, at most
+    /// [`MAX_DNS_CACHE`] chains; a failed lookup keeps the last answer).
+    /// `Ok(None)`: no forwarding route.
+    ///
+    /// `from_client`: asked on behalf of an HTTP client (any chain id): a lookup that
+    /// failed is not repeated for `negative_ttl_ms`, so that clients cannot make us
+    /// ask DNS faster than that per chain.
+    pub async fn resolve_via(
+        &self,
+        chain: ChainId,
+        now_ms: u64,
+        from_client: bool,
+    ) -> Result<Option<ChainId>, RoutingError> {
+        if let Some(v) = self.via_routes.get(&chain) {
+            return Ok(Some(*v));
+        }
+        let Some(dns) = &self.dns else {
+            return Ok(None);
+        };
+        {
+            let state = self.lock();
+            if let Some((v, expires)) = state.via_cache.get(&chain) {
+                if now_ms < *expires {
+                    return Ok(*v);
+                }
+            }
+            if from_client && state.via_failed.get(&chain).is_some_and(|t| now_ms < *t) {
+                return Err(RoutingError::Temporary {
+                    chain,
+                    reason: "the last DNS lookup of its forwarding route failed".into(),
+                });
+            }
+        }
+        self.dns_lookups.fetch_add(1, Ordering::Relaxed);
+        match dns.via(chain).await {
+            Ok((via, ttl_ms)) => {
+                let via = via.filter(|v| *v != self.our_chain && *v != chain);
+                let mut state = self.lock();
+                if !state.via_cache.contains_key(&chain) && state.via_cache.len() >= MAX_DNS_CACHE {
+                    let victim = state
+                        .via_cache
+                        .iter()
+                        .min_by_key(|(_, (_, e))| *e)
+                        .map(|(c, _)| *c);
+                    if let Some(c) = victim {
+                        state.via_cache.remove(&c);
+                    }
+                }
+                state
+                    .via_cache
+                    .insert(chain, (via, now_ms.saturating_add(ttl_ms)));
+                Ok(via)
+            }
+            Err(DnsFailure::Temporary(reason) | DnsFailure::NoSuchChain(reason)) => {
+                self.dns_failures.fetch_add(1, Ordering::Relaxed);
+                let mut state = self.lock();
+                if !state.via_failed.contains_key(&chain) && state.via_failed.len() >= MAX_DNS_CACHE
+                {
+                    let oldest = state
+                        .via_failed
+                        .iter()
+                        .min_by_key(|(_, t)| **t)
+                        .map(|(c, _)| *c);
+                    if let Some(c) = oldest {
+                        state.via_failed.remove(&c);
+                    }
+                }
+                state
+                    .via_failed
+                    .insert(chain, now_ms.saturating_add(self.negative_ttl_ms));
+                if let Some((v, _)) = state.via_cache.get(&chain) {
+                    return Ok(*v);
+                }
+                Err(RoutingError::Temporary { chain, reason })
+            }
+        }
+    }
+
     /// Records a successful delivery to `url`: it is up again, its failures reset.
     pub fn report_success(&self, url: &str, latency_ms: u64, now_ms: u64) {
         let mut state = self.lock();
@@ -266,6 +369,14 @@ impl RouteTable {
             .keys()
             .chain(self.static_routes.keys())
             .chain(state.dns_cache.keys())
+            .chain(self.via_routes.keys())
+            .chain(
+                state
+                    .via_cache
+                    .iter()
+                    .filter(|(_, (v, _))| v.is_some())
+                    .map(|(c, _)| c),
+            )
             .copied()
             .collect();
         chains
@@ -309,7 +420,12 @@ impl RouteTable {
             Some(DnsEntry::Negative { expires_at_ms }) => negative = now_ms < *expires_at_ms,
             None => {}
         }
-        if known.is_empty() && !negative {
+        let via = self
+            .via_routes
+            .get(&chain)
+            .copied()
+            .or_else(|| state.via_cache.get(&chain).and_then(|(v, _)| *v));
+        if known.is_empty() && !negative && via.is_none() {
             return None;
         }
         let endpoints = known
@@ -321,6 +437,7 @@ impl RouteTable {
             endpoints,
             dns_ttl_left_ms,
             negative,
+            via,
         })
     }
 

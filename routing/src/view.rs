@@ -32,6 +32,10 @@ pub struct RouteView {
     pub dns_ttl_left_ms: Option<u64>,
     /// True while DNS said "no such chain" and that answer is still cached.
     pub negative: bool,
+    /// The correspondent that forwards to this chain (DESIGN §12), from the config's
+    /// `via` or a DNS TXT `via=`: send transfers to it with `via` set to this chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<ChainId>,
 }
 
 /// One endpoint with its health, for `GET /v1/routes`.

@@ -263,6 +263,7 @@ impl Bench {
                 memo: vec![],
                 deliver_by: 0,
                 fast_fee: 0,
+                via: None,
             })
             .await?;
         let hashes = self.submit_all(url, &funding).await?;
@@ -336,6 +337,7 @@ pub async fn local(n: usize) -> anyhow::Result<f64> {
             memo: vec![],
             deliver_by: 0,
             fast_fee: 0,
+            via: None,
         })
         .await?;
     let start_head = b.get(&format!("{url}/v1/status")).await?["head"]["height"]
@@ -453,6 +455,7 @@ pub async fn cross(n: usize, producers: usize, local_rate: Option<f64>) -> anyho
             memo: vec![],
             deliver_by: 0,
             fast_fee: 0,
+            via: None,
         })
         .await?;
     let t = Instant::now();
@@ -469,6 +472,7 @@ pub async fn cross(n: usize, producers: usize, local_rate: Option<f64>) -> anyho
             memo: vec![],
             deliver_by: 0,
             fast_fee: 0,
+            via: None,
         })
         .await?;
     let b_start = b.get(&format!("{ub}/v1/status")).await?["head"]["height"]

@@ -192,6 +192,7 @@ async fn transfer(
         memo: b"demo".to_vec(),
         deliver_by: 0,
         fast_fee: 0,
+        via: None,
     };
     Ok((client.send(key, body, None).await?, started))
 }

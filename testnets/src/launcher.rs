@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use distpos_gateway::keyfile;
 use distpos_proofs::ChainId;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},
@@ -30,6 +31,23 @@ pub struct NetSpec {
     /// Low watermark of every correspondent account.
     #[serde(with = "distpos_proofs::codec::dec_u128")]
     pub low_watermark: u128,
+    /// Whether every chain forwards transfers for chains its peers have no relation
+    /// with (DESIGN §12).
+    #[serde(default)]
+    pub forwarding: bool,
+    /// Most legs a transfer may travel (every chain's `max_hops`).
+    #[serde(default)]
+    pub max_hops: Option<u32>,
+    /// Every chain's transit fee (paid to its faucet).
+    #[serde(with = "distpos_proofs::codec::dec_u128", default)]
+    pub transit_fee: u128,
+    /// The pairs of chains with a correspondent relation (default: every pair).
+    #[serde(default)]
+    pub links: Option<Vec<[String; 2]>>,
+    /// Zone-wide forwarding routes published in DNS: destination → the chain that
+    /// forwards to it (TXT `v=distpos1 via=`).
+    #[serde(default)]
+    pub dns_via: BTreeMap<String, String>,
     /// The chains.
     pub chains: Vec<ChainSpec>,
 }
@@ -42,6 +60,10 @@ pub struct ChainSpec {
     pub id: String,
     /// Producers (one node each).
     pub producers: usize,
+    /// Forwarding routes in this chain's node configs: destination → the
+    /// correspondent that forwards to it.
+    #[serde(default)]
+    pub via: BTreeMap<String, String>,
 }
 
 /// The built-in specs.
@@ -49,12 +71,13 @@ pub fn builtin(name: &str) -> anyhow::Result<NetSpec> {
     let text = match name {
         "duo" => crate::DUO,
         "trio" => crate::TRIO,
+        "mesh" => crate::MESH,
         other => {
             let p = Path::new(other);
             if p.exists() {
                 return parse_spec(&std::fs::read_to_string(p)?);
             }
-            bail!("unknown network spec {other:?}: use duo, trio, or a path to a spec file")
+            bail!("unknown network spec {other:?}: use duo, trio, mesh, or a path to a spec file")
         }
     };
     parse_spec(text)
@@ -67,6 +90,12 @@ fn parse_spec(text: &str) -> anyhow::Result<NetSpec> {
     }
     if !matches!(spec.discovery.as_str(), "static" | "dns") {
         bail!("discovery must be static or dns");
+    }
+    let ids: std::collections::BTreeSet<&str> = spec.chains.iter().map(|c| c.id.as_str()).collect();
+    for [a, b] in spec.links.iter().flatten() {
+        if !ids.contains(a.as_str()) || !ids.contains(b.as_str()) || a == b {
+            bail!("link [{a:?}, {b:?}] must name two chains of the spec");
+        }
     }
     Ok(spec)
 }
@@ -134,18 +163,34 @@ pub fn prepare(spec: &NetSpec, dir: &Path, base_port: u16, now_ms: u64) -> anyho
             interval_ms: spec.interval_ms,
             faucet_balance: 1_000_000_000_000,
             producer_stake: 1_000_000,
-            params: distpos_chain::ChainParams::default(),
+            params: distpos_chain::ChainParams {
+                forwarding: spec.forwarding,
+                max_hops: spec.max_hops.unwrap_or(4),
+                transit_fee: spec.transit_fee,
+                ..distpos_chain::ChainParams::default()
+            },
             api_token: Some(token.clone()),
         };
         files.push((chain, testnet::init(&t, now_ms)?));
     }
     let refs: Vec<&testnet::TestnetFiles> = files.iter().map(|(_, f)| f).collect();
+    let index = |id: &str| spec.chains.iter().position(|c| c.id == id);
+    let pairs: Vec<(usize, usize)> = match &spec.links {
+        Some(links) => links
+            .iter()
+            .filter_map(|[a, b]| Some((index(a)?, index(b)?)))
+            .collect(),
+        None => (0..refs.len())
+            .flat_map(|i| (i + 1..refs.len()).map(move |j| (i, j)))
+            .collect(),
+    };
     let dns = if spec.discovery == "dns" {
         let zone = spec.zone.clone().unwrap_or_else(|| "chains.test".into());
         let port = base_port + 99;
         let resolver = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        testnet::link_all(
+        testnet::link_pairs(
             &refs,
+            &pairs,
             spec.low_watermark,
             &testnet::Discovery::Dns {
                 zone: zone.clone(),
@@ -153,12 +198,23 @@ pub fn prepare(spec: &NetSpec, dir: &Path, base_port: u16, now_ms: u64) -> anyho
             },
         )?;
         let conf = dir.join("dnsmasq.conf");
-        std::fs::write(&conf, testnet::dns_zone(&refs, &zone, 30)?)?;
+        std::fs::write(
+            &conf,
+            testnet::dns_zone_with_via(&refs, &zone, 30, &spec.dns_via)?,
+        )?;
         Some((conf, port))
     } else {
-        testnet::link_all(&refs, spec.low_watermark, &testnet::Discovery::Static)?;
+        testnet::link_pairs(
+            &refs,
+            &pairs,
+            spec.low_watermark,
+            &testnet::Discovery::Static,
+        )?;
         None
     };
+    for (c, (_, f)) in spec.chains.iter().zip(&files) {
+        testnet::add_via(f, &c.via)?;
+    }
     let net = Network {
         spec: spec.name.clone(),
         chains: files

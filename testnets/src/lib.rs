@@ -25,13 +25,20 @@ pub mod testnet;
 pub const DUO: &str = include_str!("../specs/duo.toml");
 /// The `trio` spec.
 pub const TRIO: &str = include_str!("../specs/trio.toml");
+/// The `mesh` spec: six chains in a ring that reach each other through
+/// correspondents, up to three hops (DESIGN §12).
+pub const MESH: &str = include_str!("../specs/mesh.toml");
 
 #[cfg(test)]
 mod tests {
     /// The specs parse, and every chain has a valid id and at least one producer.
     #[test]
     fn specs_are_well_formed() {
-        for (spec, chains, discovery) in [(super::DUO, 2, "static"), (super::TRIO, 3, "dns")] {
+        for (spec, chains, discovery) in [
+            (super::DUO, 2, "static"),
+            (super::TRIO, 3, "dns"),
+            (super::MESH, 6, "dns"),
+        ] {
             let v: toml::Value = toml::from_str(spec).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(v["discovery"].as_str(), Some(discovery));
             let list = v["chains"]

@@ -66,6 +66,9 @@ pub fn init(spec: &TestnetSpec, now_ms: u64) -> anyhow::Result<TestnetFiles> {
     }
     std::fs::create_dir_all(spec.dir.join("keys"))
         .with_context(|| format!("cannot create {}", spec.dir.display()))?;
+    let faucet = keyfile::generate()?;
+    let faucet_key = spec.dir.join("keys").join("faucet.json");
+    keyfile::write(&faucet_key, &faucet)?;
     let mut producers = Vec::new();
     let mut key_paths = Vec::new();
     for i in 0..spec.producers {
@@ -75,19 +78,19 @@ pub fn init(spec: &TestnetSpec, now_ms: u64) -> anyhow::Result<TestnetFiles> {
         producers.push(key);
         key_paths.push(path);
     }
-    let faucet = keyfile::generate()?;
-    let faucet_key = spec.dir.join("keys").join("faucet.json");
-    keyfile::write(&faucet_key, &faucet)?;
     let urls: Vec<String> = spec
         .ports
         .iter()
         .map(|p| format!("http://127.0.0.1:{p}"))
         .collect();
-    let params = ChainParams {
+    let mut params = ChainParams {
         block_interval_ms: spec.interval_ms,
         dev: spec.interval_ms < 1000,
         ..spec.params.clone()
     };
+    if params.transit_fee > 0 && params.transit_fee_to == distpos_chain::Address::ZERO {
+        params.transit_fee_to = keyfile::address(&faucet);
+    }
     let genesis = Genesis {
         chain_id: spec.chain,
         genesis_time_ms: now_ms - now_ms % spec.interval_ms.max(1),
@@ -205,6 +208,22 @@ pub fn link_all(
     low_watermark: u128,
     discovery: &Discovery,
 ) -> anyhow::Result<()> {
+    let pairs: Vec<(usize, usize)> = (0..nets.len())
+        .flat_map(|i| (i + 1..nets.len()).map(move |j| (i, j)))
+        .collect();
+    link_pairs(nets, &pairs, low_watermark, discovery)
+}
+
+/// Like [`link_all`], but only the chains of each pair `(i, j)` of `nets` register
+/// each other as peers (and get routes to each other); the others reach each other
+/// through them, if their routes say so ([`add_via`]).
+pub fn link_pairs(
+    nets: &[&TestnetFiles],
+    pairs: &[(usize, usize)],
+    low_watermark: u128,
+    discovery: &Discovery,
+) -> anyhow::Result<()> {
+    let linked = |i: usize, j: usize| pairs.contains(&(i, j)) || pairs.contains(&(j, i));
     let read = |p: &Path| -> anyhow::Result<Genesis> {
         Ok(serde_json::from_str(&std::fs::read_to_string(p)?)?)
     };
@@ -219,8 +238,11 @@ pub fn link_all(
     for (i, net) in nets.iter().enumerate() {
         let mut g = genesis[i].clone();
         g.peers.clear();
-        for (j, other) in genesis.iter().enumerate().filter(|(j, _)| *j != i) {
-            let _ = j;
+        for (_, other) in genesis
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i && linked(i, *j))
+        {
             g.peers.push(distpos_chain::tx::PeerRegistration {
                 chain: other.chain_id,
                 identity: other.identity_hash(),
@@ -234,13 +256,39 @@ pub fn link_all(
         }
         std::fs::write(&net.genesis, serde_json::to_string_pretty(&g)? + "\n")?;
     }
-    add_routes(nets, discovery)
+    add_routes_where(nets, discovery, &linked)
+}
+
+/// Adds forwarding routes (destination chain → the correspondent that forwards to
+/// it, both hex) to every node config of `net`.
+pub fn add_via(
+    net: &TestnetFiles,
+    via: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    if via.is_empty() {
+        return Ok(());
+    }
+    for cfg_path in &net.configs {
+        let mut cfg: NodeConfig = toml::from_str(&std::fs::read_to_string(cfg_path)?)?;
+        cfg.routing.via.extend(via.clone());
+        keyfile::write_private(cfg_path, &toml::to_string(&cfg)?)?;
+    }
+    Ok(())
 }
 
 /// Gives every node of `nets` routes to the other chains (static, or DNS), without
 /// registering them as peers (that is governance's: `distpos peer propose`). Must run
 /// before the nodes first start.
 pub fn add_routes(nets: &[&TestnetFiles], discovery: &Discovery) -> anyhow::Result<()> {
+    add_routes_where(nets, discovery, &|_, _| true)
+}
+
+/// [`add_routes`] between the chains `i`, `j` of `nets` for which `linked(i, j)`.
+fn add_routes_where(
+    nets: &[&TestnetFiles],
+    discovery: &Discovery,
+    linked: &dyn Fn(usize, usize) -> bool,
+) -> anyhow::Result<()> {
     let chains: Vec<ChainId> = nets
         .iter()
         .map(|n| {
@@ -253,7 +301,11 @@ pub fn add_routes(nets: &[&TestnetFiles], discovery: &Discovery) -> anyhow::Resu
             let mut cfg: NodeConfig = toml::from_str(&std::fs::read_to_string(cfg_path)?)?;
             match discovery {
                 Discovery::Static => {
-                    for (j, other) in nets.iter().enumerate().filter(|(j, _)| *j != i) {
+                    for (j, other) in nets
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != i && linked(i, *j))
+                    {
                         cfg.routing.static_routes.insert(
                             chains[j].to_string(),
                             other
@@ -286,6 +338,17 @@ pub fn add_routes(nets: &[&TestnetFiles], discovery: &Discovery) -> anyhow::Resu
 /// SRV record per node (`_distpos._tcp.<chain>.<zone>`), an A record per node, and the
 /// TXT identity record (`v=distpos1 id=<identity>`).
 pub fn dns_zone(nets: &[&TestnetFiles], zone: &str, ttl_s: u32) -> anyhow::Result<String> {
+    dns_zone_with_via(nets, zone, ttl_s, &Default::default())
+}
+
+/// [`dns_zone`], with forwarding routes (destination → the chain that forwards to it,
+/// hex) added to the destinations' TXT records (`v=distpos1 id=… via=…`).
+pub fn dns_zone_with_via(
+    nets: &[&TestnetFiles],
+    zone: &str,
+    ttl_s: u32,
+    via: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<String> {
     let mut out = format!("# distpos test zone\nlocal=/{zone}/\nlocal-ttl={ttl_s}\n");
     for net in nets {
         let g: Genesis = serde_json::from_str(&std::fs::read_to_string(&net.genesis)?)?;
@@ -298,8 +361,12 @@ pub fn dns_zone(nets: &[&TestnetFiles], zone: &str, ttl_s: u32) -> anyhow::Resul
                 "srv-host=_distpos._tcp.{chain}.{zone},{host},{port},10,1\n"
             ));
         }
+        let via_tag = via
+            .get(&chain.to_string())
+            .map(|v| format!(" via={v}"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "txt-record={chain}.{zone},\"v=distpos1 id={}\"\n",
+            "txt-record={chain}.{zone},\"v=distpos1 id={}{via_tag}\"\n",
             g.identity_hash()
         ));
     }

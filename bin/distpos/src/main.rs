@@ -394,6 +394,48 @@ struct TxArgs {
     body: TxBody,
 }
 
+/// The correspondent that forwards to `chain`, when this node's chain is not a peer
+/// of it (its routes name one): `None` for a local transfer or a peer.
+async fn first_hop(node: &str, chain: ChainId) -> anyhow::Result<Option<ChainId>> {
+    if chain.is_local() {
+        return Ok(None);
+    }
+    let client = Client::new(node)?;
+    let status: serde_json::Value = client.get_json("/v1/status").await?;
+    if status["chain_id"].as_str() == Some(chain.to_string().as_str()) {
+        return Ok(None);
+    }
+    match client
+        .get_json::<serde_json::Value>(&format!("/v1/correspondents/{chain}"))
+        .await
+    {
+        Ok(_) => return Ok(None),
+        Err(distpos_adapters::AdapterError::Status { status: 404, .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let route: serde_json::Value = client
+        .get_json(&format!("/v1/routes/{chain}"))
+        .await
+        .with_context(|| {
+            format!("chain {chain} is not a correspondent of this chain, and no route names one that forwards to it")
+        })?;
+    let via = route["via"]
+        .as_str()
+        .map(ChainId::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("the node's route to {chain} names a bad via: {e}"))?;
+    match via {
+        Some(v) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "chain {chain} is reached through chain {v} (its route names it as via)");
+            Ok(Some(v))
+        }
+        None => anyhow::bail!(
+            "chain {chain} is not a correspondent of this chain and its route names no chain that forwards to it (via); pass --via"
+        ),
+    }
+}
+
 #[derive(Subcommand)]
 enum TxBody {
     /// Send tokens (`<chain>x<address>` for another chain).
@@ -412,6 +454,11 @@ enum TxBody {
         /// the ordinary path).
         #[arg(long, value_parser = parse_amount_arg, default_value = "0")]
         fast_fee: u128,
+        /// Cross-chain, to a chain this one has no correspondent relation with: the
+        /// correspondent that forwards it (DESIGN §12). Default: asked of the node
+        /// (`GET /v1/routes/<chain>` names it) when the destination is not a peer.
+        #[arg(long, value_parser = parse_chain)]
+        via: Option<ChainId>,
     },
     /// Lock tokens as stake.
     Stake {
@@ -951,12 +998,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     memo,
                     deliver_by,
                     fast_fee,
+                    via,
                 } => Body::Transfer {
                     to,
                     amount,
                     memo: memo.into_bytes(),
                     deliver_by,
                     fast_fee,
+                    via: match via {
+                        Some(v) => Some(v),
+                        None => first_hop(&args.node, to.chain).await?,
+                    },
                 },
                 TxBody::Stake { amount } => Body::Stake { amount },
                 TxBody::Unstake { amount } => Body::Unstake { amount },

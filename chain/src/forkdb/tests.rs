@@ -151,6 +151,7 @@ fn detects_double_signing() {
             memo: vec![],
             deliver_by: 0,
             fast_fee: 0,
+            via: None,
         },
     );
     twin_chain.produce_in_slot(1, &[tx]).unwrap();

@@ -85,6 +85,11 @@ pub(crate) fn inbound_batch(
         } else {
             match deliver(o, env, our_tx, b.peer, &mut record, &t)? {
                 Outcome::Bounced { reason, .. } => Some(reason),
+                // Held for forwarding: its result goes back with a later `Release`.
+                Outcome::Held { .. } => {
+                    moved = moved.checked_add(total).ok_or(TxError::Overflow)?;
+                    continue;
+                }
                 _ => None,
             }
         };
@@ -93,6 +98,7 @@ pub(crate) fn inbound_batch(
             amount: total,
             bounced,
             fast,
+            bounced_by: None,
         });
         moved = moved.checked_add(total).ok_or(TxError::Overflow)?;
     }
@@ -120,9 +126,9 @@ pub(crate) fn settle_batch(
     let mut settled = Vec::new();
     let mut total: u128 = 0;
     for r in receipts {
-        let results = match &r.outcome {
-            Outcome::InboundBatch { source, results } if *source == env.chain_id => results,
-            Outcome::InboundBatch { source, .. } => {
+        let results = match (&r.outcome, r.outcome.results_for(env.chain_id)) {
+            (_, Some(results)) => results,
+            (Outcome::InboundBatch { source, .. }, None) => {
                 return Err(ProofError::ForeignTransfer(*source).into())
             }
             _ => return Err(ProofError::NotATransferReceipt.into()),
@@ -135,7 +141,7 @@ pub(crate) fn settle_batch(
                 &mut record,
                 res.source_tx,
                 res.amount,
-                res.bounced,
+                res.bounced.map(|r| (r, res.bounced_by.unwrap_or(b.peer))),
             )?;
             settled.push(SettleResult {
                 tx: res.source_tx,

@@ -12,7 +12,7 @@
 //! transfer is consumed with it), and a transfer is credited once, whichever path
 //! arrives first.
 
-use super::{available, peer_record, proven_transfer, return_path, InboundRecord};
+use super::{available, peer_record, proven_transfer, InboundRecord};
 use crate::{
     address::Address,
     bodies::{add_signed, sub_signed},
@@ -528,7 +528,8 @@ pub(crate) fn inbound_fast(
         }
         .into());
     }
-    if t.recipient == Address::ZERO {
+    // Only a transfer that ends here: a forwarded one never takes the fast path.
+    if t.to.address == Address::ZERO || t.to.chain != env.chain_id {
         return Err(FastError::BadRecipient.into());
     }
     if i128::try_from(total).map_or(true, |a| available(&record) < a) {
@@ -624,7 +625,7 @@ pub(crate) fn inbound_fast(
         ledger::write(o, keys::bond(f.peer, &s.signing_key), &b);
     }
     let to_recipient = total - fee_paid;
-    update_account(o, &t.recipient, |a| {
+    update_account(o, &t.to.address, |a| {
         a.balance = a
             .balance
             .checked_add(to_recipient)
@@ -662,8 +663,8 @@ pub(crate) fn inbound_fast(
         keys::consumed(f.peer, &t.tx),
         &InboundRecord {
             tx: *our_tx,
-            sender: return_path(f.peer, t.sender),
-            recipient: t.recipient,
+            sender: t.origin,
+            recipient: t.to.address,
             amount: total,
             height: env.height,
             outcome: outcome.clone(),

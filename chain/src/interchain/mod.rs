@@ -26,6 +26,7 @@ use distpos_proofs::{
 
 pub mod batch;
 pub mod fast;
+pub mod forward;
 
 /// Irreversible peer header summaries kept per peer; proofs of older blocks are refused.
 pub const PEER_HEADER_WINDOW: u64 = 100_000;
@@ -74,14 +75,17 @@ pub(crate) fn finalized_header(
     Ok(admissible(ledger::peer_header(o, peer, height)?, height, at).into_result()?)
 }
 
-/// The parts of a cross-chain transfer that matter to its destination.
+/// The parts of a cross-chain transfer (or of a forwarded leg) that matter to the
+/// chain it comes to.
 pub struct ProvenTransfer {
     /// Source transaction hash.
     pub tx: Hash32,
-    /// Sender on the source chain.
-    pub sender: Address,
-    /// Recipient here.
-    pub recipient: Address,
+    /// The first sender, qualified with its chain (the return path).
+    pub origin: QualifiedAddress,
+    /// The final recipient: here, or beyond (forwarding, DESIGN §12).
+    pub to: QualifiedAddress,
+    /// The chains it has left, the first sender's first, the source's last.
+    pub path: Vec<ChainId>,
     /// Amount.
     pub amount: u128,
     /// Delivery deadline (0 = none).
@@ -100,7 +104,9 @@ impl ProvenTransfer {
     }
 }
 
-/// Checks that `source_tx` is a transfer signed for `peer` and addressed to `ours`.
+/// Checks that `source_tx` is a transfer signed for `peer` whose next hop is `ours`
+/// (addressed to us, or to a chain beyond that it names us `via`), or a leg `peer`
+/// forwards to us.
 pub fn proven_transfer(
     source_tx: &Transaction,
     peer: ChainId,
@@ -113,40 +119,69 @@ pub fn proven_transfer(
         }
         .into());
     }
-    let Body::Transfer {
-        to,
-        amount,
-        deliver_by,
-        fast_fee,
-        ..
-    } = &source_tx.body
-    else {
-        return Err(ProofError::NotATransfer.into());
-    };
-    if to.chain != ours {
-        return Err(ProofError::WrongDestination {
-            ours,
-            got: to.chain,
-        }
-        .into());
-    }
     // No signature check: the transaction is accepted only with a proof that it is
     // in an irreversible block of the peer, whose producers validated it; its hash
-    // (what the proof commits to) covers every signed field. The sender is derived
-    // from the signing key, as the peer did.
-    let sender = Address::from_public_key(&source_tx.pubkey).map_err(ProofError::SourceKey)?;
-    Ok(ProvenTransfer {
-        tx: source_tx.hash(),
-        sender,
-        recipient: to.address,
-        amount: *amount,
-        deliver_by: *deliver_by,
-        fast_fee: *fast_fee,
-    })
+    // (what the proof commits to) covers every field.
+    let proven = match &source_tx.body {
+        Body::Transfer {
+            to,
+            amount,
+            deliver_by,
+            fast_fee,
+            via,
+            ..
+        } => {
+            let next = via.unwrap_or(to.chain);
+            if next != ours {
+                return Err(ProofError::WrongDestination { ours, got: next }.into());
+            }
+            // The sender is derived from the signing key, as the peer did.
+            let sender =
+                Address::from_public_key(&source_tx.pubkey).map_err(ProofError::SourceKey)?;
+            ProvenTransfer {
+                tx: source_tx.hash(),
+                origin: return_path(peer, sender),
+                to: *to,
+                path: vec![peer],
+                amount: *amount,
+                deliver_by: *deliver_by,
+                fast_fee: *fast_fee,
+            }
+        }
+        Body::Forward {
+            hop: crate::tx::Hop::Onward(leg),
+            ..
+        } => {
+            if leg.next != ours {
+                return Err(ProofError::WrongDestination {
+                    ours,
+                    got: leg.next,
+                }
+                .into());
+            }
+            // The forwarding chain's ledger checked the leg against what it held; its
+            // path must end with it.
+            if leg.path.last() != Some(&peer) {
+                return Err(ProofError::NotATransfer.into());
+            }
+            ProvenTransfer {
+                tx: source_tx.hash(),
+                origin: leg.origin,
+                to: leg.to,
+                path: leg.path.clone(),
+                amount: leg.amount,
+                deliver_by: leg.deliver_by,
+                fast_fee: 0,
+            }
+        }
+        _ => return Err(ProofError::NotATransfer.into()),
+    };
+    Ok(proven)
 }
 
-/// Delivers (or bounces) one proven, unconsumed inbound transfer against `record`
-/// (the caller writes it back) and marks it consumed by `our_tx`.
+/// Delivers (or bounces, or holds for forwarding) one proven, unconsumed inbound
+/// transfer against `record` (the caller writes it back) and marks it consumed by
+/// `our_tx`.
 pub(crate) fn deliver(
     o: &mut Overlay<'_>,
     env: &BlockEnv,
@@ -157,12 +192,15 @@ pub(crate) fn deliver(
 ) -> Result<Outcome, TxError> {
     // A fast fee not earned on the fast path is delivered with the amount.
     let total = t.total()?;
+    let onward = t.to.chain != env.chain_id;
     let bounce = if t.deliver_by != 0 && env.time_ms > t.deliver_by {
         Some(BounceReason::Expired)
     } else if record.suspended {
         Some(BounceReason::PeerSuspended)
-    } else if t.recipient == Address::ZERO {
+    } else if t.to.address == Address::ZERO {
         Some(BounceReason::BadRecipient)
+    } else if let Some(r) = onward.then(|| forward::refusal(env, t, total)).flatten() {
+        Some(r)
     } else if i128::try_from(total).map_or(true, |a| available(record) < a) {
         Some(BounceReason::InsufficientCollateral)
     } else {
@@ -177,11 +215,21 @@ pub(crate) fn deliver(
                 reason,
             }
         }
+        None if onward => {
+            // Paid for by the source's account now; the result goes back once the
+            // onward leg has settled (`forward::release`).
+            record.corr = crate::bodies::sub_signed(record.corr, total)?;
+            forward::hold(o, env, peer, t, total);
+            Outcome::Held {
+                source: peer,
+                source_tx: t.tx,
+            }
+        }
         None => {
             record.corr = crate::bodies::sub_signed(record.corr, total)?;
             record.delivered_in += 1;
             record.volume_in = record.volume_in.saturating_add(total);
-            update_account(o, &t.recipient, |a| {
+            update_account(o, &t.to.address, |a| {
                 a.balance = a.balance.checked_add(total).ok_or(TxError::Overflow)?;
                 Ok(())
             })?;
@@ -193,8 +241,8 @@ pub(crate) fn deliver(
     };
     let inbound = InboundRecord {
         tx: *our_tx,
-        sender: return_path(peer, t.sender),
-        recipient: t.recipient,
+        sender: t.origin,
+        recipient: t.to.address,
         amount: total,
         height: env.height,
         outcome: outcome.clone(),
@@ -232,9 +280,11 @@ impl<T> From<Result<T, TxError>> for Admission<T> {
 pub struct InboundRecord {
     /// Our `InboundBatch` transaction that consumed it.
     pub tx: Hash32,
-    /// The sender, qualified with the source chain (the return path).
+    /// The first sender, qualified with its chain (the return path; for a forwarded
+    /// transfer, the chain it started on).
     pub sender: QualifiedAddress,
-    /// The recipient here.
+    /// The recipient here (or, for a transfer held for forwarding, on its final
+    /// chain).
     pub recipient: Address,
     /// Amount.
     #[serde(with = "distpos_proofs::codec::dec_u128")]
@@ -263,8 +313,9 @@ pub fn available(record: &PeerChain) -> i128 {
 
 /// Settles one of our in-flight transfers to `peer` that its receipt says was
 /// delivered (`bounced` is `None`: credit the peer's account with us) or bounced
-/// (refund the sender, and remember why), against `record` (the caller writes it
-/// back). Applies once.
+/// (refund the sender, and remember why and which chain did it), against `record`
+/// (the caller writes it back). A leg we forwarded has no sender here: its held
+/// transfer learns the result instead. Applies once.
 pub(crate) fn settle_one(
     o: &mut Overlay<'_>,
     env: &BlockEnv,
@@ -272,7 +323,7 @@ pub(crate) fn settle_one(
     record: &mut PeerChain,
     tx: Hash32,
     amount: u128,
-    bounced: Option<BounceReason>,
+    bounced: Option<(BounceReason, ChainId)>,
 ) -> Result<Outcome, TxError> {
     let entry = ledger::in_flight(o, &tx)?.ok_or(TxError::NotInFlight(tx))?;
     if entry.destination != peer {
@@ -296,15 +347,22 @@ pub(crate) fn settle_one(
         keys::settled(&tx),
         &SettledRecord {
             destination: peer,
-            bounced,
+            bounced: bounced.map(|b| b.0),
+            bounced_by: bounced.map(|b| b.1),
             height: env.height,
             amount: entry.amount,
         },
     );
+    if let Some((source, source_tx)) = entry.forwarding {
+        forward::leg_settled(o, source, &source_tx, &tx, bounced)?;
+    }
     if bounced.is_none() {
         record.corr = crate::bodies::add_signed(record.corr, entry.amount)?;
         record.acked_out += 1;
         Ok(Outcome::Acknowledged { tx })
+    } else if entry.forwarding.is_some() {
+        record.refunded_out += 1;
+        Ok(Outcome::Refunded { tx })
     } else {
         update_account(o, &entry.sender, |a| {
             a.balance = a
@@ -332,6 +390,10 @@ pub struct SettledRecord {
     /// `None` when delivered (acknowledged); why the destination bounced it (and we
     /// refunded it) otherwise, as the destination's receipt said.
     pub bounced: Option<BounceReason>,
+    /// The chain that bounced it: the destination, or a chain beyond it that it
+    /// forwarded the transfer to (DESIGN §12).
+    #[serde(default)]
+    pub bounced_by: Option<ChainId>,
     /// Height of our block that settled it.
     pub height: u64,
     /// Amount.

@@ -26,6 +26,7 @@ fn vector_txs() -> Vec<(&'static str, Transaction)> {
                 memo: b"invoice 42".to_vec(),
                 deliver_by: 1_700_000_600_000,
                 fast_fee: 0,
+                via: None,
             })
             .sign(&key),
         ),
@@ -37,6 +38,7 @@ fn vector_txs() -> Vec<(&'static str, Transaction)> {
                 memo: vec![],
                 deliver_by: 0,
                 fast_fee: 0,
+                via: None,
             })
             .sign(&key),
         ),
@@ -76,10 +78,10 @@ fn vector_txs() -> Vec<(&'static str, Transaction)> {
     ]
 }
 
-/// The v3 vectors: the v1 set (same transactions; transfers now carry a fast fee,
-/// hashed under `DISTPOS/TX/v3`), the system bodies of interchain v2, and the bodies
-/// of the underwritten fast path.
-fn vector_txs_v3() -> Vec<(&'static str, Transaction)> {
+/// The v4 vectors: the v1 set (same transactions; transfers now carry a fast fee and
+/// a first hop, hashed under `DISTPOS/TX/v4`), the system bodies of interchain v2,
+/// the bodies of the underwritten fast path, and those of forwarding.
+fn vector_txs_v4() -> Vec<(&'static str, Transaction)> {
     let producer = SecretKey::from_seed(b"golden producer");
     let mut txs = vector_txs();
     let transfer = txs[0].1.clone();
@@ -124,6 +126,7 @@ fn vector_txs_v3() -> Vec<(&'static str, Transaction)> {
                         amount: 123_456_789,
                         bounced: Some(BounceReason::InsufficientCollateral),
                         fast: false,
+                        bounced_by: None,
                     }],
                 },
                 amount: 123_456_789,
@@ -215,6 +218,60 @@ fn vector_txs_v3() -> Vec<(&'static str, Transaction)> {
         })
         .sign(&producer),
     ));
+    let mut forwarded = transfer.clone();
+    if let Body::Transfer { via, .. } = &mut forwarded.body {
+        *via = Some(ChainId(0x1b2));
+    }
+    let forwarded = UnsignedTx {
+        chain_id: forwarded.chain_id,
+        nonce: forwarded.nonce,
+        fee: forwarded.fee,
+        ref_block_num: forwarded.ref_block_num,
+        ref_block_prefix: forwarded.ref_block_prefix,
+        expiration: forwarded.expiration,
+        body: forwarded.body,
+    }
+    .sign(&key);
+    txs.push(("transfer_via", forwarded.clone()));
+    let Body::Transfer { to, .. } = &forwarded.body else {
+        unreachable!("built as a transfer above")
+    };
+    txs.push((
+        "forward",
+        system(Body::Forward {
+            source: ChainId(0xab12),
+            source_tx: forwarded.hash(),
+            hop: crate::tx::Hop::Onward(Box::new(crate::tx::Leg {
+                next: ChainId(0x1c3),
+                to: *to,
+                amount: 123_456_689,
+                deliver_by: 1_700_000_050_000,
+                path: vec![ChainId(0xab12), ChainId(0xe2e4)],
+                origin: crate::address::QualifiedAddress::new(
+                    ChainId(0xab12),
+                    crate::address::Address::from_public_key(&key.public_key()).unwrap(),
+                ),
+            })),
+        })
+        .sign(&producer),
+    ));
+    txs.push((
+        "forward_bounce",
+        system(Body::Forward {
+            source: ChainId(0xab12),
+            source_tx: forwarded.hash(),
+            hop: crate::tx::Hop::Bounce(BounceReason::NoRoute),
+        })
+        .sign(&producer),
+    ));
+    txs.push((
+        "release",
+        system(Body::Release {
+            source: ChainId(0xab12),
+            txs: vec![forwarded.hash(), transfer.hash()],
+        })
+        .sign(&producer),
+    ));
     txs
 }
 
@@ -234,7 +291,7 @@ fn vectors_path(name: &str) -> std::path::PathBuf {
 }
 
 fn compute_vectors() -> Vec<Vector> {
-    vector_txs_v3()
+    vector_txs_v4()
         .into_iter()
         .map(|(name, tx)| Vector {
             name: name.to_string(),
@@ -257,9 +314,9 @@ fn golden_vectors() {
     let computed = compute_vectors();
     if std::env::var_os("DISTPOS_BLESS").is_some() {
         let text = serde_json::to_string_pretty(&computed).unwrap();
-        std::fs::write(vectors_path("tx_vectors_v3.json"), text + "\n").unwrap();
+        std::fs::write(vectors_path("tx_vectors_v4.json"), text + "\n").unwrap();
     }
-    let stored = stored_vectors("tx_vectors_v3.json");
+    let stored = stored_vectors("tx_vectors_v4.json");
     assert_eq!(stored.len(), computed.len());
     for (s, c) in stored.iter().zip(&computed) {
         assert_eq!(s, c, "vector {} drifted", s.name);
@@ -276,13 +333,18 @@ fn golden_vectors() {
 
 /// Transactions of the earlier protocols (the frozen vectors of `DISTPOS/TX/v1` and
 /// `v2`) are refused: a transfer, or a batch of transfers or receipts, no longer
-/// decodes (v3 transfers carry a fast fee, and their results a fast flag),
-/// and every other body, whose bytes are unchanged, hashes differently under v3, so
+/// decodes (v3 transfers carry a fast fee, and their results a fast flag; v4
+/// transfers a first hop, and their results the chain that bounced them), and every
+/// other body, whose bytes are unchanged, hashes differently under v4, so
 /// its signature no longer verifies and the error says which hash it was checked
 /// against.
 #[test]
 fn older_transactions_are_refused() {
-    for file in ["tx_vectors_v1.json", "tx_vectors_v2.json"] {
+    for file in [
+        "tx_vectors_v1.json",
+        "tx_vectors_v2.json",
+        "tx_vectors_v3.json",
+    ] {
         for s in stored_vectors(file) {
             let bytes = hex::decode(&s.encoding).unwrap();
             match Transaction::decode(&bytes) {
@@ -291,7 +353,8 @@ fn older_transactions_are_refused() {
                 Err(_) => assert!(
                     s.name.starts_with("transfer")
                         || s.name == "inbound_batch"
-                        || s.name == "settle_batch",
+                        || s.name == "settle_batch"
+                        || s.name == "inbound_fast",
                     "{file} {}",
                     s.name
                 ),
@@ -299,7 +362,7 @@ fn older_transactions_are_refused() {
                     assert!(!s.name.starts_with("transfer"), "{file} {}", s.name);
                     assert_ne!(tx.hash().to_string(), s.tx_hash, "{}", s.name);
                     let e = verify_tx_signature(&tx).expect_err("an old signature must not verify");
-                    assert!(e.to_string().contains("DISTPOS/TX/v3"), "{e}");
+                    assert!(e.to_string().contains("DISTPOS/TX/v4"), "{e}");
                 }
             }
         }

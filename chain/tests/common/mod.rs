@@ -33,6 +33,7 @@ pub(crate) fn transfer_to(to: QualifiedAddress, amount: u128) -> Body {
         memo: Vec::new(),
         deliver_by: 0,
         fast_fee: 0,
+        via: None,
     }
 }
 

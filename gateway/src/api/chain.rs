@@ -441,6 +441,8 @@ async fn get_supply(State(s): State<Arc<AppState>>) -> Result<Json<serde_json::V
         "unbonding": r.unbonding.to_string(),
         "in_flight": r.in_flight.to_string(),
         "correspondents": r.correspondents.to_string(),
+        "bonds": r.bonds.to_string(),
+        "held": r.held.to_string(),
         "total": r.total().to_string(),
         "expected": r.expected.to_string(),
         "holds": r.holds(),
@@ -490,6 +492,7 @@ mod tests {
                             memo: vec![],
                             deliver_by: 0,
                             fast_fee: 0,
+                            via: None,
                         },
                     )
                 })
@@ -526,6 +529,7 @@ mod tests {
                     memo: vec![],
                     deliver_by: 0,
                     fast_fee: 0,
+                    via: None,
                 },
             );
             if i == 5 {

@@ -365,7 +365,15 @@ async fn get_route(
         .ok()
         .flatten()
         .map(|p| p.registration.identity);
-    // DNS is asked only for chains we deal with (a registered peer, or one with a
+    // A chain we have no relation with is reached through a correspondent (DESIGN
+    // §12): the config's `via`, or DNS TXT `via=` (a bounded cache).
+    if identity.is_none() {
+        let via = s.routes.resolve_via(chain, s.clock.now_ms(), true).await;
+        if let (Ok(Some(_)), Some(v)) = (via, s.routes.snapshot_chain(chain, s.clock.now_ms())) {
+            return Ok(Json(serde_json::to_value(v).map_err(ApiError::internal)?));
+        }
+    }
+    // DNS SRV is asked only for chains we deal with (a registered peer, or one with a
     // configured route): anyone may call this, and any chain id would otherwise fill
     // the cache.
     if identity.is_none() && s.routes.snapshot_chain(chain, s.clock.now_ms()).is_none() {

@@ -64,6 +64,10 @@ pub enum SystemItem {
     Fast(ChainId, Hash32),
     /// A slash of a fast transfer (peer, transfer).
     Slash(ChainId, Hash32),
+    /// A `Forward` of a held transfer (peer, transfer).
+    Forward(ChainId, Hash32),
+    /// A `Release` of held transfers from a peer.
+    Release(ChainId),
 }
 
 /// How long a batch that never becomes provable is held.
@@ -117,12 +121,7 @@ impl Node {
         let amount = d
             .transfers
             .iter()
-            .filter_map(|t| match &t.body {
-                Body::Transfer {
-                    amount, fast_fee, ..
-                } => Some(amount.saturating_add(*fast_fee)),
-                _ => None,
-            })
+            .filter_map(|t| t.body.carried())
             .fold(0u128, u128::saturating_add);
         let key = BatchKey {
             peer,
@@ -499,6 +498,15 @@ impl Node {
             let (t, check) = sign(Body::SlashFast { peer, tx });
             out.push((t, check, SystemItem::Slash(peer, tx)));
         }
+        // Forwarding: hops chosen for held transfers, and results of settled legs.
+        for (body, peer, tx) in self.forward_bodies() {
+            let (t, check) = sign(body);
+            let item = match tx {
+                Some(tx) => SystemItem::Forward(peer, tx),
+                None => SystemItem::Release(peer),
+            };
+            out.push((t, check, item));
+        }
         peers.extend(
             self.relay
                 .peer_headers
@@ -545,6 +553,7 @@ impl Node {
     /// settled), that a block refused for good, or that outlived their lifetime; keeps
     /// the peer header buffers above the light clients' checkpoints.
     pub(crate) fn prune_batches(&mut self, refused: &[(SystemItem, TxError)], now_ms: u64) {
+        let mut forwards_refused = Vec::new();
         for (item, e) in refused {
             let k = match item {
                 SystemItem::Batch(k) => k,
@@ -555,6 +564,15 @@ impl Node {
                 }
                 SystemItem::Slash(peer, tx) => {
                     warn!(peer = %peer, tx = %tx, error = %e, "a slash of a fast transfer was refused by our block");
+                    continue;
+                }
+                SystemItem::Forward(peer, tx) => {
+                    warn!(peer = %peer, tx = %tx, error = %e, "a forward was refused by our block; its hop is chosen again");
+                    forwards_refused.push((*peer, *tx));
+                    continue;
+                }
+                SystemItem::Release(peer) => {
+                    warn!(peer = %peer, error = %e, "a release of forwarded transfers was refused by our block");
                     continue;
                 }
                 SystemItem::Headers(peer) => {
@@ -605,6 +623,7 @@ impl Node {
             self.buffer_peer_headers(peer, &[]);
         }
         self.prune_fast(&[], now_ms);
+        self.prune_forwards(&forwards_refused);
     }
 
     /// Collateral held per peer by inbound batches waiting for our next block.

@@ -11,4 +11,5 @@
 
 pub mod batch;
 pub mod fast;
+pub mod forward;
 pub mod stall;

@@ -125,17 +125,30 @@ impl TransferLabels {
 }
 
 /// Every bounce reason.
-fn bounce_reasons() -> [BounceReason; 4] {
+fn bounce_reasons() -> [BounceReason; 9] {
     use BounceReason::*;
     // A reason added to the enum fails this match: list it below too.
     let listed = |r: BounceReason| match r {
-        Expired | PeerSuspended | InsufficientCollateral | BadRecipient => r,
+        Expired
+        | PeerSuspended
+        | InsufficientCollateral
+        | BadRecipient
+        | NoForwarding
+        | NoRoute
+        | Loop
+        | HopLimit
+        | BelowTransitFee => r,
     };
     [
         listed(Expired),
         listed(PeerSuspended),
         listed(InsufficientCollateral),
         listed(BadRecipient),
+        listed(NoForwarding),
+        listed(NoRoute),
+        listed(Loop),
+        listed(HopLimit),
+        listed(BelowTransitFee),
     ]
 }
 

@@ -404,6 +404,7 @@ mod tests {
                 memo: memo.to_vec(),
                 deliver_by: 0,
                 fast_fee: 0,
+                via: None,
             },
         }
         .sign(key)
@@ -430,6 +431,7 @@ mod tests {
             memo: vec![],
             deliver_by: 0,
             fast_fee: 7,
+            via: None,
         });
         assert_eq!(debit_of(&fast), 110);
         let bond = body(Body::BondUnderwriter {

@@ -20,6 +20,9 @@ pub struct RelayState {
     pub peer_headers: BTreeMap<ChainId, BTreeMap<u64, SignedHeader>>,
     /// Fast deliveries (DESIGN §11) waiting for our next block, by peer and transfer.
     pub fast: BTreeMap<(ChainId, Hash32), crate::interchain::fast::PendingFast>,
+    /// Next hops chosen for transfers our ledger holds for forwarding (DESIGN §12),
+    /// by peer and transfer: our next block carries them as `Forward`s.
+    pub forwards: BTreeMap<(ChainId, Hash32), distpos_chain::tx::Hop>,
 }
 
 /// A batch's place: peer chain, kind (inbound transfers or settlements), the peer's

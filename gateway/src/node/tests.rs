@@ -65,6 +65,7 @@ fn transfer(to: QualifiedAddress, amount: u128) -> Body {
         memo: vec![],
         deliver_by: 0,
         fast_fee: 0,
+        via: None,
     }
 }
 

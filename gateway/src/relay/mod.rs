@@ -14,6 +14,7 @@ use std::{sync::Arc, time::Duration};
 use tracing::{debug, error, info, warn};
 
 pub mod fast;
+pub mod forward;
 
 /// Runs the relay loops until dropped (which stops them all). The loops never end on
 /// their own: if one does (a panic), this returns why, and the node stops.
@@ -33,6 +34,11 @@ pub async fn run(shared: Arc<AppState>) -> Result<(), String> {
     loops.spawn(async move {
         fast::fast_loop(s).await;
         "fast path"
+    });
+    let s = shared.clone();
+    loops.spawn(async move {
+        forward::forward_loop(s).await;
+        "forwarding"
     });
     loops.spawn(async move {
         header_loop(shared).await;
@@ -137,7 +143,9 @@ fn scan_blocks(
                 Outcome::InFlight { destination } => {
                     outbound.entry(*destination).or_default().push(i);
                 }
-                Outcome::InboundBatch { source, .. } => {
+                // (A batch whose transfers were all held for forwarding reports
+                // nothing yet: its results come back with a later `Release`.)
+                Outcome::InboundBatch { source, results } if !results.is_empty() => {
                     batch_receipts.entry(*source).or_default().push(i);
                 }
                 _ => {}

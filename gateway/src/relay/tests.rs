@@ -137,6 +137,7 @@ fn transfer_to(a: &mut TestChain, b: &TestChain, n: u128) -> Transaction {
             memo: vec![],
             deliver_by: 0,
             fast_fee: 0,
+            via: None,
         },
     )
 }
@@ -275,6 +276,7 @@ async fn a_receipt_is_done_when_its_source_settled_and_only_then() {
                     amount: 1,
                     bounced: None,
                     fast: false,
+                    bounced_by: None,
                 }],
             },
             amount: 1,
@@ -317,6 +319,7 @@ fn a_scan_queues_one_provable_batch_per_destination_and_block() {
                 memo: vec![],
                 deliver_by: 0,
                 fast_fee: 0,
+                via: None,
             },
         ),
     ];

@@ -88,6 +88,7 @@ pub async fn fast(n: usize, producers: usize) -> anyhow::Result<Value> {
             memo: vec![],
             deliver_by: 0,
             fast_fee: if i % 2 == 0 { 2 } else { 0 },
+            via: None,
         })
         .await?;
     let b_start = b.get(&format!("{ub}/v1/status")).await?["head"]["height"]

@@ -177,6 +177,7 @@ impl Forger {
                     memo: vec![],
                     deliver_by: 0,
                     fast_fee: 0,
+                    via: None,
                 },
             }
             .sign(&key)
@@ -658,6 +659,7 @@ pub async fn flood(opts: FloodOptions) -> anyhow::Result<Value> {
             memo: vec![],
             deliver_by: 0,
             fast_fee: 0,
+            via: None,
         })
         .await?;
     let valid_requests: usize = valid.iter().map(Vec::len).sum();
@@ -672,6 +674,7 @@ pub async fn flood(opts: FloodOptions) -> anyhow::Result<Value> {
             memo: vec![],
             deliver_by: 0,
             fast_fee: 0,
+            via: None,
         })
         .await?;
     let local = b
@@ -681,6 +684,7 @@ pub async fn flood(opts: FloodOptions) -> anyhow::Result<Value> {
             memo: vec![],
             deliver_by: 0,
             fast_fee: 0,
+            via: None,
         })
         .await?;
 

@@ -121,6 +121,7 @@ pub async fn chaos(opts: ChaosOptions) -> anyhow::Result<Value> {
                     memo: vec![],
                     deliver_by: 0,
                     fast_fee: 0,
+                    via: None,
                 },
             ));
         }
@@ -234,6 +235,7 @@ pub async fn chaos(opts: ChaosOptions) -> anyhow::Result<Value> {
                             memo: vec![],
                             deliver_by,
                             fast_fee: 0,
+                            via: None,
                         },
                     );
                     let submitted_ms = now_ms();

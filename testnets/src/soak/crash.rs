@@ -81,6 +81,7 @@ pub async fn crash_restart(runs: usize, seed: u64) -> anyhow::Result<Value> {
                     memo: vec![],
                     deliver_by: 0,
                     fast_fee: 0,
+                    via: None,
                 },
             );
             if get_irreversible(&http, &b_urls, &tx, 0, Duration::from_secs(30)).await {

@@ -117,11 +117,17 @@ pub(crate) fn network(
         discovery: "static".into(),
         zone: None,
         low_watermark: 0,
+        forwarding: false,
+        max_hops: None,
+        transit_fee: 0,
+        links: None,
+        dns_via: Default::default(),
         chains: chains
             .iter()
             .map(|id| ChainSpec {
                 id: (*id).into(),
                 producers,
+                via: Default::default(),
             })
             .collect(),
     };

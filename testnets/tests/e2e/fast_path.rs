@@ -34,6 +34,7 @@ async fn send_fast(
         memo: vec![],
         deliver_by: 0,
         fast_fee: fee,
+        via: None,
     };
     let tx = a.tx(0, &a.faucet, body).await;
     a.submit(0, &tx).await
@@ -223,6 +224,7 @@ async fn an_endorsement_of_an_orphaned_block_is_slashed_on_the_destination() {
                 memo: vec![],
                 deliver_by: 0,
                 fast_fee: 5,
+                via: None,
             },
         )
         .await;

@@ -115,6 +115,7 @@ async fn deliveries_go_on_when_the_duty_holder_is_killed() {
                 memo: vec![],
                 deliver_by: 0,
                 fast_fee: 0,
+                via: None,
             },
         )
         .await;

@@ -21,6 +21,7 @@ mod flood;
 mod interchain_v2;
 mod kill_restart;
 mod light_client;
+mod mesh;
 mod metrics_docs;
 mod outage;
 mod peering;

@@ -500,6 +500,7 @@ pub fn transfer(to: Address, amount: u128) -> Body {
         memo: vec![],
         deliver_by: 0,
         fast_fee: 0,
+        via: None,
     }
 }
 
@@ -529,6 +530,7 @@ pub async fn send_cross(
         memo: b"hi".to_vec(),
         deliver_by: 0,
         fast_fee: 0,
+        via: None,
     };
     let tx = net.tx(0, &net.faucet, body).await;
     net.submit(0, &tx).await

@@ -86,6 +86,7 @@ async fn trio_routes_through_dns_and_delivers_between_all_chains() {
             memo: vec![],
             deliver_by: 0,
             fast_fee: 0,
+            via: None,
         };
         sent.push((
             i,

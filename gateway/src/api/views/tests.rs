@@ -45,6 +45,7 @@ fn status_and_account_views_show_the_last_commit_and_the_mempool() {
             memo: vec![],
             deliver_by: 0,
             fast_fee: 0,
+            via: None,
         },
     );
     let check = verify_tx_signature(&tx).unwrap();
@@ -87,6 +88,7 @@ fn an_outbound_transfer_goes_from_in_flight_to_forwarding_to_delivered() {
             memo: vec![],
             deliver_by: 0,
             fast_fee: 0,
+            via: None,
         },
     );
     a.produce(std::slice::from_ref(&sent)).unwrap();

@@ -246,6 +246,9 @@ pub struct CrossChainView {
     /// Why the destination bounced it: set when it was `refunded` (outbound, as the
     /// destination's receipt said) or `bounced` (inbound); `null` otherwise.
     pub bounce_reason: Option<BounceReason>,
+    /// The chain that bounced it, when it was refunded: the peer, or a chain beyond
+    /// it that the transfer was forwarded to (DESIGN §12).
+    pub bounced_by: Option<ChainId>,
     /// The other chain.
     pub peer: ChainId,
     /// The relay item, if queued.
@@ -260,6 +263,9 @@ pub struct CrossChainView {
     /// Inbound on the fast path: its block, shares, and where it stands (`locked`
     /// until the ordinary proof, then `proven`; `slashed`, `returned`).
     pub fast: Option<distpos_chain::interchain::fast::FastRecord>,
+    /// Inbound for another chain (DESIGN §12): what we hold while its onward leg is
+    /// decided and settles (state `awaiting_hop`, `forwarded` with the leg, `settled`).
+    pub forwarding: Option<distpos_chain::interchain::forward::Held>,
 }
 
 /// The cross-chain lifecycle of `hash`, if it is a cross-chain transfer seen here.
@@ -293,12 +299,14 @@ pub fn cross_chain(
             direction: "outbound",
             stage,
             bounce_reason: settled.as_ref().and_then(|s| s.bounced),
+            bounced_by: settled.as_ref().and_then(|s| s.bounced_by),
             peer,
             relay,
             settled,
             inbound: None,
             path: None,
             fast: None,
+            forwarding: None,
         }));
     }
     // Inbound: a transfer from one of our peers.
@@ -313,20 +321,24 @@ pub fn cross_chain(
                     (TransferStage::Delivered, None)
                 }
                 Outcome::Bounced { reason, .. } => (TransferStage::Bounced, Some(reason)),
+                Outcome::Held { .. } => (TransferStage::Forwarding, None),
                 _ => (TransferStage::Bounced, None),
             };
+            let forwarding = interchain::forward::held(&snap.state, peer, hash)?;
             let fast = interchain::fast::record(&snap.state, peer, hash)?;
             let relay = queue.get(&crate::queue::batch_receipts_id(peer, rec.height))?;
             return Ok(Some(CrossChainView {
                 direction: "inbound",
                 stage,
                 bounce_reason,
+                bounced_by: None,
                 peer,
                 relay,
                 settled: None,
                 inbound: Some(rec),
                 path: Some(if fast.is_some() { "fast" } else { "ordinary" }),
                 fast,
+                forwarding,
             }));
         }
     }

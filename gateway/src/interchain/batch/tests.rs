@@ -49,6 +49,7 @@ fn setup_with(producers: usize, amounts: &[u128]) -> (TestChain, TestChain, Batc
                     memo: vec![],
                     deliver_by: 0,
                     fast_fee: 0,
+                    via: None,
                 },
             )
         })

@@ -65,6 +65,7 @@ pub(crate) fn round_trip() -> RoundTrip {
                     memo: vec![],
                     deliver_by: 0,
                     fast_fee: 0,
+                    via: None,
                 },
             )
         })
