@@ -193,6 +193,9 @@ pub enum TransferStage {
     /// Inbound: refused (collateral short, deadline passed, peer suspended, bad
     /// recipient); the source refunds it.
     Bounced,
+    /// Inbound: admitted, and delayed by this chain's policy for its source (DESIGN
+    /// §13) until `forwarding.state.delayed.until`; governance may cancel it.
+    Delayed,
 }
 
 /// A page of a peer's headers (`GET /v1/headers`).

@@ -118,11 +118,31 @@ fn check_action(o: &Overlay<'_>, env: &BlockEnv, action: &GovAction) -> Result<(
         GovAction::RemovePeer { chain } => {
             let peer = ledger::peer(o, *chain)?.ok_or(TxError::UnknownPeer(*chain))?;
             check_removal(&peer)?;
+            crate::interchain::forward::check_removable(o, *chain)?;
             crate::interchain::fast::check_removable(o, *chain)
         }
         GovAction::SetFastPolicy { chain, policy } => {
             ledger::peer(o, *chain)?.ok_or(TxError::UnknownPeer(*chain))?;
             policy.validate()
+        }
+        GovAction::SetPeerPolicy { chain, policy } => {
+            ledger::peer(o, *chain)?.ok_or(TxError::UnknownPeer(*chain))?;
+            policy.validate()
+        }
+        GovAction::CancelDelayed { chain, tx } => {
+            match crate::interchain::forward::held(o, *chain, tx)? {
+                Some(h)
+                    if matches!(
+                        h.state,
+                        crate::interchain::forward::HeldState::Delayed { .. }
+                    ) =>
+                {
+                    Ok(())
+                }
+                _ => Err(TxError::Governance(format!(
+                    "no transfer {tx} from chain {chain} is delayed"
+                ))),
+            }
         }
     }
 }
@@ -290,9 +310,16 @@ fn execute(o: &mut Overlay<'_>, env: &BlockEnv, action: &GovAction) -> Result<()
         GovAction::SetFastPolicy { chain, policy } => {
             crate::interchain::fast::set_policy(o, *chain, policy)?;
         }
+        GovAction::SetPeerPolicy { chain, policy } => {
+            crate::interchain::policy::set_policy(o, *chain, policy)?;
+        }
+        GovAction::CancelDelayed { chain, tx } => {
+            crate::interchain::policy::cancel(o, env, *chain, tx)?;
+        }
         GovAction::RemovePeer { chain } => {
             o.delete(keys::peer(*chain));
             crate::interchain::fast::forget(o, *chain);
+            o.delete(keys::policy(*chain));
             // Its irreversible header summaries go with it (at most the window);
             // what it delivered stays consumed, so a later registration cannot
             // deliver it again.

@@ -115,6 +115,8 @@ pub mod keys {
     pub const FAST_BOOK: &[u8] = b"o/";
     /// Inbound transfers held for forwarding (DESIGN §12): `h/<peer><tx>`.
     pub const HELD: &[u8] = b"h/";
+    /// Admission policy per peer (DESIGN §13): `y/<peer>`.
+    pub const POLICY: &[u8] = b"y/";
 
     /// Key of an account.
     pub fn account(a: &Address) -> Key {
@@ -184,6 +186,10 @@ pub mod keys {
     /// Key of the fast path's book for `peer`.
     pub fn fast_book(peer: ChainId) -> Key {
         with(FAST_BOOK, &[&peer.0.to_be_bytes()])
+    }
+    /// Key of the admission policy of `peer`.
+    pub fn policy(peer: ChainId) -> Key {
+        with(POLICY, &[&peer.0.to_be_bytes()])
     }
     /// Key of a transfer from `peer` held for forwarding.
     pub fn held(peer: ChainId, tx: &Hash32) -> Key {

@@ -547,6 +547,22 @@ pub enum GovAction {
         /// The peer chain.
         chain: ChainId,
     },
+    /// Set the admission policy for transfers from a peer (DESIGN §13): largest
+    /// transfer, value-rate limit, delay above a threshold, reputation threshold.
+    SetPeerPolicy {
+        /// The peer chain.
+        chain: ChainId,
+        /// The policy (all off by default).
+        policy: crate::interchain::policy::PeerPolicy,
+    },
+    /// Cancel a transfer from a peer that the policy delays: it bounces
+    /// (`cancelled`) and its source refunds it.
+    CancelDelayed {
+        /// The peer chain.
+        chain: ChainId,
+        /// The transfer's transaction there.
+        tx: Hash32,
+    },
     /// Set the limits of the fast path for transfers from a peer (DESIGN §11).
     SetFastPolicy {
         /// The peer chain.
@@ -719,6 +735,12 @@ pub enum BounceReason {
     HopLimit,
     /// Its amount does not cover the transit fee of a chain that would forward it.
     BelowTransitFee,
+    /// Above the receiving chain's `max_transfer` for its source (DESIGN §13).
+    AboveMaxTransfer,
+    /// The source's reputation is below the receiving chain's threshold.
+    LowReputation,
+    /// Delayed by the receiving chain's policy, then cancelled by its governance.
+    Cancelled,
 }
 
 impl BounceReason {
@@ -735,6 +757,9 @@ impl BounceReason {
             BounceReason::Loop => "loop",
             BounceReason::HopLimit => "hop_limit",
             BounceReason::BelowTransitFee => "below_transit_fee",
+            BounceReason::AboveMaxTransfer => "above_max_transfer",
+            BounceReason::LowReputation => "low_reputation",
+            BounceReason::Cancelled => "cancelled",
         }
     }
 }

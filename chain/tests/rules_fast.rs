@@ -412,6 +412,21 @@ fn a_fast_delivery_that_breaks_a_rule_is_refused_and_changes_nothing() {
         fast_error(refused_system(&mut b, body)),
         FastError::TooLarge { .. }
     ));
+    // B's admission policy for A (DESIGN §13) does not admit it now: the transfer
+    // takes the ordinary path, where the policy delays or bounces it.
+    let policy = |max_transfer| GovAction::SetPeerPolicy {
+        chain: a.chain_id(),
+        policy: distpos_chain::interchain::policy::PeerPolicy {
+            max_transfer,
+            ..Default::default()
+        },
+    };
+    govern(&mut b, policy(500));
+    assert!(matches!(
+        fast_error(refused_system(&mut b, with(&[(1, 600), (2, 420)]))),
+        FastError::Policy(_)
+    ));
+    govern(&mut b, policy(0));
     // The honest one still goes through after all these.
     let honest = with(&[(1, 600), (2, 420)]);
     apply_system(&mut b, honest);

@@ -4,6 +4,7 @@
 
 pub mod fast;
 pub mod flood;
+pub mod hops;
 
 pub use flood::{flood, FloodOptions};
 
@@ -88,6 +89,48 @@ impl Bench {
         get_json(&self.http, url).await
     }
 
+    /// Visits the blocks of the chain at `url` after height `after`, in order, with
+    /// each block's JSON and time, as they come, until `visit` says it has seen
+    /// enough (`true`) or `deadline` passes (an error naming `what`).
+    async fn walk_blocks(
+        &self,
+        url: &str,
+        after: u64,
+        deadline: std::time::Instant,
+        what: &str,
+        mut visit: impl FnMut(&Value, u64) -> bool,
+    ) -> anyhow::Result<()> {
+        let mut next = after + 1;
+        loop {
+            let head = self.get(&format!("{url}/v1/status")).await?["head"]["height"]
+                .as_u64()
+                .unwrap_or(0);
+            while next <= head {
+                let blk = self.get(&format!("{url}/v1/blocks/{next}")).await?;
+                let time = blk["block"]["header"]["header"]["timestamp_ms"]
+                    .as_u64()
+                    .unwrap_or(0);
+                next += 1;
+                if visit(&blk, time) {
+                    return Ok(());
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("{what}: not seen in time");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The head height of the chain at `url`.
+    async fn head(&self, url: &str) -> anyhow::Result<u64> {
+        Ok(
+            self.get(&format!("{url}/v1/status")).await?["head"]["height"]
+                .as_u64()
+                .unwrap_or(0),
+        )
+    }
+
     /// A counter from the node's `/metrics`, summed over its series.
     async fn counter(&self, url: &str, name: &str) -> anyhow::Result<u64> {
         let text = self
@@ -107,12 +150,24 @@ impl Bench {
         chains: &[&str],
         producers: usize,
     ) -> anyhow::Result<launcher::Network> {
-        let mut text = String::from(
-            "name = \"bench\"\ninterval_ms = 500\ndiscovery = \"static\"\nlow_watermark = \"0\"\n",
+        let chains: Vec<(&str, &str)> = chains.iter().map(|c| (*c, "")).collect();
+        self.network_with("", &chains, producers).await
+    }
+
+    /// A network of `chains` (id, extra TOML lines of its `[[chains]]` entry) with
+    /// `spec_extra` TOML lines at the top of the spec (links, forwarding…).
+    async fn network_with(
+        &self,
+        spec_extra: &str,
+        chains: &[(&str, &str)],
+        producers: usize,
+    ) -> anyhow::Result<launcher::Network> {
+        let mut text = format!(
+            "name = \"bench\"\ninterval_ms = 500\ndiscovery = \"static\"\nlow_watermark = \"0\"\n{spec_extra}\n"
         );
-        for c in chains {
+        for (c, extra) in chains {
             text.push_str(&format!(
-                "[[chains]]\nid = \"{c}\"\nproducers = {producers}\n"
+                "[[chains]]\nid = \"{c}\"\nproducers = {producers}\n{extra}\n"
             ));
         }
         let spec_path = self.dir.path().join("spec.toml");

@@ -218,6 +218,14 @@ pub enum FastError {
     /// The recipient cannot be credited.
     #[error("the recipient is the zero address")]
     BadRecipient,
+    /// For another chain (forwarding, DESIGN §12): never on the fast path.
+    #[error("the transfer goes on to chain {0}: a forwarded transfer takes the ordinary path")]
+    Onward(ChainId),
+    /// Our admission policy for the peer does not admit it now (DESIGN §13).
+    #[error(
+        "the admission policy for chain {0} does not admit it now: it takes the ordinary path"
+    )]
+    Policy(ChainId),
     /// The correspondent account cannot cover it.
     #[error("collateral of chain {peer} covers {available}, not {total}")]
     Collateral {
@@ -529,7 +537,10 @@ pub(crate) fn inbound_fast(
         .into());
     }
     // Only a transfer that ends here: a forwarded one never takes the fast path.
-    if t.to.address == Address::ZERO || t.to.chain != env.chain_id {
+    if t.to.chain != env.chain_id {
+        return Err(FastError::Onward(t.to.chain).into());
+    }
+    if t.to.address == Address::ZERO {
         return Err(FastError::BadRecipient.into());
     }
     if i128::try_from(total).map_or(true, |a| available(&record) < a) {
@@ -539,6 +550,11 @@ pub(crate) fn inbound_fast(
             total,
         }
         .into());
+    }
+    // Our admission policy for the peer (DESIGN §13) admits it now, or the transfer
+    // takes the ordinary path, where the policy delays or bounces it.
+    if super::policy::admit(o, env, f.peer, &record, total)? != super::policy::Verdict::Admit {
+        return Err(FastError::Policy(f.peer).into());
     }
     // The shares: distinct bonded keys, each within its free bond, adding up to the
     // total exactly.

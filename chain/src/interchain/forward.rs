@@ -70,7 +70,13 @@ pub enum HeldState {
         #[serde(with = "dec_u128")]
         fee: u128,
     },
-    /// The leg settled; a `Release` reports it.
+    /// Delayed by our policy for the peer (DESIGN §13) until block time `until`:
+    /// then released (delivered here) or forwarded. Governance may cancel it.
+    Delayed {
+        /// When it may go on.
+        until: u64,
+    },
+    /// The leg settled (or a delay was cancelled); a `Release` reports it.
     Settled {
         /// `None`: delivered. Else why, and the chain that bounced it.
         bounced: Option<(BounceReason, ChainId)>,
@@ -81,12 +87,36 @@ pub enum HeldState {
 }
 
 impl Held {
+    /// Waiting for a `Forward` at block time `now_ms` on chain `ours`: admitted for
+    /// another chain, and not (or no longer) delayed.
+    pub fn awaits_hop(&self, ours: ChainId, now_ms: u64) -> bool {
+        match self.state {
+            HeldState::AwaitingHop => true,
+            HeldState::Delayed { until } => self.to.chain != ours && until <= now_ms,
+            _ => false,
+        }
+    }
+
+    /// What a `Release` at block time `now_ms` on chain `ours` would report: `None`
+    /// if it is not releasable; `Some(None)` delivered; `Some(Some(..))` bounced.
+    pub fn releasable(
+        &self,
+        ours: ChainId,
+        now_ms: u64,
+    ) -> Option<Option<(BounceReason, ChainId)>> {
+        match self.state {
+            HeldState::Settled { bounced, .. } => Some(bounced),
+            HeldState::Delayed { until } if self.to.chain == ours && until <= now_ms => Some(None),
+            _ => None,
+        }
+    }
+
     /// The tokens the hold itself stands for (the supply audit counts them): all of
     /// the amount until a leg carries it on, then the fee kept back, and all of it
     /// again once the leg came back bounced.
     pub fn holding(&self) -> u128 {
         match &self.state {
-            HeldState::AwaitingHop => self.amount,
+            HeldState::AwaitingHop | HeldState::Delayed { .. } => self.amount,
             HeldState::Forwarded { fee, .. } => *fee,
             HeldState::Settled { bounced: None, fee } => *fee,
             HeldState::Settled {
@@ -129,14 +159,15 @@ pub(crate) fn refusal(env: &BlockEnv, t: &ProvenTransfer, total: u128) -> Option
     }
 }
 
-/// Holds an admitted transfer for forwarding (the caller debited the correspondent
-/// account by `total`).
+/// Holds an admitted transfer for forwarding, or until `until` when the policy
+/// delays it (the caller debited the correspondent account by `total`).
 pub(crate) fn hold(
     o: &mut Overlay<'_>,
     env: &BlockEnv,
     peer: ChainId,
     t: &ProvenTransfer,
     total: u128,
+    until: Option<u64>,
 ) {
     let h = Held {
         to: t.to,
@@ -145,7 +176,10 @@ pub(crate) fn hold(
         deliver_by: t.deliver_by,
         path: t.path.clone(),
         height: env.height,
-        state: HeldState::AwaitingHop,
+        state: match until {
+            Some(until) => HeldState::Delayed { until },
+            None => HeldState::AwaitingHop,
+        },
     };
     ledger::write(o, keys::held(peer, &t.tx), &h);
 }
@@ -203,7 +237,7 @@ pub(crate) fn forward(
     hop: &Hop,
 ) -> Result<(Outcome, u128), TxError> {
     let mut h = held(o, source, source_tx)?
-        .filter(|h| h.state == HeldState::AwaitingHop)
+        .filter(|h| h.awaits_hop(env.chain_id, env.time_ms))
         .ok_or_else(|| {
             TxError::Invalid(format!(
                 "no transfer {source_tx} from chain {source} awaits its next hop"
@@ -338,16 +372,27 @@ pub(crate) fn release(
         let h = held(o, source, tx)?.ok_or_else(|| {
             TxError::Invalid(format!("no transfer {tx} from chain {source} is held"))
         })?;
-        let HeldState::Settled { bounced, fee } = h.state else {
+        let Some(bounced) = h.releasable(env.chain_id, env.time_ms) else {
             return Err(TxError::Invalid(format!(
-                "transfer {tx} from chain {source} has not settled onward yet"
+                "transfer {tx} from chain {source} has not settled onward, nor waited out its delay"
             )));
+        };
+        let fee = match h.state {
+            HeldState::Settled { fee, .. } => fee,
+            _ => 0,
         };
         o.delete(keys::held(source, tx));
         match bounced {
             None => {
                 record.delivered_in += 1;
                 record.volume_in = record.volume_in.saturating_add(h.amount);
+                if matches!(h.state, HeldState::Delayed { .. }) {
+                    // Delayed here, for here: the recipient is credited now.
+                    update_account(o, &h.to.address, |a| {
+                        a.balance = a.balance.checked_add(h.amount).ok_or(TxError::Overflow)?;
+                        Ok(())
+                    })?;
+                }
                 if fee > 0 {
                     update_account(o, &env.params.transit_fee_to, |a| {
                         a.balance = a.balance.checked_add(fee).ok_or(TxError::Overflow)?;
@@ -373,6 +418,39 @@ pub(crate) fn release(
     }
     ledger::write(o, keys::peer(source), &record);
     Ok((Outcome::InboundBatch { source, results }, moved))
+}
+
+/// `RemovePeer` is refused while transfers from the peer are held here.
+pub(crate) fn check_removable(o: &Overlay<'_>, peer: ChainId) -> Result<(), TxError> {
+    let from = keys::held(peer, &Hash32::ZERO);
+    let to = keys::held(peer, &Hash32([0xff; 32]));
+    if !o.range(&from, &to, 1).is_empty() || o.get(&to).is_some() {
+        return Err(TxError::Governance(format!(
+            "transfers from chain {peer} are held here (forwarded or delayed); remove it once they are released"
+        )));
+    }
+    Ok(())
+}
+
+/// Governance cancels a transfer our policy delays: it will be released as bounced
+/// (`cancelled`), and the source refunds it.
+pub(crate) fn cancel_delayed(
+    o: &mut Overlay<'_>,
+    env: &BlockEnv,
+    source: ChainId,
+    tx: &Hash32,
+) -> Result<(), TxError> {
+    let mut h = held(o, source, tx)?
+        .filter(|h| matches!(h.state, HeldState::Delayed { .. }))
+        .ok_or_else(|| {
+            TxError::Governance(format!("no transfer {tx} from chain {source} is delayed"))
+        })?;
+    h.state = HeldState::Settled {
+        bounced: Some((BounceReason::Cancelled, env.chain_id)),
+        fee: 0,
+    };
+    ledger::write(o, keys::held(source, tx), &h);
+    Ok(())
 }
 
 /// Rewrites the consumed record of a held transfer with how it ended.

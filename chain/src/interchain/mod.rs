@@ -27,6 +27,7 @@ use distpos_proofs::{
 pub mod batch;
 pub mod fast;
 pub mod forward;
+pub mod policy;
 
 /// Irreversible peer header summaries kept per peer; proofs of older blocks are refused.
 pub const PEER_HEADER_WINDOW: u64 = 100_000;
@@ -206,6 +207,16 @@ pub(crate) fn deliver(
     } else {
         None
     };
+    // The receiving chain's own choice (DESIGN §13): its policy for this peer, on
+    // what would otherwise be admitted.
+    let verdict = match bounce {
+        Some(_) => policy::Verdict::Admit,
+        None => policy::admit(o, env, peer, record, total)?,
+    };
+    let bounce = match verdict {
+        policy::Verdict::Refuse(r) => Some(r),
+        _ => bounce,
+    };
     let outcome = match bounce {
         Some(reason) => {
             record.bounced_in += 1;
@@ -215,11 +226,15 @@ pub(crate) fn deliver(
                 reason,
             }
         }
-        None if onward => {
+        None if onward || matches!(verdict, policy::Verdict::Delay { .. }) => {
             // Paid for by the source's account now; the result goes back once the
-            // onward leg has settled (`forward::release`).
+            // onward leg has settled, or the delay is over (`forward::release`).
             record.corr = crate::bodies::sub_signed(record.corr, total)?;
-            forward::hold(o, env, peer, t, total);
+            let until = match verdict {
+                policy::Verdict::Delay { until } => Some(until),
+                _ => None,
+            };
+            forward::hold(o, env, peer, t, total, until);
             Outcome::Held {
                 source: peer,
                 source_tx: t.tx,

@@ -73,6 +73,9 @@ pub fn observe(
     m.correspondent_status.clear();
     m.light_client_head.clear();
     m.light_client_lag.clear();
+    m.peer_reputation.clear();
+    m.peer_policy_delayed.clear();
+    m.peer_policy_refused.clear();
     m.peer_stalled.clear();
     m.relay_queue_depth.clear();
     m.relay_queue_oldest_age.clear();
@@ -99,11 +102,22 @@ pub fn observe(
         m.light_client_head
             .get_or_create(&labels)
             .set(i64::try_from(p.light_client.head()).unwrap_or(i64::MAX));
-        if let Some(t) = light_client_head_time(snap, p) {
+        let head_time = light_client_head_time(snap, p);
+        if let Some(t) = head_time {
             m.light_client_lag
                 .get_or_create(&labels)
                 .set(now_ms.saturating_sub(t) as f64 / 1000.0);
         }
+        m.peer_reputation.get_or_create(&labels).set(i64::from(
+            distpos_chain::interchain::policy::reputation(p, head_time, now_ms),
+        ));
+        let book = distpos_chain::interchain::policy::book(&snap.state, chain).unwrap_or_default();
+        m.peer_policy_delayed
+            .get_or_create(&labels)
+            .set(i64::try_from(book.delayed).unwrap_or(i64::MAX));
+        m.peer_policy_refused
+            .get_or_create(&labels)
+            .set(i64::try_from(book.refused).unwrap_or(i64::MAX));
         m.peer_stalled
             .get_or_create(&labels)
             .set(i64::from(stalled));

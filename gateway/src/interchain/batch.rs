@@ -499,7 +499,7 @@ impl Node {
             out.push((t, check, SystemItem::Slash(peer, tx)));
         }
         // Forwarding: hops chosen for held transfers, and results of settled legs.
-        for (body, peer, tx) in self.forward_bodies() {
+        for (body, peer, tx) in self.forward_bodies(time_ms) {
             let (t, check) = sign(body);
             let item = match tx {
                 Some(tx) => SystemItem::Forward(peer, tx),

@@ -29,29 +29,36 @@ pub struct HeldView {
     pub settled: BTreeMap<ChainId, Vec<Hash32>>,
 }
 
-/// Reads the held transfers of `state` (at most `limit` awaiting a hop).
-pub fn held_view(state: &distpos_chain::State, limit: usize) -> HeldView {
+/// Reads the held transfers of `state` on chain `ours` as a block at `now_ms` would
+/// see them (at most `limit` awaiting a hop).
+pub fn held_view(
+    state: &distpos_chain::State,
+    ours: ChainId,
+    now_ms: u64,
+    limit: usize,
+) -> HeldView {
     let mut view = HeldView::default();
     for (k, v) in state.scan_prefix(keys::HELD) {
         let (Some((peer, tx)), Ok(h)) = (held_key(k), codec::decode_canonical::<Held>(v)) else {
             continue;
         };
-        match h.state {
-            HeldState::AwaitingHop if view.awaiting.len() < limit => {
-                view.awaiting.push((peer, tx, h))
+        if h.awaits_hop(ours, now_ms) {
+            if view.awaiting.len() < limit {
+                view.awaiting.push((peer, tx, h));
             }
-            HeldState::Settled { .. } => view.settled.entry(peer).or_default().push(tx),
-            _ => {}
+        } else if h.releasable(ours, now_ms).is_some() {
+            view.settled.entry(peer).or_default().push(tx);
         }
     }
     view
 }
 
 impl Node {
-    /// The `Forward` and `Release` bodies our next block should carry: a decided hop
-    /// for each transfer still awaiting one, and the settled ones reported back.
-    pub(crate) fn forward_bodies(&self) -> Vec<(Body, ChainId, Option<Hash32>)> {
-        let view = held_view(&self.state, usize::MAX);
+    /// The `Forward` and `Release` bodies our block at `time_ms` should carry: a
+    /// decided hop for each transfer still awaiting one, and the settled (or no
+    /// longer delayed) ones reported back.
+    pub(crate) fn forward_bodies(&self, time_ms: u64) -> Vec<(Body, ChainId, Option<Hash32>)> {
+        let view = held_view(&self.state, self.genesis.chain_id, time_ms, usize::MAX);
         let mut out = Vec::new();
         for (peer, tx, _) in &view.awaiting {
             if out.len() >= MAX_FORWARDS_PER_BLOCK {
@@ -112,7 +119,7 @@ impl Node {
             matches!(
                 distpos_chain::interchain::forward::held(state, *peer, tx),
                 Ok(Some(Held {
-                    state: HeldState::AwaitingHop,
+                    state: HeldState::AwaitingHop | HeldState::Delayed { .. },
                     ..
                 }))
             )

@@ -125,7 +125,7 @@ impl TransferLabels {
 }
 
 /// Every bounce reason.
-fn bounce_reasons() -> [BounceReason; 9] {
+fn bounce_reasons() -> [BounceReason; 12] {
     use BounceReason::*;
     // A reason added to the enum fails this match: list it below too.
     let listed = |r: BounceReason| match r {
@@ -137,7 +137,10 @@ fn bounce_reasons() -> [BounceReason; 9] {
         | NoRoute
         | Loop
         | HopLimit
-        | BelowTransitFee => r,
+        | BelowTransitFee
+        | AboveMaxTransfer
+        | LowReputation
+        | Cancelled => r,
     };
     [
         listed(Expired),
@@ -149,6 +152,9 @@ fn bounce_reasons() -> [BounceReason; 9] {
         listed(Loop),
         listed(HopLimit),
         listed(BelowTransitFee),
+        listed(AboveMaxTransfer),
+        listed(LowReputation),
+        listed(Cancelled),
     ]
 }
 

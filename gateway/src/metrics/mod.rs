@@ -92,6 +92,12 @@ pub struct Metrics {
     pub light_client_head: Family<PeerLabels, Gauge>,
     /// `distpos_light_client_lag_seconds{peer}`.
     pub light_client_lag: Family<PeerLabels, FloatGauge>,
+    /// `distpos_peer_reputation{peer}`: 0–100 (DESIGN §13).
+    pub peer_reputation: Family<PeerLabels, Gauge>,
+    /// `distpos_peer_policy_delayed{peer}`: transfers our policy delayed, ever.
+    pub peer_policy_delayed: Family<PeerLabels, Gauge>,
+    /// `distpos_peer_policy_refused{peer}`: transfers our policy refused, ever.
+    pub peer_policy_refused: Family<PeerLabels, Gauge>,
     /// Held by [`Metrics::scrape`].
     scraping: Arc<Mutex<()>>,
 }
@@ -145,6 +151,9 @@ impl Metrics {
             correspondent_status: Family::default(),
             light_client_head: Family::default(),
             light_client_lag: Family::default(),
+            peer_reputation: Family::default(),
+            peer_policy_delayed: Family::default(),
+            peer_policy_refused: Family::default(),
             scraping: Arc::default(),
         };
         // The chain.
@@ -218,6 +227,21 @@ impl Metrics {
             "distpos_light_client_lag_seconds",
             "Age of the peer's header at the head of our light client of it: now minus that header's timestamp (seconds). While none of the peer's transfers or receipts wait, our blocks take its headers in runs of 64, so this rises to about 64 of the peer's block intervals and drops; beyond that our light client is not advancing (peer down or unreachable, or stalled)",
             m.light_client_lag.clone(),
+        );
+        r.register(
+            "distpos_peer_reputation",
+            "The peer chain's reputation here, 0-100, from on-chain facts: its share of bounced transfers, its correspondent account at or below zero, its light client lagging (DESIGN 13); below the policy's min_reputation its transfers are refused or delayed",
+            m.peer_reputation.clone(),
+        );
+        r.register(
+            "distpos_peer_policy_delayed",
+            "Transfers from the peer our admission policy has delayed (rate limit, threshold, reputation), since it was set; a count kept by the ledger",
+            m.peer_policy_delayed.clone(),
+        );
+        r.register(
+            "distpos_peer_policy_refused",
+            "Transfers from the peer our admission policy has refused (above max_transfer, low reputation), since it was set; a count kept by the ledger",
+            m.peer_policy_refused.clone(),
         );
         r.register(
             "distpos_peer_stalled",

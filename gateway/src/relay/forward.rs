@@ -32,7 +32,12 @@ pub(crate) async fn forward_loop(shared: Arc<AppState>) {
     let mut first_seen: std::collections::BTreeMap<(ChainId, Hash32), u64> = Default::default();
     loop {
         let snap = shared.reads.latest();
-        let view = held_view(&snap.state, PER_ROUND);
+        let view = held_view(
+            &snap.state,
+            snap.info.genesis.chain_id,
+            shared.clock.now_ms(),
+            PER_ROUND,
+        );
         if !view.awaiting.is_empty() {
             let decided: std::collections::BTreeSet<(ChainId, Hash32)> = {
                 let node = shared.node.lock().await;

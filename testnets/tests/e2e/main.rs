@@ -25,6 +25,7 @@ mod mesh;
 mod metrics_docs;
 mod outage;
 mod peering;
+mod policy;
 mod recovery;
 mod relay;
 mod route_overrides;

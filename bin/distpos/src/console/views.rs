@@ -275,6 +275,7 @@ pub(crate) fn peers(v: &Value, now_ms: u64) -> String {
     let mut t = Table::new(&[
         "CHAIN",
         "STATUS",
+        "REP",
         "AVAILABLE",
         "COLLATERAL",
         "RESERVED",
@@ -286,7 +287,7 @@ pub(crate) fn peers(v: &Value, now_ms: u64) -> String {
         "LC HEAD AGE",
         "RELAYS NOW",
     ])
-    .right(&[2, 3, 4, 5, 8, 9]);
+    .right(&[2, 3, 4, 5, 6, 9, 10]);
     let mut notes = String::new();
     for c in &list {
         let lc = &c["light_client"];
@@ -294,6 +295,9 @@ pub(crate) fn peers(v: &Value, now_ms: u64) -> String {
         t.row(vec![
             text(&c["chain"]),
             text(&c["status"]),
+            c["reputation"]
+                .as_u64()
+                .map_or("—".into(), |r| r.to_string()),
             text(&c["available"]),
             text(&c["collateral"]),
             text(&c["reserved"]),
@@ -316,6 +320,9 @@ pub(crate) fn peers(v: &Value, now_ms: u64) -> String {
                 duty["holder"].as_str().map_or("—".into(), short)
             },
         ]);
+        if let Some(p) = policy_note(&c["policy"]) {
+            notes.push_str(&format!("{} policy: {p}\n", text(&c["chain"])));
+        }
         if let Some(s) = lc["stalled"].as_object() {
             notes.push_str(&format!(
                 "{} stalled (seen {}): {}\n",
@@ -331,6 +338,47 @@ pub(crate) fn peers(v: &Value, now_ms: u64) -> String {
         out.push_str(&notes);
     }
     out
+}
+
+/// A peer's admission policy (DESIGN §13) in one line, if any limit is set.
+fn policy_note(book: &Value) -> Option<String> {
+    let p = &book["policy"];
+    let set = |k: &str| p[k].as_str().is_some_and(|v| v != "0");
+    let mut parts = Vec::new();
+    if set("max_transfer") {
+        parts.push(format!("max {}", text(&p["max_transfer"])));
+    }
+    if set("rate_capacity") {
+        parts.push(format!(
+            "rate {} at {}/s (level {})",
+            text(&p["rate_capacity"]),
+            text(&p["rate_per_s"]),
+            text(&book["level"])
+        ));
+    }
+    if set("delay_above") {
+        parts.push(format!(
+            "above {} waits {}",
+            text(&p["delay_above"]),
+            p["delay_ms"].as_u64().map_or("?".into(), duration)
+        ));
+    }
+    if p["min_reputation"].as_u64().is_some_and(|r| r > 0) {
+        parts.push(format!(
+            "reputation below {}: {}",
+            num(&p["min_reputation"]),
+            text(&p["below_reputation"])
+        ));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{}; delayed {}, refused {}",
+        parts.join(", "),
+        num(&book["delayed"]),
+        num(&book["refused"])
+    ))
 }
 
 /// `/v1/routes`: every endpoint of every route, then the overrides and DNS figures.

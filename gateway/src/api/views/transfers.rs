@@ -66,6 +66,11 @@ pub struct CorrespondentView {
     pub light_client: LightClientView,
     /// Who relays to the peer now (DESIGN §6.1).
     pub relay_duty: RelayDutyView,
+    /// The peer's reputation here, 0–100, from on-chain facts (DESIGN §13).
+    pub reputation: u32,
+    /// Our admission policy for the peer and what it has done (bucket level,
+    /// transfers delayed and refused).
+    pub policy: distpos_chain::interchain::policy::PolicyBook,
 }
 
 /// How a peer stands, as this node sees it.
@@ -122,16 +127,7 @@ pub fn standing(p: &PeerChain, reserved: u128, stalled: bool) -> (i128, PeerStat
 /// Time of the header at the head of our light client of `p`: the newest of its
 /// branch, or its irreversible one's (stored in the ledger).
 pub fn light_client_head_time(snap: &Snapshot, p: &PeerChain) -> Option<u64> {
-    let lc = &p.light_client;
-    lc.branch
-        .last()
-        .map(|(h, _)| h.header.timestamp_ms)
-        .or_else(|| {
-            ledger::peer_header(&snap.state, p.registration.chain, lc.lib())
-                .ok()
-                .flatten()
-                .map(|f| f.timestamp_ms)
-        })
+    interchain::policy::head_time(&snap.state, p.registration.chain, p)
 }
 
 impl From<CorrespondentStatus> for PeerStatus {
@@ -178,7 +174,10 @@ fn view(snap: &Snapshot, watch: &PeerWatch, p: &PeerChain, now_ms: u64) -> Corre
     let (available, status) = standing(p, reserved, stalled.is_some());
     let lc = &p.light_client;
     let head_time = light_client_head_time(snap, p);
+    let policy = distpos_chain::interchain::policy::book(&snap.state, chain).unwrap_or_default();
     CorrespondentView {
+        reputation: distpos_chain::interchain::policy::reputation(p, head_time, now_ms),
+        policy,
         chain,
         identity: p.registration.identity,
         owner: p.registration.owner,
@@ -325,6 +324,12 @@ pub fn cross_chain(
                 _ => (TransferStage::Bounced, None),
             };
             let forwarding = interchain::forward::held(&snap.state, peer, hash)?;
+            let stage = match &forwarding {
+                Some(h) if matches!(h.state, interchain::forward::HeldState::Delayed { .. }) => {
+                    TransferStage::Delayed
+                }
+                _ => stage,
+            };
             let fast = interchain::fast::record(&snap.state, peer, hash)?;
             let relay = queue.get(&crate::queue::batch_receipts_id(peer, rec.height))?;
             return Ok(Some(CrossChainView {
