@@ -378,4 +378,25 @@ mod tests {
             assert!(validate_url("u", good).is_ok(), "{good:?}");
         }
     }
+
+    #[test]
+    fn via_routes_are_checked_and_named_by_field() {
+        let with = |k: &str, v: &str| RoutingConfig {
+            via: [(k.to_string(), v.to_string())].into(),
+            ..RoutingConfig::default()
+        };
+        assert_eq!(
+            with("a4", "a2").validate_via(US).unwrap(),
+            [(ChainId(0xa4), ChainId(0xa2))].into()
+        );
+        assert!(err_of(&with("zz", "a2")).starts_with("via.zz: not a chain id"));
+        assert!(err_of(&with("a4", "q")).starts_with("via.a4: \"q\" is not a chain id"));
+        assert!(err_of(&with("e2e4", "a2")).contains("our own chain"));
+        for bad in ["a4", "e2e4", "0"] {
+            assert!(
+                err_of(&with("a4", bad)).contains("must name another chain"),
+                "{bad}"
+            );
+        }
+    }
 }

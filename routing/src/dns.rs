@@ -177,19 +177,10 @@ impl DnsDiscovery {
         let identity = match txt {
             Ok(lookup) => {
                 let mut ids = Vec::new();
-                for record in lookup.records() {
-                    let RData::TXT(t) = record.data() else {
-                        continue;
-                    };
-                    let text: Vec<u8> = t
-                        .txt_data()
-                        .iter()
-                        .flat_map(|s| s.iter().copied())
-                        .collect();
-                    let text = String::from_utf8_lossy(&text);
+                for (text, ttl) in txt_texts(&lookup) {
                     match parse_identity(&text) {
                         Some(Ok(id)) => {
-                            ttl_s = ttl_s.min(record.ttl());
+                            ttl_s = ttl_s.min(ttl);
                             ids.push(id);
                         }
                         Some(Err(())) => {
@@ -230,17 +221,9 @@ impl DnsDiscovery {
             Ok(lookup) => {
                 let mut ttl_s = MAX_TTL_S;
                 let mut via = None;
-                for record in lookup.records() {
-                    let RData::TXT(t) = record.data() else {
-                        continue;
-                    };
-                    let text: Vec<u8> = t
-                        .txt_data()
-                        .iter()
-                        .flat_map(|s| s.iter().copied())
-                        .collect();
-                    if let Some(v) = parse_via(&String::from_utf8_lossy(&text)) {
-                        ttl_s = ttl_s.min(record.ttl());
+                for (text, ttl) in txt_texts(&lookup) {
+                    if let Some(v) = parse_via(&text) {
+                        ttl_s = ttl_s.min(ttl);
                         via.get_or_insert(v);
                     }
                 }
@@ -300,6 +283,25 @@ impl DnsDiscovery {
             ttl_s: Some(ttl),
         })
     }
+}
+
+/// The text of each TXT record of `lookup` (its strings joined) with its TTL.
+fn txt_texts(lookup: &hickory_resolver::lookup::Lookup) -> Vec<(String, u32)> {
+    lookup
+        .records()
+        .iter()
+        .filter_map(|record| {
+            let RData::TXT(t) = record.data() else {
+                return None;
+            };
+            let bytes: Vec<u8> = t
+                .txt_data()
+                .iter()
+                .flat_map(|s| s.iter().copied())
+                .collect();
+            Some((String::from_utf8_lossy(&bytes).into_owned(), record.ttl()))
+        })
+        .collect()
 }
 
 /// Tells NXDOMAIN (by response code) from NODATA from everything else.

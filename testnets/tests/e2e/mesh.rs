@@ -9,18 +9,11 @@
 
 use distpos_adapters::Client;
 use distpos_chain::{Address, Body, QualifiedAddress};
-use distpos_gateway::{clock::now_ms, keyfile};
+use distpos_gateway::keyfile;
 use distpos_proofs::{ChainId, Hash32, SecretKey};
 use distpos_testnets::launcher;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-struct Stop(std::path::PathBuf);
-impl Drop for Stop {
-    fn drop(&mut self) {
-        let _ = launcher::stop(&self.0);
-    }
-}
 
 /// Collateral each chain holds for each neighbour (but see [`SHORT`]).
 const COLLATERAL: u128 = 10_000_000;
@@ -58,26 +51,8 @@ async fn settled(c: &Client, hash: &Hash32, what: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_cross_the_mesh_through_correspondents() {
     let _serial = crate::support::serial();
-    assert!(
-        launcher::find_dnsmasq().is_some(),
-        "this test needs dnsmasq: apt-get install -y dnsmasq-base (.ci/run installs it)"
-    );
-    let dir = tempfile::Builder::new()
-        .prefix("distpos-mesh-")
-        .tempdir()
-        .unwrap();
-    let spec = launcher::builtin("mesh").unwrap();
-    let net = launcher::prepare(
-        &spec,
-        dir.path(),
-        launcher::free_port_range(100).unwrap(),
-        now_ms(),
-    )
-    .unwrap();
-    let _stop = Stop(dir.path().to_path_buf());
-    launcher::start_with(&net, dir.path(), &crate::support::distpos_exe())
-        .await
-        .unwrap();
+    let mesh = crate::support::SpecNet::start("mesh").await;
+    let net = &mesh.net;
     let n = net.chains.len();
     assert_eq!(n, 6);
     let ids: Vec<ChainId> = net.chains.iter().map(|c| c.chain).collect();

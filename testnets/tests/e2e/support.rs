@@ -15,6 +15,48 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// A network written and started from a built-in spec (`launcher::builtin`), with
+/// its dnsmasq if the spec uses DNS; every process stops when it is dropped.
+pub struct SpecNet {
+    pub net: distpos_testnets::launcher::Network,
+    pub dir: tempfile::TempDir,
+}
+
+impl SpecNet {
+    pub async fn start(spec: &str) -> SpecNet {
+        use distpos_testnets::launcher;
+        let spec = launcher::builtin(spec).unwrap();
+        if spec.discovery == "dns" {
+            assert!(
+                launcher::find_dnsmasq().is_some(),
+                "this test needs dnsmasq: apt-get install -y dnsmasq-base (.ci/run installs it)"
+            );
+        }
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("distpos-{}-", spec.name))
+            .tempdir()
+            .unwrap();
+        let net = launcher::prepare(
+            &spec,
+            dir.path(),
+            launcher::free_port_range(100).unwrap(),
+            now_ms(),
+        )
+        .unwrap();
+        let started = SpecNet { net, dir };
+        launcher::start_with(&started.net, started.dir.path(), &distpos_exe())
+            .await
+            .unwrap();
+        started
+    }
+}
+
+impl Drop for SpecNet {
+    fn drop(&mut self) {
+        let _ = distpos_testnets::launcher::stop(self.dir.path());
+    }
+}
+
 /// The `distpos` binary cargo built next to this test binary (`cargo test
 /// --workspace` builds it: the `distpos` package has tests of its own), or
 /// `DISTPOS_BIN`. Running this suite alone (`-p distpos-testnets`) uses whatever

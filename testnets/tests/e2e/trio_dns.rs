@@ -4,41 +4,16 @@
 
 use distpos_adapters::Client;
 use distpos_chain::{Body, QualifiedAddress};
-use distpos_gateway::{clock::now_ms, keyfile};
+use distpos_gateway::keyfile;
 use distpos_proofs::SecretKey;
 use distpos_testnets::launcher;
 use std::time::{Duration, Instant};
 
-struct Stop(std::path::PathBuf);
-impl Drop for Stop {
-    fn drop(&mut self) {
-        let _ = launcher::stop(&self.0);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trio_routes_through_dns_and_delivers_between_all_chains() {
     let _serial = crate::support::serial();
-    assert!(
-        launcher::find_dnsmasq().is_some(),
-        "this test needs dnsmasq: apt-get install -y dnsmasq-base (.ci/run installs it)"
-    );
-    let dir = tempfile::Builder::new()
-        .prefix("distpos-trio-")
-        .tempdir()
-        .unwrap();
-    let spec = launcher::builtin("trio").unwrap();
-    let net = launcher::prepare(
-        &spec,
-        dir.path(),
-        distpos_testnets::launcher::free_port_range(100).unwrap(),
-        now_ms(),
-    )
-    .unwrap();
-    let _stop = Stop(dir.path().to_path_buf());
-    launcher::start_with(&net, dir.path(), &crate::support::distpos_exe())
-        .await
-        .unwrap();
+    let trio = crate::support::SpecNet::start("trio").await;
+    let net = &trio.net;
     assert!(net.dns.is_some());
     let clients: Vec<Client> = net
         .chains
