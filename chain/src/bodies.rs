@@ -131,7 +131,8 @@ pub(crate) fn check_body_fields(body: &Body) -> Result<(), TxError> {
         | Body::SetProxy { .. }
         | Body::Propose { .. }
         | Body::Approve { .. }
-        | Body::Evidence { .. } => {}
+        | Body::Evidence { .. }
+        | Body::PeerEvidence { .. } => {}
     }
     Ok(())
 }
@@ -326,6 +327,11 @@ pub(crate) fn apply_body(
             let ds = check_double_sign(header_a, header_b, &env.rules)?;
             slash(o, env, &ds.producer, ds.slot)
         }
+        Body::PeerEvidence {
+            peer,
+            header_a,
+            header_b,
+        } => crate::interchain::peer_evidence(o, *peer, header_a, header_b),
         Body::PeerHeaders { peer, headers } | Body::HeaderRun { peer, headers } => {
             crate::interchain::peer_headers(o, env, *peer, headers)
         }

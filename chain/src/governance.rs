@@ -247,6 +247,8 @@ fn new_peer(reg: &PeerRegistration) -> Result<PeerChain, TxError> {
         deposited: 0,
         delivered_in: 0,
         bounced_in: 0,
+        bounces: Default::default(),
+        equivocations: 0,
         volume_in: 0,
         sent_out: 0,
         volume_out: 0,

@@ -9,7 +9,7 @@ use crate::{
     error::StateError,
     params::ChainParams,
     state::{Key, Overlay, State},
-    tx::{GovAction, PeerRegistration},
+    tx::{BounceReason, GovAction, PeerRegistration},
 };
 use distpos_proofs::{
     codec::{self, dec_u128},
@@ -18,6 +18,7 @@ use distpos_proofs::{
     ChainId, Hash32, PublicKey,
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Read access to raw state.
 pub trait KvRead {
@@ -117,6 +118,9 @@ pub mod keys {
     pub const HELD: &[u8] = b"h/";
     /// Admission policy per peer (DESIGN §13): `y/<peer>`.
     pub const POLICY: &[u8] = b"y/";
+    /// Equivocation evidence against peers' producers (DESIGN §13):
+    /// `v/<peer><key><slot>`.
+    pub const PEER_EVIDENCE: &[u8] = b"v/";
 
     /// Key of an account.
     pub fn account(a: &Address) -> Key {
@@ -194,6 +198,13 @@ pub mod keys {
     /// Key of a transfer from `peer` held for forwarding.
     pub fn held(peer: ChainId, tx: &Hash32) -> Key {
         with(HELD, &[&peer.0.to_be_bytes(), &tx.0])
+    }
+    /// Key of equivocation evidence against a producer of `peer` (DESIGN §13).
+    pub fn peer_evidence(peer: ChainId, k: &PublicKey, slot: u64) -> Key {
+        with(
+            PEER_EVIDENCE,
+            &[&peer.0.to_be_bytes(), &k.0, &slot.to_be_bytes()],
+        )
     }
     /// Key of an applied evidence entry.
     pub fn evidence(k: &PublicKey, slot: u64) -> Key {
@@ -310,8 +321,15 @@ pub struct PeerChain {
     pub deposited: u128,
     /// Inbound transfers delivered.
     pub delivered_in: u64,
-    /// Inbound transfers bounced.
+    /// Inbound transfers bounced (here, or further on for transfers we forwarded).
     pub bounced_in: u64,
+    /// Inbound transfers this chain bounced, by reason (DESIGN §13: the reasons
+    /// [`BounceReason::charged_to_source`] weigh on the peer's reputation; a
+    /// `malformed` one is a proof refused).
+    pub bounces: BTreeMap<BounceReason, u64>,
+    /// Equivocations among the peer's producers we hold evidence of (one per producer
+    /// and slot, under [`keys::peer_evidence`]).
+    pub equivocations: u64,
     /// Volume delivered inbound.
     #[serde(with = "dec_u128")]
     pub volume_in: u128,
@@ -327,6 +345,33 @@ pub struct PeerChain {
     /// Our light client of the peer (its irreversible header summaries are stored
     /// separately, under [`keys::peer_header`]).
     pub light_client: LightClient,
+}
+
+impl PeerChain {
+    /// Counts an inbound transfer this chain bounced.
+    pub fn count_bounce(&mut self, reason: BounceReason) {
+        self.bounced_in += 1;
+        *self.bounces.entry(reason).or_default() += 1;
+    }
+
+    /// Bounces that weigh on the peer's reputation
+    /// ([`BounceReason::charged_to_source`]).
+    pub fn charged_bounces(&self) -> u64 {
+        self.bounces
+            .iter()
+            .filter(|(r, _)| r.charged_to_source())
+            .map(|(_, n)| *n)
+            .fold(0, u64::saturating_add)
+    }
+
+    /// Transfers proven in the peer's irreversible blocks that we refused as
+    /// malformed.
+    pub fn refused_proofs(&self) -> u64 {
+        self.bounces
+            .get(&BounceReason::Malformed)
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 /// An outbound transfer waiting for the destination's receipt.

@@ -368,6 +368,18 @@ pub enum Body {
         /// Their transactions there.
         txs: Vec<Hash32>,
     },
+    /// Two headers of a peer chain signed by one of its producers for one slot
+    /// (DESIGN §13): evidence of equivocation among the peer's producers, which
+    /// lowers its reputation here. Anyone may submit it; it counts once per producer
+    /// and slot. (Our light client also records such pairs itself when both reach it.)
+    PeerEvidence {
+        /// The peer chain.
+        peer: ChainId,
+        /// First header.
+        header_a: Box<SignedHeader>,
+        /// Second header.
+        header_b: Box<SignedHeader>,
+    },
 }
 
 /// Where a [`Body::Forward`] sends a held transfer.
@@ -714,7 +726,7 @@ pub struct SettleResult {
 }
 
 /// Why an inbound transfer bounced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BounceReason {
     /// `deliver_by` had passed.
@@ -741,6 +753,11 @@ pub enum BounceReason {
     LowReputation,
     /// Delayed by the receiving chain's policy, then cancelled by its governance.
     Cancelled,
+    /// Proven in an irreversible block of the source, but breaking the rules of a
+    /// transfer (a forwarded leg whose path does not end with the chain that sent
+    /// it, or too long): the source's producers finalised what its own rules refuse.
+    /// Counted as a proof refused in the source's reputation (DESIGN §13).
+    Malformed,
 }
 
 impl BounceReason {
@@ -760,7 +777,22 @@ impl BounceReason {
             BounceReason::AboveMaxTransfer => "above_max_transfer",
             BounceReason::LowReputation => "low_reputation",
             BounceReason::Cancelled => "cancelled",
+            BounceReason::Malformed => "malformed",
         }
+    }
+
+    /// Whether a bounce for this reason counts against the source's reputation: a
+    /// fact about how the source behaves, not a choice of ours (suspension, policy
+    /// limits, a low reputation, a cancelled delay), which would otherwise feed back
+    /// into the score that made it.
+    pub fn charged_to_source(self) -> bool {
+        !matches!(
+            self,
+            BounceReason::PeerSuspended
+                | BounceReason::AboveMaxTransfer
+                | BounceReason::LowReputation
+                | BounceReason::Cancelled
+        )
     }
 }
 

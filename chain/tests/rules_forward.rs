@@ -29,7 +29,9 @@ use distpos_chain::{
     execute::chain_rules,
     interchain::{
         forward::{self, Held, HeldState},
-        inbound_record, settled_record, InboundRecord, SettledRecord,
+        inbound_record,
+        policy::{reputation, REFUSED_WEIGHT},
+        settled_record, InboundRecord, SettledRecord,
     },
     ledger::{self, InFlight},
     testkit::{address_of, registration_of, TestChain, GENESIS_TIME_MS},
@@ -901,32 +903,77 @@ fn a_leg_that_comes_back_to_a_chain_it_left_bounces_loop() {
 }
 
 #[test]
-fn a_leg_is_admitted_only_if_it_names_this_chain_next_and_its_sender_last() {
+fn a_leg_not_for_this_chain_is_refused_and_a_malformed_one_bounces_as_a_refused_proof() {
     let (a, mut b, c) = setup(COLLATERAL);
     let origin = QualifiedAddress::new(A, address_of(&a.users[0]));
+    let recipient = fresh("leg recipient");
     let leg = |next: ChainId, path: Vec<ChainId>| Leg {
         next,
-        to: QualifiedAddress::new(B, fresh("leg recipient")),
+        to: QualifiedAddress::new(B, recipient),
         amount: 500,
         deliver_by: 0,
         path,
         origin,
     };
+    // Rogue producers of C finalise legs C's ledger would never write: one whose path
+    // does not end with C, one whose path does not start at its origin's chain (A),
+    // and one for A.
     let mut rogue = c.clone();
     let not_last = system(&rogue, onward(B, &Hash32([8; 32]), leg(B, vec![C, A])));
+    let not_first = system(&rogue, onward(B, &Hash32([6; 32]), leg(B, vec![C])));
     let elsewhere = system(&rogue, onward(B, &Hash32([9; 32]), leg(A, vec![A, C])));
-    forge_head(&mut rogue, vec![not_last.clone(), elsewhere.clone()]);
-
-    let body = inbound_of(&mut b, &rogue, std::slice::from_ref(&not_last));
-    assert_eq!(
-        refused_system(&mut b, body),
-        ProofError::NotATransfer.into()
+    forge_head(
+        &mut rogue,
+        vec![not_last.clone(), not_first.clone(), elsewhere.clone()],
     );
+
+    // Not for B: anyone could carry it here, so it proves nothing against C, and the
+    // batch is refused.
     let body = inbound_of(&mut b, &rogue, std::slice::from_ref(&elsewhere));
     assert_eq!(
         refused_system(&mut b, body),
         ProofError::WrongDestination { ours: B, got: A }.into()
     );
+    let p = peer(&b, C).unwrap();
+    assert_eq!((p.bounced_in, p.refused_proofs()), (0, 0));
+
+    // For B but malformed: only C's producers could have finalised them. Each bounces
+    // back to C (`malformed`), is consumed once, and is a proof refused in C's
+    // reputation (−10 each); nothing is credited.
+    let (_, r, _) = deliver_batch(&mut b, &rogue, &[not_last.clone(), not_first.clone()]);
+    assert_eq!(
+        results_to(&r, C),
+        vec![
+            result(&not_last.hash(), 500, Some(BounceReason::Malformed), None),
+            result(&not_first.hash(), 500, Some(BounceReason::Malformed), None),
+        ]
+    );
+    let p = peer(&b, C).unwrap();
+    assert_eq!(
+        (p.corr, p.bounced_in, p.refused_proofs(), p.delivered_in),
+        (0, 2, 2, 0)
+    );
+    assert_eq!(
+        p.bounces.get(&BounceReason::Malformed).copied(),
+        Some(2),
+        "{:?}",
+        p.bounces
+    );
+    assert_eq!(
+        reputation(&p, None, b.head_time()),
+        100 - 40 - 2 * REFUSED_WEIGHT as u32 - 20,
+        "all of C's transfers bounced for reasons of its own, two proofs refused, its \
+         account at 0"
+    );
+    assert_eq!(account(&b, &recipient).balance, 0);
+    assert_eq!(held_of(&b, C, &not_last.hash()), None);
+
+    // Counted once: the same proof again is a replay.
+    let again = inbound_of(&mut b, &rogue, std::slice::from_ref(&not_last));
+    assert!(
+        matches!(refused_system(&mut b, again), TxError::AlreadyConsumed(C, h) if h == not_last.hash())
+    );
+    assert_eq!(peer(&b, C).unwrap().refused_proofs(), 2);
     assert_three(&a, &b, &c);
 }
 

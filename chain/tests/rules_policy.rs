@@ -40,7 +40,7 @@ use distpos_chain::{
     tx::{BounceReason, GovAction, Hop, Outcome, SettleResult, TransferResult},
     Address, Block, BlockError, Body, ChainParams, Receipt, Transaction, TxError,
 };
-use distpos_proofs::{ChainId, Hash32};
+use distpos_proofs::{ChainId, Hash32, SecretKey, SignedHeader};
 
 // ---------------------------------------------------------------------------------
 // Kit (batch helpers shared with the other interchain tests are in common/interchain).
@@ -897,18 +897,22 @@ fn a_delayed_transfer_cancelled_by_governance_bounces_and_a_refunds_it_once() {
 // 4. Reputation.
 // ---------------------------------------------------------------------------------
 
-/// A record with these counts and this account (the rest as registered).
-fn record(base: &PeerChain, delivered_in: u64, bounced_in: u64, corr: i128) -> PeerChain {
-    PeerChain {
+/// A record with these counts and this account (the rest as registered): `bounced`
+/// for insufficient collateral, a reason of the peer's own.
+fn record(base: &PeerChain, delivered_in: u64, bounced: u64, corr: i128) -> PeerChain {
+    let mut r = PeerChain {
         delivered_in,
-        bounced_in,
         corr,
         ..base.clone()
+    };
+    for _ in 0..bounced {
+        r.count_bounce(BounceReason::InsufficientCollateral);
     }
+    r
 }
 
 #[test]
-fn reputation_loses_up_to_50_for_bounces_20_for_an_empty_account_and_30_for_lag() {
+fn reputation_loses_points_for_each_fact_against_the_peer() {
     let (_, b) = bare_pair();
     let base = peer(&b, A).unwrap();
     let now = 10_000_000_000;
@@ -917,11 +921,62 @@ fn reputation_loses_up_to_50_for_bounces_20_for_an_empty_account_and_30_for_lag(
 
     assert_eq!(r(0, 0, 1, None), 100, "no facts against it");
     assert_eq!(r(7, 0, 1, fresh_head), 100);
-    // Bounces: 50 × share, rounded down (the penalty).
-    assert_eq!(r(3, 1, 1, None), 88, "1 of 4: 12.5 → 12");
-    assert_eq!(r(2, 1, 1, None), 84, "1 of 3: 16.7 → 16");
-    assert_eq!(r(1, 1, 1, None), 75);
-    assert_eq!(r(0, 5, 1, None), 50, "all bounced");
+    // Bounces for reasons of its own: 40 × share, rounded down (the penalty).
+    assert_eq!(r(3, 1, 1, None), 90, "1 of 4: 10");
+    assert_eq!(r(2, 1, 1, None), 87, "1 of 3: 13.3 → 13");
+    assert_eq!(r(1, 1, 1, None), 80);
+    assert_eq!(r(0, 5, 1, None), 60, "all bounced");
+    // Our own choices are not facts about the peer: they count as bounces, not
+    // against its reputation (a refusal never lowers the score that caused it).
+    let mut ours = record(&base, 1, 0, 1);
+    for reason in [
+        BounceReason::PeerSuspended,
+        BounceReason::AboveMaxTransfer,
+        BounceReason::LowReputation,
+        BounceReason::Cancelled,
+    ] {
+        assert!(!reason.charged_to_source(), "{reason}");
+        ours.count_bounce(reason);
+    }
+    assert_eq!((ours.bounced_in, ours.charged_bounces()), (4, 0));
+    assert_eq!(reputation(&ours, None, now), 100);
+    for reason in [
+        BounceReason::Expired,
+        BounceReason::InsufficientCollateral,
+        BounceReason::BadRecipient,
+        BounceReason::NoForwarding,
+        BounceReason::NoRoute,
+        BounceReason::Loop,
+        BounceReason::HopLimit,
+        BounceReason::BelowTransitFee,
+        BounceReason::Malformed,
+    ] {
+        assert!(reason.charged_to_source(), "{reason}");
+    }
+    // Proofs refused (`malformed` bounces): 10 each, at most 30, on top of their
+    // share.
+    let mut refused = record(&base, 9, 0, 1);
+    refused.count_bounce(BounceReason::Malformed);
+    assert_eq!(refused.refused_proofs(), 1);
+    assert_eq!(
+        reputation(&refused, None, now),
+        100 - 4 - 10,
+        "1 of 10 bounced"
+    );
+    for _ in 0..9 {
+        refused.count_bounce(BounceReason::Malformed);
+    }
+    assert_eq!(
+        reputation(&refused, None, now),
+        100 - 21 - 30,
+        "10 of 19 bounced (21), 10 refused (capped at 30)"
+    );
+    // Evidence of equivocation among its producers: 40, however much.
+    let mut equivocated = record(&base, 0, 0, 1);
+    equivocated.equivocations = 1;
+    assert_eq!(reputation(&equivocated, None, now), 60);
+    equivocated.equivocations = 7;
+    assert_eq!(reputation(&equivocated, None, now), 60);
     // The account at or below zero.
     assert_eq!(r(0, 0, 0, None), 80);
     assert_eq!(r(0, 0, -1, None), 80);
@@ -937,8 +992,12 @@ fn reputation_loses_up_to_50_for_bounces_20_for_an_empty_account_and_30_for_lag(
     assert_eq!(reputation(&slow, Some(now - 1_280_001), now), 70);
     assert_eq!(base.registration.block_interval_ms * 128, 12_800);
     // Together, down to 0.
-    assert_eq!(r(1, 1, 0, Some(0)), 25);
-    assert_eq!(r(0, 3, -10, Some(0)), 0);
+    assert_eq!(r(1, 1, 0, Some(0)), 30);
+    assert_eq!(r(0, 3, -10, Some(0)), 10);
+    equivocated.corr = 0;
+    assert_eq!(reputation(&equivocated, Some(0), now), 10);
+    refused.corr = 0;
+    assert_eq!(reputation(&refused, Some(0), now), 0, "49 − 20 − 30");
 }
 
 #[test]
@@ -949,7 +1008,7 @@ fn below_the_reputation_threshold_transfers_are_refused_or_delayed() {
     let recipient = fresh("reputation");
 
     // No collateral yet: the first bounces (insufficient collateral); with it, the
-    // second is delivered. One of two bounced: 100 − 25.
+    // second is delivered. One of two bounced: 100 − 20.
     let t1 = send_all(&mut a, recipient, &[100]);
     let (_, r, h1) = deliver(&mut b, &a, &t1);
     assert_eq!(
@@ -972,19 +1031,19 @@ fn below_the_reputation_threshold_transfers_are_refused_or_delayed() {
         Some(a.head_time()),
         "the light client follows A's head"
     );
-    assert_eq!(reputation_on(&b), 75);
+    assert_eq!(reputation_on(&b), 80);
 
-    // A threshold of 75 admits a reputation of 75.
-    set_policy(&mut b, &min_reputation(75, BelowReputation::Refuse, 0));
+    // A threshold of 80 admits a reputation of 80.
+    set_policy(&mut b, &min_reputation(80, BelowReputation::Refuse, 0));
     let t3 = send_all(&mut a, recipient, &[100]);
     let (_, r, h3) = deliver(&mut b, &a, &t3);
     assert_eq!(results(&r), vec![delivered(&t3[0], 100)]);
-    // 1 of 3 bounced: 100 − 16.
-    assert_eq!(reputation_on(&b), 84);
+    // 1 of 3 bounced: 100 − 13.
+    assert_eq!(reputation_on(&b), 87);
     assert_eq!(book_of(&b).refused, 0);
 
-    // 85 refuses 84: both bounce (the first bounce only lowers it further).
-    set_policy(&mut b, &min_reputation(85, BelowReputation::Refuse, 0));
+    // 88 refuses 87: both bounce, and the refusals do not lower it further.
+    set_policy(&mut b, &min_reputation(88, BelowReputation::Refuse, 0));
     let t45 = send_all(&mut a, recipient, &[100, 200]);
     let (_, r, h45) = deliver(&mut b, &a, &t45);
     assert_eq!(
@@ -1007,13 +1066,20 @@ fn below_the_reputation_threshold_transfers_are_refused_or_delayed() {
     assert_eq!(stats(&b), (2, 3, 200));
     assert_eq!(corr(&b, A), (COLLATERAL - 200) as i128);
     assert_eq!(account(&b, &recipient).balance, 200);
-    // 3 of 5 bounced: 100 − 30.
-    assert_eq!(reputation_on(&b), 70);
+    // Still 1 of 3 bounced for reasons of A's own.
+    assert_eq!(reputation_on(&b), 87);
+    assert_eq!(
+        peer(&b, A)
+            .unwrap()
+            .bounces
+            .get(&BounceReason::LowReputation),
+        Some(&2)
+    );
     assert_supplies(&a, &b);
 
     // With `Delay`, they wait at least a minute instead (delay_ms 0 or less than a
     // minute), or delay_ms when longer.
-    set_policy(&mut b, &min_reputation(71, BelowReputation::Delay, 0));
+    set_policy(&mut b, &min_reputation(88, BelowReputation::Delay, 0));
     let t6 = send_all(&mut a, recipient, &[300]);
     let (_, r, _) = deliver(&mut b, &a, &t6);
     let t = b.head_time();
@@ -1022,7 +1088,7 @@ fn below_the_reputation_threshold_transfers_are_refused_or_delayed() {
         held_state(&b, A, &t6[0]),
         HeldState::Delayed { until: t + 60_000 }
     );
-    set_policy(&mut b, &min_reputation(71, BelowReputation::Delay, 90_000));
+    set_policy(&mut b, &min_reputation(88, BelowReputation::Delay, 90_000));
     let t7 = send_all(&mut a, recipient, &[400]);
     let (_, r, _) = deliver(&mut b, &a, &t7);
     let t_7 = b.head_time();
@@ -1593,4 +1659,160 @@ proptest::proptest! {
         proptest::prop_assert_eq!(stats(&b), (all.len() as u64, 0, sent));
         assert_supplies(&a, &b);
     }
+}
+
+// ---------------------------------------------------------------------------------
+// 5. Evidence of equivocation among a peer's producers.
+// ---------------------------------------------------------------------------------
+
+/// A second header for the slot of `c`'s block `height`, signed by its producer: what
+/// an equivocating producer of `c` publishes.
+fn twin_header(c: &TestChain, height: u64) -> SignedHeader {
+    let real = &c.blocks[height as usize - 1].header;
+    let key = c
+        .producers
+        .iter()
+        .find(|k| k.public_key() == real.header.producer)
+        .expect("a producer of the chain")
+        .clone();
+    let mut other = real.header.clone();
+    other.tx_root = Hash32([0xee; 32]);
+    other.sign(&key)
+}
+
+fn peer_evidence(x: &SignedHeader, y: &SignedHeader) -> Body {
+    Body::PeerEvidence {
+        peer: A,
+        header_a: Box::new(x.clone()),
+        header_b: Box::new(y.clone()),
+    }
+}
+
+#[test]
+fn evidence_of_a_peer_producer_signing_twice_costs_40_once_and_bad_evidence_changes_nothing() {
+    let (mut a, mut b) = pair();
+    a.produce_empty(2).unwrap();
+    let real = a.blocks[0].header.clone();
+    let twin = twin_header(&a, 1);
+    assert_eq!(reputation_on(&b), 100);
+
+    // Refused, changing nothing: one block twice, two slots, a key no producer of A
+    // uses, a signature that does not verify, headers of another chain, or a chain
+    // that is not a peer.
+    let next = a.blocks[1].header.clone();
+    let stranger = SecretKey::from_seed(b"not a producer of A");
+    let by_stranger = |root: u8| {
+        let mut h = real.header.clone();
+        h.producer = stranger.public_key();
+        h.tx_root = Hash32([root; 32]);
+        h.sign(&stranger)
+    };
+    let mut forged = twin.clone();
+    forged.header.tx_root = Hash32([0xef; 32]);
+    let mut of_b = b.blocks[0].header.clone();
+    of_b.header.chain_id = B;
+    let cases: Vec<(Body, &str)> = vec![
+        (peer_evidence(&real, &real), "same block"),
+        (peer_evidence(&real, &next), "not for the same slot"),
+        (
+            peer_evidence(&by_stranger(1), &by_stranger(2)),
+            "no producer",
+        ),
+        (peer_evidence(&real, &forged), "signature"),
+        (peer_evidence(&real, &of_b), "chain"),
+        (
+            Body::PeerEvidence {
+                peer: ChainId(0x5151),
+                header_a: Box::new(real.clone()),
+                header_b: Box::new(twin.clone()),
+            },
+            "5151",
+        ),
+    ];
+    for (body, what) in cases {
+        let err = refused(&mut b, body);
+        assert!(
+            err.to_string().contains(what),
+            "{err} does not say {what:?}"
+        );
+    }
+    assert_eq!(peer(&b, A).unwrap().equivocations, 0);
+
+    // Two headers of A's producer for one slot: counted once, −40.
+    let r = submit(&mut b, peer_evidence(&real, &twin));
+    assert_eq!(r.outcome, Outcome::Applied);
+    assert_eq!(peer(&b, A).unwrap().equivocations, 1);
+    assert_eq!(reputation_on(&b), 60);
+    let slot = chain_rules(&a.state)
+        .unwrap()
+        .clock
+        .slot_at_boundary(real.header.timestamp_ms)
+        .unwrap();
+    assert_eq!(
+        refused(&mut b, peer_evidence(&twin, &real)),
+        TxError::EvidenceApplied(slot)
+    );
+    assert_eq!(peer(&b, A).unwrap().equivocations, 1);
+
+    // Under a threshold of 61, A's transfers are refused with a valid proof.
+    set_policy(&mut b, &min_reputation(61, BelowReputation::Refuse, 0));
+    let recipient = fresh("after equivocation");
+    let t = send_all(&mut a, recipient, &[100]);
+    let (_, r, _) = deliver(&mut b, &a, &t);
+    assert_eq!(
+        results(&r),
+        vec![bounced(&t[0], 100, BounceReason::LowReputation, None)]
+    );
+    assert_eq!(
+        reputation_on(&b),
+        60,
+        "a refusal of ours costs A nothing more"
+    );
+    assert_supplies(&a, &b);
+}
+
+#[test]
+fn the_light_client_records_a_second_header_for_a_slot_it_follows() {
+    // Three producers: A's newest blocks stay above its LIB for a while, on the
+    // branch B's light client follows.
+    let (mut a, mut b) = peer_pair(A.0, B.0, 3, USERS, TestChain::dev_params());
+    a.produce_empty(3).unwrap();
+    keep_up(&mut b, a.height());
+    submit(
+        &mut b,
+        Body::PeerHeaders {
+            peer: A,
+            headers: a.headers(1, 3),
+        },
+    );
+    let lc = light_client(&b, A);
+    assert_eq!(lc.head(), 3);
+    assert!(
+        lc.lib() < 3,
+        "block 3 is not irreversible yet: {}",
+        lc.lib()
+    );
+
+    // A's third producer publishes a second block 3: B's light client sees both.
+    let twin = twin_header(&a, 3);
+    submit(
+        &mut b,
+        Body::PeerHeaders {
+            peer: A,
+            headers: vec![twin.clone()],
+        },
+    );
+    let p = peer(&b, A).unwrap();
+    assert_eq!(p.equivocations, 1);
+    assert_eq!(
+        reputation(&p, head_time(&b.state, A, &p), next_time(&b)),
+        100 - 40 - 20,
+        "the evidence, and no collateral"
+    );
+    // Reported again by hand, it is the same evidence.
+    let real = a.blocks[2].header.clone();
+    assert!(matches!(
+        refused(&mut b, peer_evidence(&real, &twin)),
+        TxError::EvidenceApplied(_)
+    ));
 }

@@ -76,8 +76,10 @@ pub enum StoreError {
 /// which changes how peer records and their governance actions are encoded. Version 4
 /// hashed transactions under `DISTPOS/TX/v3` (transfers carry a fast fee, DESIGN §11).
 /// Version 5 hashes them under `DISTPOS/TX/v4` (transfers carry a first hop, and
-/// chains forward, DESIGN §12).
-pub const STORE_FORMAT: &str = "distpos-store/5";
+/// chains forward, DESIGN §12). Version 6 keeps, per peer, its bounces by reason and
+/// the evidence of equivocation among its producers (DESIGN §13), which changes how
+/// peer records are encoded.
+pub const STORE_FORMAT: &str = "distpos-store/6";
 
 /// Where a transaction was included.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -536,6 +536,26 @@ enum TxBody {
         #[arg(long, value_parser = parse_amount_arg)]
         amount: u128,
     },
+    /// Report two headers of peer chain --peer signed by one of its producers for one
+    /// slot (JSON files, as `GET /v1/headers` of a peer node shows them): evidence of
+    /// equivocation, which lowers the peer's reputation here (DESIGN §13).
+    PeerEvidence {
+        #[arg(long, value_parser = parse_chain)]
+        peer: ChainId,
+        #[arg(long)]
+        header_a: std::path::PathBuf,
+        #[arg(long)]
+        header_b: std::path::PathBuf,
+    },
+}
+
+/// A signed header from a JSON file (`--header-a`, `--header-b`).
+fn read_header(path: &std::path::Path) -> anyhow::Result<Box<distpos_proofs::SignedHeader>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let header = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a signed header", path.display()))?;
+    Ok(Box::new(header))
 }
 
 fn parse_chain(s: &str) -> Result<ChainId, String> {
@@ -1059,6 +1079,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     peer,
                     signing_key: signing_key.unwrap_or_else(|| key.public_key()),
                     amount,
+                },
+                TxBody::PeerEvidence {
+                    peer,
+                    header_a,
+                    header_b,
+                } => Body::PeerEvidence {
+                    peer,
+                    header_a: read_header(&header_a)?,
+                    header_b: read_header(&header_b)?,
                 },
             };
             let client = Client::new(&args.node)?;

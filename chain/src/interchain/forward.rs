@@ -252,7 +252,7 @@ pub(crate) fn forward(
             }
             let mut record = peer_record(o, source)?;
             record.corr = crate::bodies::add_signed(record.corr, h.amount)?;
-            record.bounced_in += 1;
+            record.count_bounce(*reason);
             ledger::write(o, keys::peer(source), &record);
             o.delete(keys::held(source, source_tx));
             let result = TransferResult {
@@ -400,9 +400,14 @@ pub(crate) fn release(
                     })?;
                 }
             }
-            Some(_) => {
+            Some((reason, by)) => {
                 record.corr = crate::bodies::add_signed(record.corr, h.amount)?;
-                record.bounced_in += 1;
+                if by == env.chain_id {
+                    record.count_bounce(reason);
+                } else {
+                    // Bounced further on: not a fact about the source.
+                    record.bounced_in += 1;
+                }
             }
         }
         let result = TransferResult {

@@ -20,6 +20,7 @@ use crate::{
     votes::update_account,
 };
 use distpos_proofs::{
+    consensus::check_double_sign,
     light_client::{admissible, Finalized, NotYet, Position},
     ChainId, Hash32, SignedHeader,
 };
@@ -49,6 +50,12 @@ pub(crate) fn peer_headers(
         .submit(headers, env.time_ms)
         .into_result()
         .map_err(|r| TxError::PeerHeaders(Box::new(r)))?;
+    // Two headers of one producer for one slot, both verified by the light client:
+    // recorded once. (A pair signed under a schedule our light client no longer
+    // knows is left out; it changes nothing else.)
+    for (a, b) in &advance.evidence {
+        let _ = record_equivocation(o, peer, &mut record, a, b);
+    }
     for f in &advance.finalized {
         ledger::write(o, keys::peer_header(peer, f.height), f);
         if let Some(old) = f.height.checked_sub(PEER_HEADER_WINDOW) {
@@ -57,6 +64,53 @@ pub(crate) fn peer_headers(
     }
     ledger::write(o, keys::peer(peer), &record);
     Ok((Outcome::Applied, advance.finalized.len() as u128))
+}
+
+/// `PeerEvidence`: two headers of `peer` signed by one of its producers for one slot.
+/// Each producer and slot counts once; evidence counted already is refused.
+pub(crate) fn peer_evidence(
+    o: &mut Overlay<'_>,
+    peer: ChainId,
+    a: &SignedHeader,
+    b: &SignedHeader,
+) -> Result<(Outcome, u128), TxError> {
+    let mut record = peer_record(o, peer)?;
+    match record_equivocation(o, peer, &mut record, a, b)? {
+        Some(slot) => return Err(TxError::EvidenceApplied(slot)),
+        None => ledger::write(o, keys::peer(peer), &record),
+    }
+    Ok((Outcome::Applied, 0))
+}
+
+/// Checks that `a` and `b` are two different headers of `peer` signed for one slot by
+/// a producer of a schedule our light client knows (its checkpoint's or its head's,
+/// in force or pending), and counts it in `record` (the caller writes it back)
+/// unless counted already, which returns `Some(slot)`.
+fn record_equivocation(
+    o: &mut Overlay<'_>,
+    peer: ChainId,
+    record: &mut PeerChain,
+    a: &SignedHeader,
+    b: &SignedHeader,
+) -> Result<Option<u64>, TxError> {
+    let lc = &record.light_client;
+    let ds = check_double_sign(a, b, &lc.rules)?;
+    let known = [&lc.base, lc.head_state()].into_iter().any(|c| {
+        c.active.producers.contains(&ds.producer)
+            || c.pending
+                .as_ref()
+                .is_some_and(|p| p.schedule.producers.contains(&ds.producer))
+    });
+    if !known {
+        return Err(TxError::UnknownProducerKey(ds.producer.to_string()));
+    }
+    let key = keys::peer_evidence(peer, &ds.producer, ds.slot);
+    if o.get(&key).is_some() {
+        return Ok(Some(ds.slot));
+    }
+    o.put(key, Vec::new());
+    record.equivocations = record.equivocations.saturating_add(1);
+    Ok(None)
 }
 
 /// The irreversible header of `peer` at `height`, or why a proof against it cannot be
@@ -93,6 +147,10 @@ pub struct ProvenTransfer {
     pub deliver_by: u64,
     /// What the sender paid for the fast path, on top of `amount`.
     pub fast_fee: u128,
+    /// A leg the source's producers finalised although it breaks the rules of a
+    /// leg (its path does not start at its origin's chain or end with the source):
+    /// it bounces (`malformed`), a proof refused in the source's reputation.
+    pub malformed: bool,
 }
 
 impl ProvenTransfer {
@@ -147,6 +205,7 @@ pub fn proven_transfer(
                 amount: *amount,
                 deliver_by: *deliver_by,
                 fast_fee: *fast_fee,
+                malformed: false,
             }
         }
         Body::Forward {
@@ -160,11 +219,12 @@ pub fn proven_transfer(
                 }
                 .into());
             }
-            // The forwarding chain's ledger checked the leg against what it held; its
-            // path must end with it.
-            if leg.path.last() != Some(&peer) {
-                return Err(ProofError::NotATransfer.into());
-            }
+            // The forwarding chain's ledger checked the leg against what it held: its
+            // path starts at the origin's chain and ends with the forwarding chain.
+            // Proven in an irreversible block, a leg that does not is the source's
+            // fault, and goes back to it.
+            let malformed =
+                leg.path.last() != Some(&peer) || leg.path.first() != Some(&leg.origin.chain);
             ProvenTransfer {
                 tx: source_tx.hash(),
                 origin: leg.origin,
@@ -173,6 +233,7 @@ pub fn proven_transfer(
                 amount: leg.amount,
                 deliver_by: leg.deliver_by,
                 fast_fee: 0,
+                malformed,
             }
         }
         _ => return Err(ProofError::NotATransfer.into()),
@@ -194,7 +255,9 @@ pub(crate) fn deliver(
     // A fast fee not earned on the fast path is delivered with the amount.
     let total = t.total()?;
     let onward = t.to.chain != env.chain_id;
-    let bounce = if t.deliver_by != 0 && env.time_ms > t.deliver_by {
+    let bounce = if t.malformed {
+        Some(BounceReason::Malformed)
+    } else if t.deliver_by != 0 && env.time_ms > t.deliver_by {
         Some(BounceReason::Expired)
     } else if record.suspended {
         Some(BounceReason::PeerSuspended)
@@ -219,7 +282,7 @@ pub(crate) fn deliver(
     };
     let outcome = match bounce {
         Some(reason) => {
-            record.bounced_in += 1;
+            record.count_bounce(reason);
             Outcome::Bounced {
                 source: peer,
                 source_tx: t.tx,

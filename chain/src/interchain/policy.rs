@@ -11,9 +11,10 @@
 //!   transfers queue behind it.
 //! - A delay for transfers above `delay_above` (`delay_ms`), during which governance
 //!   can cancel them (`CancelDelayed`) into a bounce (`cancelled`).
-//! - A reputation score from on-chain facts about the peer, 0–100: bounces of its
-//!   transfers (share of all), its correspondent account overdrawn or empty, its
-//!   light client lagging. Below `min_reputation` its transfers are refused
+//! - A reputation score from on-chain facts about the peer, 0–100 ([`reputation`]):
+//!   bounces of its transfers by reason, proofs refused, evidence of equivocation
+//!   among its producers, its correspondent account overdrawn or empty, its light
+//!   client lagging. Below `min_reputation` its transfers are refused
 //!   (`low_reputation`) or delayed, as `below_reputation` says.
 //!
 //! A delayed transfer is held like a forwarded one ([`super::forward::Held`], state
@@ -134,23 +135,51 @@ pub fn head_time(kv: &impl ledger::KvRead, peer: ChainId, record: &PeerChain) ->
         })
 }
 
-/// The peer's reputation, 0–100, from what our ledger knows of it at `now_ms`: the
-/// share of its transfers that bounced (up to −50), its correspondent account at or
-/// below zero (−20), its light client's head (`head_ms`, [`head_time`]) older than
-/// [`LAG_TOLERATED_MS`] (or 128 of its block intervals) (−30).
+/// Most a peer's reputation loses for the share of its transfers that bounced for
+/// reasons of its own ([`crate::tx::BounceReason::charged_to_source`]).
+pub const BOUNCE_WEIGHT: u64 = 40;
+/// What each proof refused (a `malformed` bounce) costs, up to [`REFUSED_CAP`].
+pub const REFUSED_WEIGHT: i64 = 10;
+/// Most proofs refused cost.
+pub const REFUSED_CAP: i64 = 30;
+/// What evidence of equivocation among the peer's producers costs (any amount).
+pub const EQUIVOCATION_WEIGHT: i64 = 40;
+/// What a correspondent account at or below zero costs.
+pub const EMPTY_ACCOUNT_WEIGHT: i64 = 20;
+/// What a light client lagging more than tolerated costs.
+pub const LAG_WEIGHT: i64 = 30;
+
+/// The peer's reputation, 0–100, from what our ledger knows of it at `now_ms`
+/// (DESIGN §13), each fact costing points:
+/// - the share of its transfers that bounced for reasons of its own (up to
+///   [`BOUNCE_WEIGHT`]); bounces that are our own choices (suspension, policy limits,
+///   a low reputation, a cancelled delay) do not count, so a refusal never feeds the
+///   score that caused it;
+/// - proofs refused: transfers proven in its irreversible blocks that break the rules
+///   (`malformed`), [`REFUSED_WEIGHT`] each up to [`REFUSED_CAP`];
+/// - evidence of equivocation among its producers ([`EQUIVOCATION_WEIGHT`]);
+/// - its correspondent account at or below zero ([`EMPTY_ACCOUNT_WEIGHT`]);
+/// - its light client's head (`head_ms`, [`head_time`]) older than
+///   [`LAG_TOLERATED_MS`] or 128 of its block intervals ([`LAG_WEIGHT`]).
 pub fn reputation(record: &PeerChain, head_ms: Option<u64>, now_ms: u64) -> u32 {
     let mut score: i64 = 100;
-    let total = record.delivered_in.saturating_add(record.bounced_in);
-    score -= 50u64
-        .saturating_mul(record.bounced_in)
+    let charged = record.charged_bounces();
+    let total = record.delivered_in.saturating_add(charged);
+    score -= BOUNCE_WEIGHT
+        .saturating_mul(charged)
         .checked_div(total)
         .map_or(0, |p| p as i64);
+    let refused = i64::try_from(record.refused_proofs()).unwrap_or(i64::MAX);
+    score -= refused.saturating_mul(REFUSED_WEIGHT).min(REFUSED_CAP);
+    if record.equivocations > 0 {
+        score -= EQUIVOCATION_WEIGHT;
+    }
     if record.corr <= 0 {
-        score -= 20;
+        score -= EMPTY_ACCOUNT_WEIGHT;
     }
     let tolerated = LAG_TOLERATED_MS.max(record.registration.block_interval_ms.saturating_mul(128));
     if head_ms.is_some_and(|t| now_ms.saturating_sub(t) > tolerated) {
-        score -= 30;
+        score -= LAG_WEIGHT;
     }
     score.clamp(0, 100) as u32
 }

@@ -198,7 +198,7 @@ fn vector_txs_v4() -> Vec<(&'static str, Transaction)> {
         "inbound_fast",
         system(Body::InboundFast {
             peer: ChainId(0xab12),
-            header: Box::new(header),
+            header: Box::new(header.clone()),
             transfer: Box::new(fast.clone()),
             index: 0,
             proof: distpos_proofs::multiproof::prove_many(
@@ -271,6 +271,25 @@ fn vector_txs_v4() -> Vec<(&'static str, Transaction)> {
             txs: vec![forwarded.hash(), transfer.hash()],
         })
         .sign(&producer),
+    ));
+    let mut twin = header.header.clone();
+    twin.tx_root = Hash32([6; 32]);
+    txs.push((
+        "peer_evidence",
+        UnsignedTx {
+            chain_id: ChainId(0xe2e4),
+            nonce: 9,
+            fee: 1_000,
+            ref_block_num: 0xbeef,
+            ref_block_prefix: 0x0102_0304,
+            expiration: 1_700_000_060_000,
+            body: Body::PeerEvidence {
+                peer: ChainId(0xab12),
+                header_a: Box::new(header.clone()),
+                header_b: Box::new(twin.sign(&producer)),
+            },
+        }
+        .sign(&key),
     ));
     txs
 }

@@ -125,7 +125,7 @@ impl TransferLabels {
 }
 
 /// Every bounce reason.
-fn bounce_reasons() -> [BounceReason; 12] {
+fn bounce_reasons() -> [BounceReason; 13] {
     use BounceReason::*;
     // A reason added to the enum fails this match: list it below too.
     let listed = |r: BounceReason| match r {
@@ -140,7 +140,8 @@ fn bounce_reasons() -> [BounceReason; 12] {
         | BelowTransitFee
         | AboveMaxTransfer
         | LowReputation
-        | Cancelled => r,
+        | Cancelled
+        | Malformed => r,
     };
     [
         listed(Expired),
@@ -155,6 +156,7 @@ fn bounce_reasons() -> [BounceReason; 12] {
         listed(AboveMaxTransfer),
         listed(LowReputation),
         listed(Cancelled),
+        listed(Malformed),
     ]
 }
 

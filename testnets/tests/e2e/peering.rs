@@ -12,16 +12,6 @@ use distpos_chain::Body;
 use distpos_gateway::keyfile;
 use distpos_proofs::{ChainId, SecretKey};
 use serde_json::Value;
-use std::process::Command;
-
-fn distpos(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(distpos_exe()).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
 
 fn key(net: &Net, name: &str) -> String {
     net.dir
@@ -38,7 +28,7 @@ fn faucet_address(net: &Net) -> String {
 /// `distpos peer propose --from` (the peer's node) on `net`'s node 0, by producer 0,
 /// owned by `net`'s faucet.
 fn propose_peer(net: &Net, peer: &Net, identity: &str) -> String {
-    let (ok, out, err) = distpos(&[
+    let (ok, out, err) = distpos_cli(&[
         "peer",
         "propose",
         "--from",
@@ -91,12 +81,12 @@ async fn chains_are_linked_from_nothing_repaired_and_unlinked() {
     );
     assert!(out.contains("proposal 0 (register chain 1b2"), "{out}");
     assert!(out.contains("1 of 2 approvals"), "{out}");
-    let (ok, listing, err) = distpos(&["proposals", "--node", a.url(0)]);
+    let (ok, listing, err) = distpos_cli(&["proposals", "--node", a.url(0)]);
     assert!(ok, "{err}");
     assert!(listing.contains("register_peer 1b2"), "{listing}");
     assert!(listing.contains("1/2"), "{listing}");
     // A wrong expected identity is refused before anything is signed.
-    let (ok, _, err) = distpos(&[
+    let (ok, _, err) = distpos_cli(&[
         "peer",
         "propose",
         "--from",
@@ -111,7 +101,7 @@ async fn chains_are_linked_from_nothing_repaired_and_unlinked() {
         &faucet_address(a),
     ]);
     assert!(!ok && err.contains("not the expected"), "{err}");
-    let (ok, out, err) = distpos(&[
+    let (ok, out, err) = distpos_cli(&[
         "tx",
         "--node",
         a.url(1),
@@ -123,7 +113,7 @@ async fn chains_are_linked_from_nothing_repaired_and_unlinked() {
         "0",
     ]);
     assert!(ok && out.contains("\"executed\": true"), "{err}\n{out}");
-    let (ok, listing, _) = distpos(&["proposals", "--node", a.url(0)]);
+    let (ok, listing, _) = distpos_cli(&["proposals", "--node", a.url(0)]);
     assert!(ok && listing.contains("no open proposals"), "{listing}");
 
     // B (one producer) registers A: executed at once.
@@ -145,7 +135,7 @@ async fn chains_are_linked_from_nothing_repaired_and_unlinked() {
 
     // B registers C from an anchor whose schedule is not C's (as when the schedule a
     // peer's status shows is registered with an older checkpoint).
-    let (ok, anchor, err) = distpos(&["peer", "anchor", "--from", c.url(0)]);
+    let (ok, anchor, err) = distpos_cli(&["peer", "anchor", "--from", c.url(0)]);
     assert!(ok, "{err}");
     let mut anchor: Value = serde_json::from_str(&anchor).unwrap();
     let stale_height = anchor["anchor"]["consensus"]["height"].as_u64().unwrap();
@@ -153,7 +143,7 @@ async fn chains_are_linked_from_nothing_repaired_and_unlinked() {
         serde_json::json!([SecretKey::from_seed(b"not c's producer").public_key()]);
     let bad = b.dir.path().join("c-anchor.json");
     std::fs::write(&bad, anchor.to_string()).unwrap();
-    let (ok, out, err) = distpos(&[
+    let (ok, out, err) = distpos_cli(&[
         "peer",
         "propose",
         "--anchor-file",
@@ -202,7 +192,7 @@ async fn chains_are_linked_from_nothing_repaired_and_unlinked() {
     // waiting transfer's block; it is then delivered.
     let height = st["height"].as_u64().unwrap();
     let c_identity = identity(c).await;
-    let (ok, out, err) = distpos(&[
+    let (ok, out, err) = distpos_cli(&[
         "peer",
         "reset",
         "--from",
@@ -226,7 +216,7 @@ async fn chains_are_linked_from_nothing_repaired_and_unlinked() {
 
     // Removing C from B: refused while its account holds collateral, with the reason.
     let remove = |net: &Net, chain: ChainId| {
-        distpos(&[
+        distpos_cli(&[
             "peer",
             "remove",
             &chain.to_string(),

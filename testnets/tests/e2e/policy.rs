@@ -1,8 +1,11 @@
 //! End-to-end: per-peer admission policy (DESIGN §13), set by B's governance for
 //! transfers from A. Over its value-rate limit, A's transfers are delayed, then
 //! admitted when the bucket has refilled; a transfer above the delay threshold waits
-//! and is cancelled by governance into a bounce that A refunds; under the reputation
-//! threshold, A's transfers are refused with that reason. Supply holds on both.
+//! and is cancelled by governance into a bounce that A refunds (which costs A's
+//! reputation nothing: it was B's choice); evidence that a producer of A signed two
+//! headers for one slot, reported from the command line, costs it 40, once; under the
+//! reputation threshold, A's transfers are refused with that reason. Supply holds on
+//! both.
 
 use crate::support::*;
 use distpos_chain::{
@@ -11,7 +14,7 @@ use distpos_chain::{
     Body,
 };
 use distpos_gateway::keyfile;
-use distpos_proofs::{Hash32, SecretKey};
+use distpos_proofs::{Hash32, SecretKey, SignedHeader};
 use serde_json::Value;
 
 /// B's governance (one producer: a proposal executes at once) sets `action`.
@@ -36,6 +39,24 @@ async fn inbound(b: &Net, h: &Hash32, what: &str, stage: &str) -> Value {
     })
     .await;
     b.get(0, &path).await
+}
+
+/// Two headers for the slot of one of A's irreversible blocks, signed by its producer:
+/// the block as A's nodes serve it (`GET /v1/headers`), and a twin with another
+/// transaction root.
+async fn equivocation(a: &Net) -> (SignedHeader, SignedHeader) {
+    let v = a.get(0, "/v1/headers?from=2&to=2").await;
+    let real: SignedHeader = serde_json::from_value(v["headers"][0].clone())
+        .unwrap_or_else(|e| panic!("a header: {e}: {v}"));
+    let key = keyfile::read(&a.dir.path().join("keys/producer-0.json")).unwrap();
+    assert_eq!(
+        real.header.producer,
+        key.public_key(),
+        "one producer signs A"
+    );
+    let mut twin = real.header.clone();
+    twin.tx_root = Hash32([0xee; 32]);
+    (real, twin.sign(&key))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,18 +123,63 @@ async fn a_peer_is_rate_limited_delayed_cancelled_and_refused_by_policy() {
     assert_eq!(v["cross_chain"]["bounced_by"], b.chain.to_string(), "{v}");
     assert_eq!(b.balance(0, &to).await, 0);
 
-    // Under the reputation threshold (one bounce in four cost A some): refused.
-    let score = corr(&b, a.chain).await["reputation"].as_u64().unwrap();
-    assert!(
-        score < 100,
-        "a cancelled transfer counts against A: {score}"
+    // A cancellation is B's choice, not a fact about A: A's reputation is intact.
+    let view = corr(&b, a.chain).await;
+    assert_eq!(view["bounces"]["cancelled"], 1, "{view}");
+    assert_eq!(view["reputation"], 100, "{view}");
+
+    // A producer of A signs a second header for a slot; whoever saw both reports
+    // them to B from the command line: evidence of equivocation among A's producers.
+    let (header_a, header_b) = equivocation(&a).await;
+    let files = a.dir.path();
+    let (pa, pb) = (files.join("header-a.json"), files.join("header-b.json"));
+    std::fs::write(&pa, serde_json::to_string(&header_a).unwrap()).unwrap();
+    std::fs::write(&pb, serde_json::to_string(&header_b).unwrap()).unwrap();
+    let faucet = b.dir.path().join("keys/faucet.json");
+    let report = [
+        "tx",
+        "--node",
+        b.url(0),
+        "--key",
+        faucet.to_str().unwrap(),
+        "--wait",
+        "peer-evidence",
+        "--peer",
+        &a.chain.to_string(),
+        "--header-a",
+        pa.to_str().unwrap(),
+        "--header-b",
+        pb.to_str().unwrap(),
+    ];
+    let (ok, out, err) = distpos_cli(&report);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("\"applied\""), "{out}");
+    let view = corr(&b, a.chain).await;
+    assert_eq!(view["equivocations"], 1, "{view}");
+    assert_eq!(view["reputation"], 60, "{view}");
+    // The same evidence again is refused, clearly, and counts nothing.
+    let (ok, out, err) = distpos_cli(&report);
+    assert!(!ok, "{out}");
+    assert!(err.contains("evidence_applied"), "{err}");
+    // Headers that are not evidence (one block twice) are refused as such.
+    std::fs::write(&pb, serde_json::to_string(&header_a).unwrap()).unwrap();
+    let (ok, out, err) = distpos_cli(&report);
+    assert!(!ok, "{out}");
+    assert!(err.contains("bad_evidence"), "{err}");
+    let view = corr(&b, a.chain).await;
+    assert_eq!(
+        (&view["equivocations"], &view["reputation"]),
+        (&Value::from(1), &Value::from(60)),
+        "{view}"
     );
+
+    // Under the reputation threshold: refused, with that reason.
     govern(
         &b,
         GovAction::SetPeerPolicy {
             chain: a.chain,
             policy: PeerPolicy {
-                min_reputation: score as u32 + 1,
+                min_reputation: 61,
                 ..PeerPolicy::default()
             },
         },
@@ -125,6 +191,11 @@ async fn a_peer_is_rate_limited_delayed_cancelled_and_refused_by_policy() {
     assert_eq!(v["cross_chain"]["bounce_reason"], "low_reputation", "{v}");
     assert_eq!(b.balance(0, &to).await, 0);
 
+    let view = corr(&b, a.chain).await;
+    assert_eq!(
+        view["reputation"], 60,
+        "a refusal of B's own costs A nothing: {view}"
+    );
     a.assert_supply_settled().await;
     let s = b.get(0, "/v1/supply").await;
     assert_eq!(

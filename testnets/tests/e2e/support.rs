@@ -83,6 +83,19 @@ pub fn distpos_exe() -> PathBuf {
 /// Held by a test for its whole run (see [`serial`]).
 pub struct OneAtATime(std::sync::MutexGuard<'static, ()>);
 
+/// Runs the `distpos` command line with `args`: (success, stdout, stderr).
+pub fn distpos_cli(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(distpos_exe())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
 /// Every test takes this first: the tests of this one binary would otherwise run
 /// all at once, dozens of node processes on two cores; one network at a time keeps
 /// timings those of a real deployment. It is held across awaits on purpose: each

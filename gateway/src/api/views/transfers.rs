@@ -50,6 +50,13 @@ pub struct CorrespondentView {
     pub delivered_in: u64,
     /// Inbound transfers bounced.
     pub bounced_in: u64,
+    /// Inbound transfers this chain bounced, by reason (`insufficient_collateral`…).
+    pub bounces: std::collections::BTreeMap<distpos_chain::tx::BounceReason, u64>,
+    /// Transfers proven in the peer's irreversible blocks that broke the rules
+    /// (bounced `malformed`).
+    pub refused_proofs: u64,
+    /// Equivocations among the peer's producers we hold evidence of.
+    pub equivocations: u64,
     /// Volume delivered inbound.
     #[serde(with = "codec::dec_u128")]
     pub volume_in: u128,
@@ -66,7 +73,8 @@ pub struct CorrespondentView {
     pub light_client: LightClientView,
     /// Who relays to the peer now (DESIGN §6.1).
     pub relay_duty: RelayDutyView,
-    /// The peer's reputation here, 0–100, from on-chain facts (DESIGN §13).
+    /// The peer's reputation here, 0–100, from on-chain facts (DESIGN §13): bounces
+    /// by reason, proofs refused, equivocations, collateral, light-client lag.
     pub reputation: u32,
     /// Our admission policy for the peer and what it has done (bucket level,
     /// transfers delayed and refused).
@@ -190,6 +198,9 @@ fn view(snap: &Snapshot, watch: &PeerWatch, p: &PeerChain, now_ms: u64) -> Corre
         status,
         delivered_in: p.delivered_in,
         bounced_in: p.bounced_in,
+        bounces: p.bounces.clone(),
+        refused_proofs: p.refused_proofs(),
+        equivocations: p.equivocations,
         volume_in: p.volume_in,
         sent_out: p.sent_out,
         acked_out: p.acked_out,
