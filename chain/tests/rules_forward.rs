@@ -1061,7 +1061,7 @@ fn a_producer_bounce_gives_a_everything_back_and_a_refunds_once() {
 }
 
 #[test]
-fn a_producer_may_bounce_for_no_route_a_loop_the_hop_limit_or_expiry_only() {
+fn a_producer_may_bounce_for_no_route_a_loop_the_hop_limit_or_expiry_when_due_only() {
     for reason in [
         BounceReason::InsufficientCollateral,
         BounceReason::NoForwarding,
@@ -1077,11 +1077,26 @@ fn a_producer_may_bounce_for_no_route_a_loop_the_hop_limit_or_expiry_only() {
         assert_eq!(held_state(&b, A, &id), HeldState::AwaitingHop);
         assert_eq!(corr(&b, A), (COLLATERAL - 1_000) as i128);
     }
+    // `expired` only when it is: not for a transfer without a deadline, nor for one
+    // whose leg still has time to arrive by the block after next.
+    for deliver_by in [0, GENESIS_TIME_MS + 600_000] {
+        let (_, mut b, _, id) = held_on_b(1_000, deliver_by);
+        assert!(!forward::leg_too_late(
+            &env_of(&b).params,
+            &held_of(&b, A, &id).unwrap(),
+            next_time(&b)
+        ));
+        assert_invalid(
+            refused_system(&mut b, bounce(A, &id, BounceReason::Expired)),
+            "may not bounce expired",
+        );
+        assert_eq!(held_state(&b, A, &id), HeldState::AwaitingHop);
+    }
+    // What routes say is the producer's word.
     for reason in [
         BounceReason::NoRoute,
         BounceReason::Loop,
         BounceReason::HopLimit,
-        BounceReason::Expired,
     ] {
         let (a, mut b, c, id) = held_on_b(1_000, 0);
         let (_, r) = include(&mut b, bounce(A, &id, reason));
@@ -1175,6 +1190,11 @@ fn a_leg_whose_shortened_deadline_has_passed_must_bounce_expired() {
     };
     let leg = leg_of(&b, A, &id, C);
     assert!(leg.deliver_by <= next_time(&b));
+    assert!(forward::leg_too_late(
+        &env_of(&b).params,
+        &held_of(&b, A, &id).unwrap(),
+        next_time(&b)
+    ));
     // (A deadline the margin would push below zero stays a deadline, not "none".)
     let mut early = held_of(&b, A, &id).unwrap();
     early.deliver_by = 3_000;

@@ -219,7 +219,17 @@ pub fn leg_with(
     })
 }
 
-/// Reasons a producer may give for sending a held transfer back.
+/// Whether a leg of `h` forwarded at block time `now_ms` would be too late: its
+/// deadline (shortened by the margin) leaves no time to arrive by the block after
+/// next. Then the producer bounces it (`expired`), and only then may it.
+pub fn leg_too_late(params: &crate::params::ChainParams, h: &Held, now_ms: u64) -> bool {
+    let leg_deadline = h.deliver_by.saturating_sub(params.forward_margin_ms).max(1);
+    h.deliver_by != 0
+        && leg_deadline <= now_ms.saturating_add(params.block_interval_ms.saturating_mul(2))
+}
+
+/// Reasons a producer may give for sending a held transfer back (what routes say
+/// is its own word; `expired` the ledger checks, [`leg_too_late`]).
 fn producer_may_bounce(r: BounceReason) -> bool {
     matches!(
         r,
@@ -248,6 +258,11 @@ pub(crate) fn forward(
             if !producer_may_bounce(*reason) {
                 return Err(TxError::Invalid(format!(
                     "a forward may not bounce with {reason}"
+                )));
+            }
+            if *reason == BounceReason::Expired && !leg_too_late(&env.params, &h, env.time_ms) {
+                return Err(TxError::Invalid(format!(
+                    "transfer {source_tx} from chain {source} still has time to go on: it may not bounce expired"
                 )));
             }
             let mut record = peer_record(o, source)?;

@@ -11,7 +11,7 @@
 
 use crate::{interchain::forward::held_view, node::snapshot::Snapshot, state::AppState};
 use distpos_chain::{
-    interchain::forward::{leg_with, Held},
+    interchain::forward::{leg_too_late, leg_with, Held},
     ledger,
     tx::{BounceReason, Hop},
 };
@@ -117,13 +117,11 @@ async fn choose(shared: &AppState, snap: &Snapshot, held: &Held, now_ms: u64) ->
     if held.path.len() >= max {
         return Some(Hop::Bounce(BounceReason::HopLimit));
     }
+    // A leg must still have time to arrive by the block after next.
+    if leg_too_late(&params, held, now_ms) {
+        return Some(Hop::Bounce(BounceReason::Expired));
+    }
     match leg_with(ours, &params, held, next) {
-        // A leg must still have time to arrive by the block after next.
-        Ok(leg)
-            if leg.deliver_by != 0 && leg.deliver_by <= now_ms + 2 * params.block_interval_ms =>
-        {
-            Some(Hop::Bounce(BounceReason::Expired))
-        }
         Ok(leg) => Some(Hop::Onward(Box::new(leg))),
         Err(_) => Some(Hop::Bounce(BounceReason::NoRoute)),
     }
