@@ -331,6 +331,14 @@ fn execute(o: &mut Overlay<'_>, env: &BlockEnv, action: &GovAction) -> Result<()
                 o.delete(k);
             }
             o.delete(to);
+            // And the evidence against its producers, which its record counted (a
+            // later registration starts a new record, and may count it again).
+            let from = keys::peer_evidence_of(*chain);
+            let mut to = from.clone();
+            to.extend_from_slice(&[0xff; 48]);
+            for (k, _) in o.range(&from, &to, usize::MAX) {
+                o.delete(k);
+            }
         }
     }
     Ok(())

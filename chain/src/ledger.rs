@@ -199,6 +199,10 @@ pub mod keys {
     pub fn held(peer: ChainId, tx: &Hash32) -> Key {
         with(HELD, &[&peer.0.to_be_bytes(), &tx.0])
     }
+    /// The prefix of every key of equivocation evidence against producers of `peer`.
+    pub fn peer_evidence_of(peer: ChainId) -> Key {
+        with(PEER_EVIDENCE, &[&peer.0.to_be_bytes()])
+    }
     /// Key of equivocation evidence against a producer of `peer` (DESIGN §13).
     pub fn peer_evidence(peer: ChainId, k: &PublicKey, slot: u64) -> Key {
         with(

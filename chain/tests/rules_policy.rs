@@ -1816,3 +1816,16 @@ fn the_light_client_records_a_second_header_for_a_slot_it_follows() {
         TxError::EvidenceApplied(_)
     ));
 }
+
+#[test]
+fn a_removed_peer_takes_its_evidence_with_it() {
+    let (mut a, mut b) = bare_pair();
+    a.produce_empty(1).unwrap();
+    let real = a.blocks[0].header.clone();
+    submit(&mut b, peer_evidence(&real, &twin_header(&a, 1)));
+    let evidence_of_a = ledger::keys::peer_evidence_of(A);
+    assert_eq!(b.state.scan_prefix(&evidence_of_a).count(), 1);
+    govern(&mut b, GovAction::RemovePeer { chain: A });
+    assert_eq!(peer(&b, A), None);
+    assert_eq!(b.state.scan_prefix(&evidence_of_a).count(), 0);
+}
