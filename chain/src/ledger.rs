@@ -329,7 +329,8 @@ pub struct PeerChain {
     pub bounced_in: u64,
     /// Inbound transfers this chain bounced, by reason (DESIGN §13: the reasons
     /// [`BounceReason::charged_to_source`] weigh on the peer's reputation; a
-    /// `malformed` one is a proof refused).
+    /// `malformed` one is a proof refused). Not here, only in `bounced_in`: those
+    /// bounced further on, and those that expired while our policy delayed them.
     pub bounces: BTreeMap<BounceReason, u64>,
     /// Equivocations among the peer's producers we hold evidence of (one per producer
     /// and slot, under [`keys::peer_evidence`]).

@@ -912,6 +912,66 @@ fn record(base: &PeerChain, delivered_in: u64, bounced: u64, corr: i128) -> Peer
 }
 
 #[test]
+fn a_transfer_whose_deadline_passes_while_delayed_goes_back_expired_at_no_cost_to_a() {
+    let (mut a, mut b) = pair();
+    set_policy(&mut b, &delay(1_000, 30_000));
+    let sender = key(&a, SENDER);
+    let before = balance(&a, &sender);
+    let recipient = fresh("delayed past its deadline");
+
+    // A deadline 10 s after A's block: B admits it in time, then delays it 30 s.
+    let deliver_by = next_time(&a) + 10_000;
+    let body = Body::Transfer {
+        to: QualifiedAddress::new(B, recipient),
+        amount: 5_000,
+        memo: Vec::new(),
+        deliver_by,
+        fast_fee: 0,
+        via: None,
+    };
+    let tx = a.tx(&sender, FEE, body);
+    produce_ok(&mut a, std::slice::from_ref(&tx));
+    let id = tx.hash();
+    let (_, r, _) = deliver(&mut b, &a, &[id]);
+    let t = b.head_time();
+    assert!(t <= deliver_by, "admitted before its deadline");
+    assert_eq!(results(&r), vec![]);
+    assert_eq!(
+        held_state(&b, A, &id),
+        HeldState::Delayed { until: t + 30_000 }
+    );
+    let held = held_of(&b, A, &id).unwrap();
+    assert_eq!(held.releasable(B, t + 29_999), None, "still waiting");
+    assert_eq!(
+        held.releasable(B, t + 30_000),
+        Some(Some((BounceReason::Expired, B)))
+    );
+
+    // Once due, the release sends it back (expired, by B), not to the recipient.
+    skip_to(&mut b, t + 30_000);
+    let (_, r) = include(&mut b, release(A, &[id]));
+    let h_rel = b.height();
+    assert_eq!(
+        results(&r),
+        vec![bounced(&id, 5_000, BounceReason::Expired, Some(B))]
+    );
+    assert_eq!(account(&b, &recipient).balance, 0);
+    assert_eq!(corr(&b, A), COLLATERAL as i128);
+    assert_eq!(held_of(&b, A, &id), None);
+    // Our delay, not A's doing: counted as a bounce, not against A's reputation.
+    let p = peer(&b, A).unwrap();
+    assert_eq!((p.bounced_in, p.charged_bounces()), (1, 0));
+    assert_eq!(reputation_on(&b), 100);
+    assert_supplies(&a, &b);
+
+    // A refunds its sender once, naming B.
+    assert_eq!(settle_on(&mut a, &b, h_rel), vec![refunded(&id)]);
+    assert_eq!(settled_as(&a, &id), (Some(BounceReason::Expired), Some(B)));
+    assert_eq!(balance(&a, &sender), before - FEE);
+    assert_supplies(&a, &b);
+}
+
+#[test]
 fn reputation_loses_points_for_each_fact_against_the_peer() {
     let (_, b) = bare_pair();
     let base = peer(&b, A).unwrap();

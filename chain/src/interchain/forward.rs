@@ -106,7 +106,14 @@ impl Held {
     ) -> Option<Option<(BounceReason, ChainId)>> {
         match self.state {
             HeldState::Settled { bounced, .. } => Some(bounced),
-            HeldState::Delayed { until } if self.to.chain == ours && until <= now_ms => Some(None),
+            // Its deadline passed while our policy delayed it: it goes back instead.
+            HeldState::Delayed { until } if self.to.chain == ours && until <= now_ms => {
+                if self.deliver_by != 0 && now_ms > self.deliver_by {
+                    Some(Some((BounceReason::Expired, ours)))
+                } else {
+                    Some(None)
+                }
+            }
             _ => None,
         }
     }
@@ -417,10 +424,11 @@ pub(crate) fn release(
             }
             Some((reason, by)) => {
                 record.corr = crate::bodies::add_signed(record.corr, h.amount)?;
-                if by == env.chain_id {
+                if by == env.chain_id && !matches!(h.state, HeldState::Delayed { .. }) {
                     record.count_bounce(reason);
                 } else {
-                    // Bounced further on: not a fact about the source.
+                    // Bounced further on, or expired while our policy delayed it: not
+                    // a fact about the source.
                     record.bounced_in += 1;
                 }
             }
