@@ -172,6 +172,14 @@ async fn a_peer_is_rate_limited_delayed_cancelled_and_refused_by_policy() {
         (&Value::from(1), &Value::from(60)),
         "{view}"
     );
+    // The operator sees why.
+    let (ok, out, err) = distpos_cli(&["peers", "--node", b.url(0)]);
+    assert!(ok, "{err}");
+    let why = format!(
+        "{} reputation 60: bounced cancelled 1; equivocations 1",
+        a.chain
+    );
+    assert!(out.contains(&why), "{why:?} in\n{out}");
 
     // Under the reputation threshold: refused, with that reason.
     govern(

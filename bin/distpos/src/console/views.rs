@@ -323,6 +323,13 @@ pub(crate) fn peers(v: &Value, now_ms: u64) -> String {
         if let Some(p) = policy_note(&c["policy"]) {
             notes.push_str(&format!("{} policy: {p}\n", text(&c["chain"])));
         }
+        if let Some(f) = reputation_facts(c) {
+            notes.push_str(&format!(
+                "{} reputation {}: {f}\n",
+                text(&c["chain"]),
+                num(&c["reputation"])
+            ));
+        }
         if let Some(s) = lc["stalled"].as_object() {
             notes.push_str(&format!(
                 "{} stalled (seen {}): {}\n",
@@ -338,6 +345,30 @@ pub(crate) fn peers(v: &Value, now_ms: u64) -> String {
         out.push_str(&notes);
     }
     out
+}
+
+/// The on-chain facts behind a peer's reputation (DESIGN §13) in one line: its
+/// bounces by reason, proofs refused, equivocations; `None` when there are none.
+fn reputation_facts(c: &Value) -> Option<String> {
+    let mut parts = Vec::new();
+    let bounces: Vec<String> = c["bounces"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(reason, n)| format!("{reason} {}", num(n)))
+        .collect();
+    if !bounces.is_empty() {
+        parts.push(format!("bounced {}", bounces.join(", ")));
+    }
+    for (key, what) in [
+        ("refused_proofs", "proofs refused"),
+        ("equivocations", "equivocations"),
+    ] {
+        if let Some(n) = c[key].as_u64().filter(|n| *n > 0) {
+            parts.push(format!("{what} {n}"));
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// A peer's admission policy (DESIGN §13) in one line, if any limit is set.

@@ -91,7 +91,8 @@ fn peers_show_collateral_light_clients_and_why_one_stalled() {
     let v = json!({"correspondents": [{
         "chain": "d157", "status": "stalled", "available": "99995", "collateral": "100000",
         "reserved": "5", "credit_limit": "0", "delivered_in": 3, "bounced_in": 1,
-        "sent_out": 4, "acked_out": 4, "refunded_out": 0, "reputation": 87,
+        "sent_out": 4, "acked_out": 4, "refunded_out": 0, "reputation": 47,
+        "bounces": {"insufficient_collateral": 1}, "refused_proofs": 0, "equivocations": 1,
         "policy": {"policy": {"max_transfer": "5000", "rate_capacity": "1000", "rate_per_s": "10",
             "delay_above": "0", "delay_ms": 0, "min_reputation": 60, "below_reputation": "refuse"},
             "level": "-200", "level_at_ms": 1, "delayed": 2, "refused": 1},
@@ -100,7 +101,11 @@ fn peers_show_collateral_light_clients_and_why_one_stalled() {
         "relay_duty": {"holder": "0x02de960e373f44db8c32007163d87790fa1304b9643f4cc4b3573ad2f52b17e5a5", "ours": false}
     }]});
     let out = peers(&v, NOW);
-    assert!(out.contains("d157   stalled   87"), "{out}");
+    assert!(out.contains("d157   stalled   47"), "{out}");
+    assert!(
+        out.contains("d157 reputation 47: bounced insufficient_collateral 1; equivocations 1"),
+        "{out}"
+    );
     assert!(
         out.contains("d157 policy: max 5000, rate 1000 at 10/s (level -200), reputation below 60: refuse; delayed 2, refused 1"),
         "{out}"
