@@ -74,6 +74,8 @@ pub fn observe(
     m.light_client_head.clear();
     m.light_client_lag.clear();
     m.peer_reputation.clear();
+    m.peer_refused_proofs.clear();
+    m.peer_equivocations.clear();
     m.peer_policy_delayed.clear();
     m.peer_policy_refused.clear();
     m.peer_stalled.clear();
@@ -111,6 +113,12 @@ pub fn observe(
         m.peer_reputation.get_or_create(&labels).set(i64::from(
             distpos_chain::interchain::policy::reputation(p, head_time, now_ms),
         ));
+        m.peer_refused_proofs
+            .get_or_create(&labels)
+            .set(i64::try_from(p.refused_proofs()).unwrap_or(i64::MAX));
+        m.peer_equivocations
+            .get_or_create(&labels)
+            .set(i64::try_from(p.equivocations).unwrap_or(i64::MAX));
         let book = distpos_chain::interchain::policy::book(&snap.state, chain).unwrap_or_default();
         m.peer_policy_delayed
             .get_or_create(&labels)

@@ -98,6 +98,12 @@ pub struct Metrics {
     pub peer_policy_delayed: Family<PeerLabels, Gauge>,
     /// `distpos_peer_policy_refused{peer}`: transfers our policy refused, ever.
     pub peer_policy_refused: Family<PeerLabels, Gauge>,
+    /// `distpos_peer_refused_proofs{peer}`: transfers proven in the peer's
+    /// irreversible blocks that broke the rules (bounced `malformed`), ever.
+    pub peer_refused_proofs: Family<PeerLabels, Gauge>,
+    /// `distpos_peer_equivocations{peer}`: equivocations among the peer's producers we
+    /// hold evidence of.
+    pub peer_equivocations: Family<PeerLabels, Gauge>,
     /// Held by [`Metrics::scrape`].
     scraping: Arc<Mutex<()>>,
 }
@@ -152,6 +158,8 @@ impl Metrics {
             light_client_head: Family::default(),
             light_client_lag: Family::default(),
             peer_reputation: Family::default(),
+            peer_refused_proofs: Family::default(),
+            peer_equivocations: Family::default(),
             peer_policy_delayed: Family::default(),
             peer_policy_refused: Family::default(),
             scraping: Arc::default(),
@@ -230,8 +238,18 @@ impl Metrics {
         );
         r.register(
             "distpos_peer_reputation",
-            "The peer chain's reputation here, 0-100, from on-chain facts: its share of bounced transfers, its correspondent account at or below zero, its light client lagging (DESIGN 13); below the policy's min_reputation its transfers are refused or delayed",
+            "The peer chain's reputation here, 0-100, from on-chain facts: its share of transfers bounced for reasons of its own, proofs refused, equivocation among its producers, its correspondent account at or below zero, its light client lagging (DESIGN 13); below the policy's min_reputation its transfers are refused or delayed",
             m.peer_reputation.clone(),
+        );
+        r.register(
+            "distpos_peer_refused_proofs",
+            "Transfers proven in the peer's irreversible blocks that broke the rules of a transfer (bounced malformed), ever: what only its producers could have finalised",
+            m.peer_refused_proofs.clone(),
+        );
+        r.register(
+            "distpos_peer_equivocations",
+            "Equivocations among the peer's producers (two headers of one producer for one slot) our ledger holds evidence of",
+            m.peer_equivocations.clone(),
         );
         r.register(
             "distpos_peer_policy_delayed",

@@ -180,6 +180,22 @@ async fn a_peer_is_rate_limited_delayed_cancelled_and_refused_by_policy() {
         a.chain
     );
     assert!(out.contains(&why), "{why:?} in\n{out}");
+    let metrics = b.http.get(format!("{}/metrics", b.url(0))).send().await;
+    let metrics = metrics.unwrap().text().await.unwrap();
+    let peer_label = format!("peer=\"{}\"", a.chain);
+    let sample = |name: &str| {
+        distpos_testnets::metrics_text::samples(&metrics)
+            .into_iter()
+            .find(|s| s.name == name && s.labels.contains(&peer_label))
+            .map(|s| s.value)
+    };
+    assert_eq!(sample("distpos_peer_equivocations"), Some(1.0), "{metrics}");
+    assert_eq!(
+        sample("distpos_peer_refused_proofs"),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert_eq!(sample("distpos_peer_reputation"), Some(60.0), "{metrics}");
 
     // Under the reputation threshold: refused, with that reason.
     govern(
