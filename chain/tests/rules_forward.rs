@@ -22,11 +22,7 @@ mod common;
 use common::{interchain::*, *};
 use distpos_chain::{
     address::QualifiedAddress,
-    apply_block,
     block::tx_root,
-    build_block,
-    env::BlockEnv,
-    execute::chain_rules,
     interchain::{
         forward::{self, Held, HeldState},
         inbound_record,
@@ -36,7 +32,7 @@ use distpos_chain::{
     ledger::{self, InFlight},
     testkit::{address_of, registration_of, TestChain, GENESIS_TIME_MS},
     tx::{BounceReason, GovAction, Hop, Leg, Outcome, SettleResult, TransferResult},
-    Address, Block, BlockError, Body, ChainParams, ProofError, Receipt, Transaction, TxError,
+    Address, Block, Body, ChainParams, ProofError, Receipt, Transaction, TxError,
 };
 use distpos_proofs::{ChainId, Hash32};
 
@@ -188,28 +184,6 @@ fn include_all(c: &mut TestChain, bodies: Vec<Body>) -> Vec<(Transaction, Receip
     txs.into_iter().zip(receipts).collect()
 }
 
-/// The constants of `c`'s next block (what its `Forward` is checked against).
-fn env_of(c: &TestChain) -> BlockEnv {
-    let consensus = ledger::consensus(&c.state).unwrap();
-    BlockEnv {
-        chain_id: c.chain_id(),
-        height: consensus.height + 1,
-        time_ms: next_time(c),
-        params: ledger::params(&c.state).unwrap(),
-        rules: chain_rules(&c.state).unwrap(),
-        consensus,
-    }
-}
-
-/// What `c` holds of transfer `tx` from `source`.
-fn held_of(c: &TestChain, source: ChainId, tx: &Hash32) -> Option<Held> {
-    forward::held(&c.state, source, tx).unwrap()
-}
-
-fn held_state(c: &TestChain, source: ChainId, tx: &Hash32) -> HeldState {
-    held_of(c, source, tx).expect("held").state
-}
-
 /// The leg to `next` that `c`'s ledger requires for transfer `tx` it holds from
 /// `source`, in its next block.
 fn leg_of(c: &TestChain, source: ChainId, tx: &Hash32, next: ChainId) -> Leg {
@@ -230,13 +204,6 @@ fn bounce(source: ChainId, source_tx: &Hash32, reason: BounceReason) -> Body {
         source,
         source_tx: *source_tx,
         hop: Hop::Bounce(reason),
-    }
-}
-
-fn release(source: ChainId, txs: &[Hash32]) -> Body {
-    Body::Release {
-        source,
-        txs: txs.to_vec(),
     }
 }
 
@@ -276,14 +243,6 @@ fn settle(tx: &Hash32, delivered: bool) -> SettleResult {
     SettleResult { tx: *tx, delivered }
 }
 
-/// Expects `TxError::Invalid` whose message contains `what`.
-fn assert_invalid(err: TxError, what: &str) {
-    match err {
-        TxError::Invalid(m) => assert!(m.contains(what), "{m:?} does not say {what:?}"),
-        other => panic!("expected Invalid({what:?}), got {other:?}"),
-    }
-}
-
 /// Makes the head block of `src` carry `txs` instead of what its ledger applied, and
 /// signs it again with its producer's key: what a peer's rogue producers could publish
 /// (a light client checks headers, not execution). `src` must not produce after this.
@@ -298,29 +257,6 @@ fn forge_head(src: &mut TestChain, txs: Vec<Transaction>) {
         header: h.sign(&key),
         txs,
     };
-}
-
-/// A block of `c`'s next slot carrying the system transaction `body` (which the block
-/// builder would have left out) is invalid: why. Nothing is committed.
-fn block_refuses(c: &TestChain, body: Body) -> TxError {
-    let tx = system(c, body);
-    let slot = c.next_slot(0);
-    let (key, time) = (c.signer_for_slot(slot).unwrap(), c.slot_time(slot));
-    let empty = build_block(&c.state, &key, time, &[]).unwrap().block;
-    let mut h = empty.header.header.clone();
-    h.tx_root = tx_root(std::slice::from_ref(&tx));
-    h.tx_count = 1;
-    let block = Block {
-        header: h.sign(&key),
-        txs: vec![tx.clone()],
-    };
-    match apply_block(&c.state, &block, time) {
-        Err(BlockError::Tx { index, hash, error }) => {
-            assert_eq!((index, hash), (0, tx.hash()));
-            error
-        }
-        other => panic!("the block should be invalid: {other:?}"),
-    }
 }
 
 // ---------------------------------------------------------------------------------

@@ -21,10 +21,6 @@ mod common;
 use common::{interchain::*, *};
 use distpos_chain::{
     address::QualifiedAddress,
-    apply_block,
-    block::tx_root,
-    build_block,
-    env::BlockEnv,
     execute::chain_rules,
     interchain::{
         forward::{self, Held, HeldState},
@@ -38,7 +34,7 @@ use distpos_chain::{
     ledger::{self, PeerChain},
     testkit::{address_of, peer_pair, registration_of, TestChain, GENESIS_TIME_MS},
     tx::{BounceReason, GovAction, Hop, Outcome, SettleResult, TransferResult},
-    Address, Block, BlockError, Body, ChainParams, Receipt, Transaction, TxError,
+    Address, Body, ChainParams, Receipt, Transaction, TxError,
 };
 use distpos_proofs::{ChainId, Hash32, SecretKey, SignedHeader};
 
@@ -174,13 +170,6 @@ fn include(c: &mut TestChain, body: Body) -> (Transaction, Receipt) {
     (tx, r)
 }
 
-fn release(source: ChainId, txs: &[Hash32]) -> Body {
-    Body::Release {
-        source,
-        txs: txs.to_vec(),
-    }
-}
-
 /// The results a receipt reports to A (an `InboundBatch` from it, or a `Release`).
 fn results(r: &Receipt) -> Vec<TransferResult> {
     match &r.outcome {
@@ -223,15 +212,6 @@ fn refunded(tx: &Hash32) -> SettleResult {
     }
 }
 
-/// What `c` holds of transfer `tx` from `source`.
-fn held_of(c: &TestChain, source: ChainId, tx: &Hash32) -> Option<Held> {
-    forward::held(&c.state, source, tx).unwrap()
-}
-
-fn held_state(c: &TestChain, source: ChainId, tx: &Hash32) -> HeldState {
-    held_of(c, source, tx).expect("held").state
-}
-
 /// The outcome of B's consumed record of `tx` from A.
 fn consumed_outcome(b: &TestChain, tx: &Hash32) -> Outcome {
     inbound_record(&b.state, A, tx)
@@ -258,14 +238,6 @@ fn reputation_on(b: &TestChain) -> u32 {
     reputation(&rec, head_time(&b.state, A, &rec), next_time(b))
 }
 
-/// Expects `TxError::Invalid` whose message contains `what`.
-fn assert_invalid(err: TxError, what: &str) {
-    match err {
-        TxError::Invalid(m) => assert!(m.contains(what), "{m:?} does not say {what:?}"),
-        other => panic!("expected Invalid({what:?}), got {other:?}"),
-    }
-}
-
 /// B's producer proposes `action`, which the mempool and the block builder both
 /// refuse with the same governance error, changing nothing but what an empty block
 /// changes; returns the message.
@@ -287,29 +259,6 @@ fn gov_refused(c: &mut TestChain, action: GovAction) -> String {
     match err {
         TxError::Governance(m) => m,
         other => panic!("expected a governance refusal, got {other:?}"),
-    }
-}
-
-/// A block of `c`'s next slot carrying the system transaction `body` (which the block
-/// builder would have left out) is invalid: why. Nothing is committed.
-fn block_refuses(c: &TestChain, body: Body) -> TxError {
-    let tx = system(c, body);
-    let slot = c.next_slot(0);
-    let (key, time) = (c.signer_for_slot(slot).unwrap(), c.slot_time(slot));
-    let empty = build_block(&c.state, &key, time, &[]).unwrap().block;
-    let mut h = empty.header.header.clone();
-    h.tx_root = tx_root(std::slice::from_ref(&tx));
-    h.tx_count = 1;
-    let block = Block {
-        header: h.sign(&key),
-        txs: vec![tx.clone()],
-    };
-    match apply_block(&c.state, &block, time) {
-        Err(BlockError::Tx { index, hash, error }) => {
-            assert_eq!((index, hash), (0, tx.hash()));
-            error
-        }
-        other => panic!("the block should be invalid: {other:?}"),
     }
 }
 
@@ -1383,19 +1332,6 @@ fn governance_refuses_a_policy_out_of_range_or_for_an_unknown_peer() {
 
 /// B's transit fee in the forwarding test.
 const TRANSIT_FEE: u128 = 10;
-
-/// The constants of `c`'s next block (what its `Forward` is checked against).
-fn env_of(c: &TestChain) -> BlockEnv {
-    let consensus = ledger::consensus(&c.state).unwrap();
-    BlockEnv {
-        chain_id: c.chain_id(),
-        height: consensus.height + 1,
-        time_ms: next_time(c),
-        params: ledger::params(&c.state).unwrap(),
-        rules: chain_rules(&c.state).unwrap(),
-        consensus,
-    }
-}
 
 /// A–B–C, one producer each, A and C strangers; B forwards for a fee; B holds
 /// [`COLLATERAL`] for A and C holds it for B.

@@ -8,7 +8,18 @@
 
 use super::*;
 
-use distpos_chain::{testkit::TestChain, tx::Outcome, Body, Receipt, TxError};
+use distpos_chain::{
+    apply_block,
+    block::tx_root,
+    build_block,
+    env::BlockEnv,
+    execute::chain_rules,
+    interchain::forward::{self, Held, HeldState},
+    ledger,
+    testkit::TestChain,
+    tx::Outcome,
+    Block, BlockError, Body, Receipt, TxError,
+};
 use distpos_proofs::{
     light_client::LightClient, merkle::leaf_hash, multiproof::prove_many, ChainId, Hash32,
     SecretKey, SignedHeader,
@@ -268,4 +279,69 @@ pub(crate) fn settle_back(src: &mut TestChain, dst: &TestChain, height: u64) -> 
     let body = settle_of(src, dst, height);
     let settle = system(src, body);
     produce_ok(src, &[settle]).applied.receipts.remove(0)
+}
+
+// Shared by the forwarding and policy rule tests (held transfers, releases, blocks a
+// producer would not build).
+
+/// Expects `TxError::Invalid` whose message contains `what`.
+pub(crate) fn assert_invalid(err: TxError, what: &str) {
+    match err {
+        TxError::Invalid(m) => assert!(m.contains(what), "{m:?} does not say {what:?}"),
+        other => panic!("expected Invalid({what:?}), got {other:?}"),
+    }
+}
+
+/// A block of `c`'s next slot carrying the system transaction `body` (which the block
+/// builder would have left out) is invalid: why. Nothing is committed.
+pub(crate) fn block_refuses(c: &TestChain, body: Body) -> TxError {
+    let tx = system(c, body);
+    let slot = c.next_slot(0);
+    let (key, time) = (c.signer_for_slot(slot).unwrap(), c.slot_time(slot));
+    let empty = build_block(&c.state, &key, time, &[]).unwrap().block;
+    let mut h = empty.header.header.clone();
+    h.tx_root = tx_root(std::slice::from_ref(&tx));
+    h.tx_count = 1;
+    let block = Block {
+        header: h.sign(&key),
+        txs: vec![tx.clone()],
+    };
+    match apply_block(&c.state, &block, time) {
+        Err(BlockError::Tx { index, hash, error }) => {
+            assert_eq!((index, hash), (0, tx.hash()));
+            error
+        }
+        other => panic!("the block should be invalid: {other:?}"),
+    }
+}
+
+/// The constants of `c`'s next block (what its `Forward` is checked against).
+pub(crate) fn env_of(c: &TestChain) -> BlockEnv {
+    let consensus = ledger::consensus(&c.state).unwrap();
+    BlockEnv {
+        chain_id: c.chain_id(),
+        height: consensus.height + 1,
+        time_ms: next_time(c),
+        params: ledger::params(&c.state).unwrap(),
+        rules: chain_rules(&c.state).unwrap(),
+        consensus,
+    }
+}
+
+/// What `c` holds of transfer `tx` from `source`.
+pub(crate) fn held_of(c: &TestChain, source: ChainId, tx: &Hash32) -> Option<Held> {
+    forward::held(&c.state, source, tx).unwrap()
+}
+
+/// The state of transfer `tx` from `source` that `c` holds.
+pub(crate) fn held_state(c: &TestChain, source: ChainId, tx: &Hash32) -> HeldState {
+    held_of(c, source, tx).expect("held").state
+}
+
+/// The producer's `Release` of `txs` from `source`.
+pub(crate) fn release(source: ChainId, txs: &[Hash32]) -> Body {
+    Body::Release {
+        source,
+        txs: txs.to_vec(),
+    }
 }
