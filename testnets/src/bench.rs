@@ -538,50 +538,38 @@ pub async fn cross(n: usize, producers: usize, local_rate: Option<f64>) -> anyho
         .unwrap_or(0);
     let started_ms = now_ms();
     let sent: BTreeMap<Hash32, u64> = b.submit_streams(&ua, streams).await?.into_iter().collect();
-    // Deliveries appear on B as receipts `Delivered { source_tx }` in B's blocks.
+    // Deliveries appear on B as results of its `inbound_batch` receipts.
     let mut delivered: BTreeMap<Hash32, u64> = BTreeMap::new();
     let mut inbound_txs = 0usize;
-    let mut next = b_start + 1;
     let deadline = Instant::now() + Duration::from_secs(900);
-    while delivered.len() < n {
-        let head = b.get(&format!("{ub}/v1/status")).await?["head"]["height"]
-            .as_u64()
-            .unwrap_or(0);
-        while next <= head {
-            let blk = b.get(&format!("{ub}/v1/blocks/{next}")).await?;
-            let time = blk["block"]["header"]["header"]["timestamp_ms"]
-                .as_u64()
-                .unwrap_or(0);
+    b.walk_blocks(
+        &ub,
+        b_start,
+        deadline,
+        &format!("{n} transfers delivered on B"),
+        |blk, time| {
             for r in blk["receipts"].as_array().into_iter().flatten() {
-                // One `inbound_batch` receipt with a result per transfer.
-                let mut carried = 0usize;
-                let results = r["outcome"]["inbound_batch"]["results"]
+                let results = &r["outcome"]["inbound_batch"]["results"];
+                let ours = results
                     .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let sources = results
-                    .iter()
+                    .into_iter()
+                    .flatten()
                     .filter(|x| x["bounced"].is_null())
-                    .filter_map(|x| x["source_tx"].as_str());
-                for src in sources {
-                    if let Ok(h) = src.parse::<Hash32>() {
-                        if sent.contains_key(&h) {
-                            delivered.insert(h, time);
-                            carried += 1;
-                        }
-                    }
+                    .filter_map(|x| x["source_tx"].as_str()?.parse::<Hash32>().ok())
+                    .filter(|h| sent.contains_key(h));
+                let mut carried = 0usize;
+                for h in ours {
+                    delivered.insert(h, time);
+                    carried += 1;
                 }
                 if carried > 0 {
                     inbound_txs += 1;
                 }
             }
-            next += 1;
-        }
-        if Instant::now() > deadline {
-            bail!("only {}/{n} delivered after 15 minutes", delivered.len());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            delivered.len() >= n
+        },
+    )
+    .await?;
     let last = delivered.values().max().copied().unwrap_or(started_ms);
     let secs = (last.saturating_sub(started_ms)) as f64 / 1000.0;
     let rate = n as f64 / secs.max(0.001);
@@ -593,37 +581,26 @@ pub async fn cross(n: usize, producers: usize, local_rate: Option<f64>) -> anyho
     let (p50, p95) = (percentile(&lat, 0.5), percentile(&lat, 0.95));
     // Settlements appear on A as `settle_batch` receipts.
     let mut settled: BTreeMap<Hash32, u64> = BTreeMap::new();
-    let mut next = a_start + 1;
-    while settled.len() < n {
-        let head = b.get(&format!("{ua}/v1/status")).await?["head"]["height"]
-            .as_u64()
-            .unwrap_or(0);
-        while next <= head {
-            let blk = b.get(&format!("{ua}/v1/blocks/{next}")).await?;
-            let time = blk["block"]["header"]["header"]["timestamp_ms"]
-                .as_u64()
-                .unwrap_or(0);
+    b.walk_blocks(
+        &ua,
+        a_start,
+        deadline,
+        &format!("{n} transfers settled on A"),
+        |blk, time| {
             for r in blk["receipts"].as_array().into_iter().flatten() {
-                let batch = r["outcome"]["settle_batch"]["settled"]
+                let txs = r["outcome"]["settle_batch"]["settled"]
                     .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let txs = batch.iter().filter_map(|x| x["tx"].as_str());
-                for t in txs {
-                    if let Ok(h) = t.parse::<Hash32>() {
-                        if sent.contains_key(&h) {
-                            settled.insert(h, time);
-                        }
-                    }
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x["tx"].as_str()?.parse::<Hash32>().ok());
+                for h in txs.filter(|h| sent.contains_key(h)) {
+                    settled.insert(h, time);
                 }
             }
-            next += 1;
-        }
-        if Instant::now() > deadline {
-            bail!("only {}/{n} settled after 15 minutes", settled.len());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            settled.len() >= n
+        },
+    )
+    .await?;
     let last_settled = settled.values().max().copied().unwrap_or(started_ms);
     let settled_rate =
         n as f64 / ((last_settled.saturating_sub(started_ms)) as f64 / 1000.0).max(0.001);

@@ -103,51 +103,36 @@ pub async fn fast(n: usize, producers: usize) -> anyhow::Result<Value> {
     // Credits appear on B as `fast_delivered` receipts (fast path) or results of an
     // `inbound_batch` that are not the proof of a fast one (ordinary path).
     let mut credited: BTreeMap<Hash32, u64> = BTreeMap::new();
-    let mut next = b_start + 1;
     let deadline = Instant::now() + Duration::from_secs(300);
-    while credited.len() < sent.len() {
-        let head = b.get(&format!("{ub}/v1/status")).await?["head"]["height"]
-            .as_u64()
-            .unwrap_or(0);
-        while next <= head {
-            let blk = b.get(&format!("{ub}/v1/blocks/{next}")).await?;
-            let time = blk["block"]["header"]["header"]["timestamp_ms"]
-                .as_u64()
-                .unwrap_or(0);
+    let want = sent.len();
+    b.walk_blocks(
+        &ub,
+        b_start,
+        deadline,
+        &format!("{want} transfers credited on B"),
+        |blk, time| {
             for r in blk["receipts"].as_array().into_iter().flatten() {
                 let o = &r["outcome"];
-                let mut found: Vec<&str> = Vec::new();
-                if let Some(t) = o["fast_delivered"]["source_tx"].as_str() {
-                    found.push(t);
-                }
-                for x in o["inbound_batch"]["results"]
+                let ordinary = o["inbound_batch"]["results"]
                     .as_array()
                     .into_iter()
                     .flatten()
-                {
-                    if x["bounced"].is_null() && x["fast"] != true {
-                        found.extend(x["source_tx"].as_str());
-                    }
-                }
-                for t in found {
-                    if let Ok(h) = t.parse::<Hash32>() {
-                        if sent.contains_key(&h) {
-                            credited.entry(h).or_insert(time);
-                        }
+                    .filter(|x| x["bounced"].is_null() && x["fast"] != true)
+                    .filter_map(|x| x["source_tx"].as_str());
+                let found = o["fast_delivered"]["source_tx"]
+                    .as_str()
+                    .into_iter()
+                    .chain(ordinary);
+                for h in found.filter_map(|t| t.parse::<Hash32>().ok()) {
+                    if sent.contains_key(&h) {
+                        credited.entry(h).or_insert(time);
                     }
                 }
             }
-            next += 1;
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "only {}/{} credited on B after 5 minutes",
-                credited.len(),
-                sent.len()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            credited.len() >= want
+        },
+    )
+    .await?;
     // Which path each took, as B recorded it.
     let mut fast_lat = Vec::new();
     let mut slow_lat = Vec::new();
